@@ -1,0 +1,72 @@
+#include "gateway/http_message.h"
+
+#include <cstdio>
+
+namespace callcache::gateway {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+namespace {
+std::string_view find_header(const std::vector<Header>& headers, std::string_view name) noexcept {
+  for (const auto& h : headers) {
+    if (iequals(h.name, name)) return h.value;
+  }
+  return {};
+}
+}  // namespace
+
+std::string_view HttpRequest::header(std::string_view name) const noexcept {
+  return find_header(headers, name);
+}
+
+std::string_view HttpResponse::header(std::string_view name) const noexcept {
+  return find_header(headers, name);
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+HttpResponse bot_api_error(int status, std::string_view description, int retry_after) {
+  HttpResponse r;
+  r.status = status;
+  r.body = "{\"ok\":false,\"error_code\":" + std::to_string(status) + ",\"description\":\"" +
+           json_escape(description) + "\"";
+  if (retry_after >= 0) {
+    r.body += ",\"parameters\":{\"retry_after\":" + std::to_string(retry_after) + "}";
+    r.headers.push_back({"Retry-After", std::to_string(retry_after)});
+  }
+  r.body += "}";
+  r.outcome = "error";
+  return r;
+}
+
+}  // namespace callcache::gateway

@@ -1,0 +1,320 @@
+// UpstreamClient: pooled HTTP/1.1 keep-alive exchanges over TCP or TLS.
+#include "gateway/upstream.h"
+
+#include <openssl/ssl.h>
+
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/asio.h"
+#include "gateway/error.h"
+
+namespace callcache::gateway {
+
+Result<Origin> Origin::parse(std::string_view url) {
+  Origin o;
+  std::string_view rest;
+  if (url.starts_with("https://")) {
+    o.tls = true;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    o.tls = false;
+    rest = url.substr(7);
+  } else {
+    return Status::invalid_argument("upstream URL '" + std::string(url) +
+                                    "': expected http:// or https://");
+  }
+  std::size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (authority.empty()) {
+    return Status::invalid_argument("upstream URL '" + std::string(url) + "': no host");
+  }
+  std::size_t colon = authority.rfind(':');
+  if (colon != std::string_view::npos && authority.find(']') == std::string_view::npos) {
+    o.host = std::string(authority.substr(0, colon));
+    o.port = std::string(authority.substr(colon + 1));
+    if (o.port.empty() || o.port.find_first_not_of("0123456789") != std::string::npos ||
+        o.port.size() > 5 || std::stoi(o.port) == 0 || std::stoi(o.port) > 65535) {
+      return Status::invalid_argument("upstream URL '" + std::string(url) + "': bad port '" +
+                                      o.port + "'");
+    }
+  } else {
+    o.host = std::string(authority);
+    o.port = o.tls ? "443" : "80";
+  }
+  if (o.host.empty()) {
+    return Status::invalid_argument("upstream URL '" + std::string(url) + "': no host");
+  }
+  o.base_path = std::string(path);
+  return o;
+}
+
+std::string Origin::key() const {
+  return std::string(tls ? "https://" : "http://") + host + ":" + port;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Connection {
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since{};
+
+  beast::tcp_stream& lowest() { return secure ? secure->next_layer() : *plain; }
+};
+
+bool is_hop_by_hop(std::string_view name) {
+  return iequals(name, "connection") || iequals(name, "keep-alive") ||
+         iequals(name, "transfer-encoding") || iequals(name, "content-length") ||
+         iequals(name, "host") || iequals(name, "upgrade") || iequals(name, "te") ||
+         iequals(name, "trailer") || iequals(name, "proxy-connection");
+}
+
+// Errors after which a request on a reused keep-alive connection is retried
+// once on a fresh one: the upstream closed the idle connection before it saw
+// our request.
+bool is_stale_connection_error(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == ssl::error::stream_truncated;
+}
+
+error_code classify(const error_code& ec) {
+  if (ec == beast::error::timeout) return GatewayError::kUpstreamTimeout;
+  if (ec == http::error::body_limit || ec == http::error::buffer_overflow) {
+    return GatewayError::kUpstreamBodyTooLarge;
+  }
+  if (is_stale_connection_error(ec)) return GatewayError::kUpstreamClosed;
+  if (ec.category() == http::make_error_code(http::error::partial_message).category()) {
+    return GatewayError::kUpstreamProtocol;
+  }
+  return GatewayError::kUpstreamConnect;
+}
+
+}  // namespace
+
+class UpstreamClient::Impl {
+ public:
+  Impl(net::any_io_executor ex, UpstreamOptions options)
+      : ex_(std::move(ex)), options_(std::move(options)), tls_(ssl::context::tls_client) {}
+
+  Status init() {
+    error_code ec;
+    tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                     ec);
+    if (options_.verify_peer) {
+      tls_.set_verify_mode(ssl::verify_peer, ec);
+      if (options_.ca_file.empty()) {
+        tls_.set_default_verify_paths(ec);
+      } else {
+        tls_.load_verify_file(options_.ca_file, ec);
+      }
+      if (ec) {
+        return Status::invalid_argument("upstream.ca_file '" + options_.ca_file +
+                                        "': " + ec.message());
+      }
+    } else {
+      tls_.set_verify_mode(ssl::verify_none, ec);
+    }
+    return Status();
+  }
+
+  awaitable<UpstreamResult> send(Origin origin, HttpRequest request) {
+    auto started = Clock::now();
+    UpstreamResult result;
+    http::request<http::string_body> req;
+    req.version(11);
+    req.method_string(request.method);
+    req.target(origin.base_path + request.target);
+    for (auto& h : request.headers) {
+      if (!is_hop_by_hop(h.name)) req.insert(h.name, h.value);
+    }
+    bool default_port = origin.port == (origin.tls ? "443" : "80");
+    req.set(http::field::host, default_port ? origin.host : origin.host + ":" + origin.port);
+    req.keep_alive(true);
+    req.body() = std::move(request.body);
+    if (!req.body().empty() || request.method == "POST" || request.method == "PUT") {
+      req.prepare_payload();
+    }
+    const std::string key = origin.key();
+
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      std::unique_ptr<Connection> conn = take_idle(key);
+      const bool reused = conn != nullptr;
+      if (!conn) {
+        error_code ec;
+        std::tie(ec, conn) = co_await connect(origin);
+        if (ec) {
+          result.error = ec;
+          break;
+        }
+      }
+      bool keep_alive = false;
+      bool got_bytes = false;
+      error_code ec = conn->secure
+                          ? co_await exchange(*conn->secure, *conn, req, result.response,
+                                              keep_alive, got_bytes)
+                          : co_await exchange(*conn->plain, *conn, req, result.response,
+                                              keep_alive, got_bytes);
+      if (!ec) {
+        result.error = {};
+        if (keep_alive) give_back(key, std::move(conn));
+        break;
+      }
+      result.error = classify(ec);
+      if (!(reused && !got_bytes && is_stale_connection_error(ec))) break;
+    }
+    result.latency = Clock::now() - started;
+    co_return result;
+  }
+
+  void close_idle() {
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> drop;
+    {
+      std::lock_guard lock(mu_);
+      drop.swap(idle_);
+    }
+    for (auto& [k, v] : drop) {
+      for (auto& c : v) {
+        error_code ignored;
+        c->lowest().socket().close(ignored);
+      }
+    }
+  }
+
+  std::size_t idle_connections() const {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [k, v] : idle_) n += v.size();
+    return n;
+  }
+
+ private:
+  awaitable<std::pair<error_code, std::unique_ptr<Connection>>> connect(const Origin& origin) {
+    using Out = std::pair<error_code, std::unique_ptr<Connection>>;
+    tcp::resolver resolver(ex_);
+    auto [rec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, use_nothrow);
+    if (rec) co_return Out{GatewayError::kUpstreamConnect, nullptr};
+    auto conn = std::make_unique<Connection>();
+    if (origin.tls) {
+      conn->secure.emplace(ex_, tls_);
+      if (!SSL_set_tlsext_host_name(conn->secure->native_handle(), origin.host.c_str())) {
+        co_return Out{GatewayError::kUpstreamConnect, nullptr};
+      }
+      if (options_.verify_peer) {
+        conn->secure->set_verify_callback(ssl::host_name_verification(origin.host));
+      }
+    } else {
+      conn->plain.emplace(ex_);
+    }
+    beast::tcp_stream& lowest = conn->lowest();
+    lowest.expires_after(options_.connect_timeout);
+    auto [cec, ep] = co_await lowest.async_connect(endpoints, use_nothrow);
+    if (cec) {
+      co_return Out{cec == beast::error::timeout ? error_code(GatewayError::kUpstreamTimeout)
+                                                 : error_code(GatewayError::kUpstreamConnect),
+                    nullptr};
+    }
+    error_code ignored;
+    lowest.socket().set_option(tcp::no_delay(true), ignored);
+    if (conn->secure) {
+      auto [hec] = co_await conn->secure->async_handshake(ssl::stream_base::client, use_nothrow);
+      if (hec) co_return Out{GatewayError::kUpstreamConnect, nullptr};
+    }
+    co_return Out{error_code{}, std::move(conn)};
+  }
+
+  template <class Stream>
+  awaitable<error_code> exchange(Stream& stream, Connection& conn,
+                                 http::request<http::string_body>& req, HttpResponse& out,
+                                 bool& keep_alive, bool& got_bytes) {
+    conn.lowest().expires_after(options_.read_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
+    if (wec) co_return wec;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options_.max_response_bytes);
+    parser.header_limit(64 * 1024);
+    auto [rec, rn] = co_await http::async_read(stream, conn.buffer, parser, use_nothrow);
+    got_bytes = parser.got_some();
+    if (rec) co_return rec;
+    conn.lowest().expires_never();
+    auto& msg = parser.get();
+    keep_alive = msg.keep_alive();
+    out.status = static_cast<int>(msg.result_int());
+    out.headers.clear();
+    out.content_type.clear();
+    for (const auto& f : msg) {
+      if (is_hop_by_hop(f.name_string())) continue;
+      if (f.name() == http::field::content_type) {
+        out.content_type = std::string(f.value());
+        continue;
+      }
+      out.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+    }
+    out.body = std::move(msg.body());
+    co_return error_code{};
+  }
+
+  std::unique_ptr<Connection> take_idle(const std::string& key) {
+    std::vector<std::unique_ptr<Connection>> expired;
+    std::unique_ptr<Connection> found;
+    {
+      std::lock_guard lock(mu_);
+      auto it = idle_.find(key);
+      if (it == idle_.end()) return nullptr;
+      auto now = Clock::now();
+      auto& v = it->second;
+      while (!v.empty()) {
+        auto c = std::move(v.back());
+        v.pop_back();
+        if (now - c->idle_since < options_.idle_timeout) {
+          found = std::move(c);
+          break;
+        }
+        expired.push_back(std::move(c));
+      }
+    }
+    return found;  // `expired` closes its sockets outside the lock
+  }
+
+  void give_back(const std::string& key, std::unique_ptr<Connection> conn) {
+    conn->idle_since = Clock::now();
+    std::lock_guard lock(mu_);
+    auto& v = idle_[key];
+    if (v.size() < options_.max_idle_per_origin) v.push_back(std::move(conn));
+  }
+
+  net::any_io_executor ex_;
+  UpstreamOptions options_;
+  ssl::context tls_;
+  mutable std::mutex mu_;  // guards idle_
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+};
+
+Result<std::unique_ptr<UpstreamClient>> UpstreamClient::create(net::any_io_executor executor,
+                                                               UpstreamOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(executor), std::move(options));
+  Status s = impl->init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<UpstreamClient>(new UpstreamClient(std::move(impl)));
+}
+
+UpstreamClient::UpstreamClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+UpstreamClient::~UpstreamClient() = default;
+
+awaitable<UpstreamResult> UpstreamClient::send(const Origin& origin, HttpRequest request) {
+  return impl_->send(origin, std::move(request));
+}
+
+void UpstreamClient::close_idle() { impl_->close_idle(); }
+std::size_t UpstreamClient::idle_connections() const { return impl_->idle_connections(); }
+
+}  // namespace callcache::gateway
