@@ -16,7 +16,10 @@
 // outlives every Cache<V> opened on it (Refs may outlive both).
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "callcache/engine.h"
+#include "callcache/load.h"
 
 namespace callcache {
 
@@ -132,6 +136,97 @@ class Cache {
   // Drops one key. Returns true if it was present.
   bool erase(TenantId tenant, std::string_view key) { return engine_->erase(ns_, tenant, key); }
 
+  // ---- Loading (single flight; semantics in callcache/load.h) ----
+
+  // Blocking form. Returns the value for (tenant, key); on a miss runs
+  // `loader` — on this thread if this caller starts the load, otherwise waits
+  // for the caller that did — and stores what it returns.
+  //   loader: callable as `loader()` returning Result<V>, Result<Loaded<V>>,
+  //   V or Loaded<V>. Exceptions it throws become kLoadFailed.
+  // Errors: the loader's error (every waiter gets the same Status, also when
+  // remembered by negative_ttl); kTimeout (load_timeout); kDeadlineExceeded
+  // (options.wait_timeout); kInvalidArgument (empty key); kTooLarge or
+  // kShutdown (the value could not be stored).
+  // Blocks the calling thread while a load runs. Returns at once with the
+  // stale value when one may be served.
+  // REQUIRES: when the namespace has stale_ttl or refresh_ahead, `loader` may
+  // be copied and run after this call returns, on another thread: it must
+  // not capture references to the caller's stack.
+  template <class Loader>
+  Result<Ref<V>> get_or_load(TenantId tenant, std::string_view key, Loader&& loader,
+                             const LoadOptions& options = {}) {
+    Freshness f = Freshness::kMiss;
+    internal::Entry* e = engine_->lookup_for_load(ns_, tenant, key, &f);
+    if (e && f == Freshness::kFresh) {
+      engine_->record(ns_, Engine::LoadEvent::kHit);
+      return Ref<V>::adopt(e);
+    }
+    auto held = std::make_shared<std::decay_t<Loader>>(std::forward<Loader>(loader));
+    internal::LoadCall call{engine_, ns_, tenant, key, &options,
+                            [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
+                              LoadCompletion<V> done(std::move(sink), size);
+                              internal::run_blocking_loader<V>(*held, done);
+                            },
+                            /*blocking_loader=*/true};
+    // Lives until the receiver has run: the wait below returns only then.
+    struct Slot {
+      std::mutex mu;  // guards ready, entry, status
+      std::condition_variable cv;
+      bool ready = false;
+      internal::Entry* entry = nullptr;
+      Status status;
+    } slot;
+    internal::load_slow(call, e, f, [&slot](internal::Entry* got, Status status) {
+      std::lock_guard lock(slot.mu);
+      slot.entry = got;
+      slot.status = std::move(status);
+      slot.ready = true;
+      slot.cv.notify_one();  // under the lock: `slot` may die as soon as it is released
+    });
+    std::unique_lock lock(slot.mu);
+    slot.cv.wait(lock, [&slot] { return slot.ready; });
+    if (slot.entry) return Ref<V>::adopt(slot.entry);
+    return std::move(slot.status);
+  }
+
+  // Callback form: never parks a thread. `callback(Result<Ref<V>>)` is
+  // invoked exactly once: inline on a hit (or a remembered failure), else on
+  // the thread that completes the load (the loader's completion, the
+  // scheduler thread for timeouts). On a miss this caller may start the load:
+  //   loader: callable as `loader(LoadCompletion<V> done)`; it starts the work
+  //   and returns; `done(...)` is called once later, from any thread (see
+  //   LoadCompletion). It is invoked inline, also for background refreshes,
+  //   so it must not block. Exceptions it throws become kLoadFailed.
+  // Errors as for get_or_load. Both callables may be move-only.
+  // REQUIRES: callback does not throw (an exception from it is discarded);
+  // the Engine outlives the load.
+  template <class AsyncLoader, class Callback>
+  void get_or_load_async(TenantId tenant, std::string_view key, AsyncLoader&& loader,
+                         Callback&& callback, const LoadOptions& options = {}) {
+    Freshness f = Freshness::kMiss;
+    internal::Entry* e = engine_->lookup_for_load(ns_, tenant, key, &f);
+    if (e && f == Freshness::kFresh) {
+      engine_->record(ns_, Engine::LoadEvent::kHit);
+      invoke_callback(callback, Result<Ref<V>>(Ref<V>::adopt(e)));
+      return;
+    }
+    auto held = std::make_shared<std::decay_t<AsyncLoader>>(std::forward<AsyncLoader>(loader));
+    auto cb = std::make_shared<std::decay_t<Callback>>(std::forward<Callback>(callback));
+    internal::LoadCall call{engine_, ns_, tenant, key, &options,
+                            [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
+                              LoadCompletion<V> done(std::move(sink), size);
+                              internal::run_async_loader<V>(*held, done);
+                            },
+                            /*blocking_loader=*/false};
+    internal::load_slow(call, e, f, [cb](internal::Entry* got, Status status) {
+      if (got) {
+        invoke_callback(*cb, Result<Ref<V>>(Ref<V>::adopt(got)));
+      } else {
+        invoke_callback(*cb, Result<Ref<V>>(std::move(status)));
+      }
+    });
+  }
+
   Engine& engine() const noexcept { return *engine_; }
   NamespaceId id() const noexcept { return ns_; }
   const SizeFn& size_fn() const noexcept { return size_; }
@@ -139,6 +234,14 @@ class Cache {
  private:
   Cache(Engine& engine, NamespaceId ns, SizeFn size)
       : engine_(&engine), ns_(ns), size_(std::move(size)) {}
+
+  template <class Callback>
+  static void invoke_callback(Callback& cb, Result<Ref<V>> r) noexcept {
+    try {
+      cb(std::move(r));
+    } catch (...) {  // documented: a throwing callback's exception is discarded
+    }
+  }
 
   Engine* engine_;
   NamespaceId ns_;

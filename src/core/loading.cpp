@@ -1,0 +1,283 @@
+// The type-erased half of Cache<V>::get_or_load: freshness handling, single
+// flight, load timeouts, negative caching, background refreshes and the
+// loading statistics. The typed half (running the loader, building Ref<V>)
+// is in include/callcache/cache.h and load.h.
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "callcache/cache.h"
+#include "core/flight.h"
+
+namespace callcache::internal {
+
+namespace {
+
+using Event = Engine::LoadEvent;
+
+// How long a key waits before the next background refresh after one failed,
+// when the namespace has no negative_ttl.
+constexpr Duration kDefaultRefreshCooldown = std::chrono::seconds(1);
+
+std::string millis(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+}
+
+}  // namespace
+
+// The engine's flight table. Until Engine grows a flights() accessor (see
+// /work/notes/loading-requests.md) tables live in a process-wide map keyed by
+// engine address and are never freed: a flight table is empty whenever no
+// load runs, so an engine created later at the same address may reuse it.
+FlightTable& flight_table(Engine& engine) {
+  thread_local const Engine* last_engine = nullptr;
+  thread_local FlightTable* last_table = nullptr;
+  if (last_engine == &engine) return *last_table;
+  static std::mutex mu;  // guards tables
+  static auto* tables = new std::unordered_map<const Engine*, std::unique_ptr<FlightTable>>();
+  std::lock_guard lock(mu);
+  auto& slot = (*tables)[&engine];
+  if (!slot) slot = std::make_unique<FlightTable>(16);
+  last_engine = &engine;
+  last_table = slot.get();
+  return *slot;
+}
+
+Status loader_threw(const char* what) {
+  return Status::load_failed(what ? std::string("loader threw: ") + what
+                                  : std::string("loader threw a non-standard exception"));
+}
+
+class LoadSink {
+ public:
+  LoadSink(Engine& engine, FlightTable& table, std::shared_ptr<Flight> flight, NamespaceId ns)
+      : engine_(engine), table_(table), flight_(std::move(flight)), ns_(ns) {}
+
+  // A loader that never completed: fail the flight so the key is not wedged.
+  // Touches only the table (this may run while a scheduler that dropped the
+  // refresh task is being destroyed, so no engine or scheduler calls).
+  ~LoadSink() {
+    if (done_.exchange(true)) return;
+    if (table_.claim(*flight_)) {
+      table_.finish(*flight_, nullptr,
+                    Status::load_failed("the loader's completion was dropped without being called "
+                                        "(or its refresh task was dropped by a stopped scheduler)"));
+    }
+  }
+
+  bool complete(LoadOutcome& out) {
+    if (done_.exchange(true) || !table_.claim(*flight_)) {
+      table_.count_late_completion();
+      return false;
+    }
+    if (auto id = flight_->timer.load(std::memory_order_acquire)) engine_.scheduler().cancel(id);
+    const FlightKey& k = flight_->key();
+    const TenantId tenant{k.tenant};
+    TimePoint now = engine_.clock().now();
+    engine_.record_load_latency(ns_, now - flight_->started);
+    if (out.value) {
+      Entry* e = nullptr;
+      Status s = engine_.insert(ns_, tenant, k.key, out.value, out.charge, out.put, &e);
+      if (s.ok() && e) {
+        if (flight_->is_refresh()) table_.clear_cooldown(k);
+        table_.finish(*flight_, e, s);
+        unref(e);
+      } else {
+        if (s.ok()) s = Status::internal("engine stored the value but returned no entry");
+        table_.finish(*flight_, nullptr, s);
+      }
+      return true;
+    }
+    Status err = out.error.ok() ? Status::internal("loader completed with neither value nor error")
+                                : std::move(out.error);
+    engine_.record(ns_, Event::kLoadFailure);
+    const NamespacePolicy& policy = engine_.policy(ns_);
+    if (flight_->is_refresh()) {
+      // Stale-if-error: keep the stale entry; pace the next refresh.
+      engine_.record(ns_, Event::kRefreshFailure);
+      Duration cool = policy.negative_ttl > Duration::zero() ? policy.negative_ttl
+                                                             : kDefaultRefreshCooldown;
+      table_.set_cooldown(k, now, now + cool);
+    } else if (policy.negative_ttl > Duration::zero()) {
+      (void)engine_.insert_negative(ns_, tenant, k.key, err);
+    }
+    table_.finish(*flight_, nullptr, err);
+    return true;
+  }
+
+ private:
+  Engine& engine_;
+  FlightTable& table_;
+  const std::shared_ptr<Flight> flight_;
+  const NamespaceId ns_;
+  std::atomic<bool> done_{false};
+};
+
+bool complete_load(LoadSink& sink, LoadOutcome& outcome) { return sink.complete(outcome); }
+
+namespace {
+
+// Delivers to a receiver at most once: the flight's outcome and the caller's
+// own wait deadline race for it.
+struct OnceReceiver {
+  explicit OnceReceiver(LoadReceiver r) : receiver(std::move(r)) {}
+  void deliver(Entry* pinned, Status status) {
+    if (fired.exchange(true, std::memory_order_acq_rel)) {
+      if (pinned) unref(pinned);
+      return;
+    }
+    receiver(pinned, std::move(status));
+  }
+  std::atomic<bool> fired{false};
+  LoadReceiver receiver;
+};
+
+// Starts the loader of `flight` (which this call created): arms the load
+// timeout, then runs the starter inline (foreground) or on an executor
+// (background refresh of a blocking loader).
+void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flight>& flight) {
+  Engine& engine = *call.engine;
+  const NamespaceId ns = call.ns;
+  const NamespacePolicy& policy = engine.policy(ns);
+  const bool refresh = flight->is_refresh();
+  flight->started = engine.clock().now();
+  engine.record(ns, Event::kLoad);
+  if (refresh) engine.record(ns, Event::kRefresh);
+  auto sink = std::make_shared<LoadSink>(engine, table, flight, ns);
+
+  if (policy.load_timeout > Duration::zero()) {
+    std::weak_ptr<Flight> weak = flight;
+    Duration limit = policy.load_timeout;
+    auto id = engine.scheduler().schedule_after(limit, [&engine, &table, weak, ns, limit] {
+      std::shared_ptr<Flight> f = weak.lock();
+      if (!f || !table.claim(*f)) return;
+      engine.record(ns, Event::kLoadTimeout);
+      if (f->is_refresh()) {
+        engine.record(ns, Event::kRefreshFailure);
+        TimePoint now = engine.clock().now();
+        const NamespacePolicy& p = engine.policy(ns);
+        table.set_cooldown(f->key(), now,
+                           now + (p.negative_ttl > Duration::zero() ? p.negative_ttl
+                                                                     : kDefaultRefreshCooldown));
+      }
+      table.finish(*f, nullptr,
+                   Status::timeout("load of '" + f->key().key + "' in namespace '" +
+                                   engine.name(ns) + "' did not complete within " +
+                                   millis(limit)));
+    });
+    flight->timer.store(id, std::memory_order_release);
+  }
+
+  auto run = [starter = call.starter, sink]() mutable {
+    try {
+      starter(sink);
+    } catch (...) {  // the starter itself failed (e.g. bad_alloc copying the loader)
+      LoadOutcome out;
+      out.error = loader_threw(nullptr);
+      sink->complete(out);
+    }
+  };
+  sink.reset();  // `run` holds the only reference: dropping it unrun fails the flight
+  if (!refresh) {
+    run();
+  } else if (call.options && call.options->executor) {
+    call.options->executor(std::move(run));
+  } else if (!call.blocking_loader) {
+    run();
+  } else {
+    // If the scheduler is shut down the task is dropped, and with it the
+    // sink, which fails the flight.
+    (void)engine.scheduler().schedule_after(Duration::zero(), std::move(run));
+  }
+}
+
+FlightKey flight_key(const LoadCall& call) {
+  TenantId tenant = call.engine->policy(call.ns).shared ? kSharedTenant : call.tenant;
+  return FlightKey{call.ns.index, tenant.value, std::string(call.key)};
+}
+
+void start_refresh(const LoadCall& call) {
+  FlightTable& table = flight_table(*call.engine);
+  if (auto f = table.start_refresh(flight_key(call), call.engine->clock().now())) {
+    launch(call, table, f);
+  }
+}
+
+}  // namespace
+
+void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadReceiver receiver) {
+  Engine& engine = *call.engine;
+  const NamespaceId ns = call.ns;
+  switch (freshness) {
+    case Freshness::kFresh:
+      engine.record(ns, Event::kHit);
+      receiver(entry, Status());
+      return;
+    case Freshness::kRefreshDue:
+      engine.record(ns, Event::kHit);
+      start_refresh(call);
+      receiver(entry, Status());
+      return;
+    case Freshness::kStale:
+      engine.record(ns, Event::kStaleHit);
+      start_refresh(call);
+      receiver(entry, Status());
+      return;
+    case Freshness::kNegative: {
+      engine.record(ns, Event::kNegativeHit);
+      Status error = error_of(entry);
+      unref(entry);
+      receiver(nullptr, std::move(error));
+      return;
+    }
+    case Freshness::kMiss:
+      if (entry) unref(entry);
+      break;
+  }
+  if (call.key.empty()) {
+    receiver(nullptr, Status::invalid_argument("get_or_load: empty key in namespace '" +
+                                               engine.name(ns) + "'"));
+    return;
+  }
+  engine.record(ns, Event::kMiss);
+
+  FlightTable& table = flight_table(engine);
+  auto once = std::make_shared<OnceReceiver>(std::move(receiver));
+  auto joined = table.join(flight_key(call), [once](Entry* e, const Status& s) {
+    if (e) ref(e);
+    once->deliver(e, s);
+  });
+  if (call.options && call.options->wait_timeout) {
+    std::weak_ptr<OnceReceiver> weak = once;
+    Duration limit = *call.options->wait_timeout;
+    (void)engine.scheduler().schedule_after(limit, [weak, limit] {
+      if (auto o = weak.lock()) {
+        o->deliver(nullptr, Status::deadline_exceeded("gave up waiting for the load after " +
+                                                      millis(limit) +
+                                                      "; it continues for other waiters"));
+      }
+    });
+  }
+  if (!joined.leader) {
+    engine.record(ns, Event::kCoalesced);
+    return;
+  }
+  // Between our miss and our join another flight may have stored the key and
+  // left the table (it stores before it leaves): look again before loading.
+  Freshness again = Freshness::kMiss;
+  if (Entry* e = engine.lookup_for_load(ns, call.tenant, call.key, &again)) {
+    if (again == Freshness::kFresh || again == Freshness::kRefreshDue ||
+        again == Freshness::kNegative) {
+      Status s = again == Freshness::kNegative ? error_of(e) : Status();
+      if (table.claim(*joined.flight)) table.finish(*joined.flight, s.ok() ? e : nullptr, s);
+      unref(e);
+      return;
+    }
+    unref(e);
+  }
+  launch(call, table, joined.flight);
+}
+
+}  // namespace callcache::internal
