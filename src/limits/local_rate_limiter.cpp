@@ -1,0 +1,456 @@
+#include "local_rate_limiter.h"
+
+#include <algorithm>
+#include <limits>
+#include <thread>
+
+namespace callcache::limits {
+namespace {
+
+constexpr std::int64_t kMaxNs = std::numeric_limits<std::int64_t>::max();
+
+std::int64_t sat_add(std::int64_t a, std::int64_t b) {
+  if (b > 0 && a > kMaxNs - b) return kMaxNs;
+  return a + b;
+}
+
+std::int64_t ns_of(TimePoint t) { return t.time_since_epoch().count(); }
+
+std::string seconds_text(Duration d) {
+  const double s = std::chrono::duration<double>(d).count();
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.3gs", s);
+  return buf;
+}
+
+// Per-thread buffers for one reservation, reused so the steady state does not
+// allocate. Never held across user code.
+struct Scratch {
+  std::vector<std::string> keys;  // capacity kept between calls
+  std::vector<std::size_t> hashes;
+  std::vector<std::size_t> owners;  // rule index, or SIZE_MAX - scope for penalties
+  std::vector<std::int64_t> own_start;
+  std::vector<std::int64_t> tat;  // current TAT, or INT64_MIN if absent
+  std::vector<std::uint32_t> stripes;
+  std::size_t n = 0;
+
+  std::string& next_key(std::size_t owner) {
+    if (keys.size() == n) keys.emplace_back();
+    keys[n].clear();
+    if (owners.size() <= n) owners.resize(n + 1);
+    owners[n] = owner;
+    return keys[n++];
+  }
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+constexpr std::size_t kPenaltyBase = std::numeric_limits<std::size_t>::max() - 64;
+
+}  // namespace
+
+LimiterCore::LimiterCore(RateLimiterOptions options)
+    : clock_(options.clock ? options.clock : &default_clock()),
+      sweep_interval_ns_(options.sweep_interval.count()),
+      plain_rules_(std::move(options.rules)),
+      rules_(plain_rules_.size()),
+      shards_(options.shards),
+      counters_(plain_rules_.size() + 1) {
+  for (std::size_t i = 0; i < plain_rules_.size(); ++i) {
+    CompiledRule& c = rules_[i];
+    c.rule = plain_rules_[i];
+    c.interval_ns = emission_interval(c.rule).count();
+    c.tolerance_ns = static_cast<std::int64_t>(c.rule.burst - 1) * c.interval_ns;
+    c.prefix = "#" + std::to_string(i);
+    c.methods.insert(c.rule.methods.begin(), c.rule.methods.end());
+    c.except_methods.insert(c.rule.except_methods.begin(), c.rule.except_methods.end());
+  }
+}
+
+std::string LimiterCore::row_name(std::size_t row) const {
+  return row < rules_.size() ? rules_[row].rule.name : std::string("penalty");
+}
+
+bool LimiterCore::matches(const CompiledRule& c, const CallAttributes& call) const {
+  using namespace key_scope;
+  const Rule& r = c.rule;
+  if ((r.key & kMethod) && call.method.empty()) return false;
+  if ((r.key & kAccount) && call.account.empty()) return false;
+  if ((r.key & kBot) && call.bot.empty()) return false;
+  if ((r.key & kChat) && !call.chat) return false;
+  if (r.chat == ChatMatch::kPrivate && (!call.chat || *call.chat <= 0)) return false;
+  if (r.chat == ChatMatch::kGroup && (!call.chat || *call.chat >= 0)) return false;
+  if (r.paid == PaidMatch::kPaid && !call.paid) return false;
+  if (r.paid == PaidMatch::kUnpaid && call.paid) return false;
+  if (!c.methods.empty() && c.methods.find(call.method) == c.methods.end()) return false;
+  if (!c.except_methods.empty() && c.except_methods.find(call.method) != c.except_methods.end()) {
+    return false;
+  }
+  return true;
+}
+
+void LimiterCore::record_admitted(std::size_t row, std::int64_t own_wait_ns) {
+  RuleCounters& c = counters_[row];
+  c.calls.fetch_add(1, std::memory_order_relaxed);
+  if (own_wait_ns <= 0) return;
+  c.waits.fetch_add(1, std::memory_order_relaxed);
+  c.total_wait_ns.fetch_add(own_wait_ns, std::memory_order_relaxed);
+  std::int64_t prev = c.max_wait_ns.load(std::memory_order_relaxed);
+  while (prev < own_wait_ns &&
+         !c.max_wait_ns.compare_exchange_weak(prev, own_wait_ns, std::memory_order_relaxed)) {
+  }
+}
+
+Reservation LimiterCore::reserve(const CallAttributes& call, Duration max_wait, bool try_only) {
+  Scratch& s = scratch();
+  s.n = 0;
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    if (!matches(rules_[i], call)) continue;
+    append_scope_key(s.next_key(i), rules_[i].prefix, rules_[i].rule.key, call);
+  }
+  if (penalties_live_.load(std::memory_order_acquire) > 0) {
+    for (KeyScope scope = 0; scope <= key_scope::kAll; ++scope) {
+      if (penalties_by_scope_[scope].load(std::memory_order_acquire) <= 0) continue;
+      // A penalty applies to calls that name its attributes.
+      using namespace key_scope;
+      if (((scope & kMethod) && call.method.empty()) || ((scope & kAccount) && call.account.empty()) ||
+          ((scope & kBot) && call.bot.empty()) || ((scope & kChat) && !call.chat)) {
+        continue;
+      }
+      char prefix[2] = {'!', static_cast<char>('A' + scope)};
+      append_scope_key(s.next_key(kPenaltyBase + scope), std::string_view(prefix, 2), scope, call);
+    }
+  }
+  Reservation out;
+  if (s.n == 0) {
+    out.admitted = true;
+    out.start = clock_->now();
+    return out;
+  }
+
+  // Stripes of every key, locked in ascending order.
+  s.hashes.resize(s.n);
+  s.own_start.resize(s.n);
+  s.tat.resize(s.n);
+  s.stripes.clear();
+  for (std::size_t k = 0; k < s.n; ++k) {
+    s.hashes[k] = StringHash{}(s.keys[k]);
+    s.stripes.push_back(static_cast<std::uint32_t>(s.hashes[k] % shards_.size()));
+  }
+  std::sort(s.stripes.begin(), s.stripes.end());
+  s.stripes.erase(std::unique(s.stripes.begin(), s.stripes.end()), s.stripes.end());
+  for (std::uint32_t st : s.stripes) shards_[st].mu.lock();
+
+  const std::int64_t now = ns_of(clock_->now());
+  std::int64_t start = now;
+  for (std::size_t k = 0; k < s.n; ++k) {
+    Shard& sh = shards_[s.hashes[k] % shards_.size()];
+    auto it = sh.map.find(std::string_view(s.keys[k]));
+    std::int64_t own = now;
+    s.tat[k] = std::numeric_limits<std::int64_t>::min();
+    if (it != sh.map.end() && it->second.tat_ns > now) {
+      s.tat[k] = it->second.tat_ns;
+      const std::size_t owner = s.owners[k];
+      if (owner >= kPenaltyBase) {
+        own = it->second.tat_ns;
+      } else {
+        own = std::max(now, it->second.tat_ns - rules_[owner].tolerance_ns);
+      }
+    }
+    s.own_start[k] = own;
+    if (own > start) {
+      start = own;
+      out.binding = s.owners[k] >= kPenaltyBase ? rules_.size() : s.owners[k];
+    }
+  }
+  out.start = TimePoint(Duration(start));
+  out.wait = Duration(start - now);
+  out.admitted = try_only ? start == now : out.wait <= max_wait;
+
+  if (out.admitted) {
+    for (std::size_t k = 0; k < s.n; ++k) {
+      const std::size_t owner = s.owners[k];
+      if (owner >= kPenaltyBase) continue;
+      Shard& sh = shards_[s.hashes[k] % shards_.size()];
+      const std::int64_t tat = sat_add(std::max(s.tat[k], start), rules_[owner].interval_ns);
+      auto [it, inserted] = sh.map.try_emplace(s.keys[k], Slot{tat, static_cast<std::uint16_t>(owner)});
+      if (inserted) {
+        counters_[owner].keys.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        it->second.tat_ns = tat;
+      }
+    }
+  }
+  for (std::uint32_t st : s.stripes) {
+    Shard& sh = shards_[st];
+    if (now >= sh.next_sweep_ns) {
+      sweep_locked(sh, now);
+      sh.next_sweep_ns = sat_add(now, sweep_interval_ns_);
+    }
+  }
+  for (auto it = s.stripes.rbegin(); it != s.stripes.rend(); ++it) shards_[*it].mu.unlock();
+
+  // Statistics, outside the locks.
+  bool penalty_waited = false;
+  for (std::size_t k = 0; k < s.n; ++k) {
+    const std::size_t owner = s.owners[k];
+    const std::int64_t own_wait = s.own_start[k] - now;
+    const std::size_t row = owner >= kPenaltyBase ? rules_.size() : owner;
+    if (row == rules_.size()) {
+      if (own_wait <= 0 || penalty_waited) continue;
+      penalty_waited = true;
+    }
+    if (out.admitted) {
+      record_admitted(row, own_wait);
+    } else if (try_only ? own_wait > 0 : Duration(own_wait) > max_wait) {
+      counters_[row].refusals.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  return out;
+}
+
+void LimiterCore::forget(const Slot& slot) {
+  if (slot.owner & kPenaltyOwner) {
+    penalties_by_scope_[slot.owner & key_scope::kAll].fetch_sub(1, std::memory_order_acq_rel);
+    penalties_live_.fetch_sub(1, std::memory_order_acq_rel);
+  } else {
+    counters_[slot.owner].keys.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+std::size_t LimiterCore::sweep_locked(Shard& shard, std::int64_t now_ns) {
+  std::size_t dropped = 0;
+  for (auto it = shard.map.begin(); it != shard.map.end();) {
+    if (it->second.tat_ns <= now_ns) {
+      forget(it->second);
+      it = shard.map.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  // Give back the bucket array once most keys are gone.
+  if (dropped && shard.map.bucket_count() > 64 && shard.map.size() * 8 < shard.map.bucket_count()) {
+    shard.map.rehash(0);
+  }
+  return dropped;
+}
+
+std::size_t LimiterCore::sweep_all() {
+  std::size_t dropped = 0;
+  for (Shard& sh : shards_) {
+    std::lock_guard lock(sh.mu);
+    const std::int64_t now = ns_of(clock_->now());
+    dropped += sweep_locked(sh, now);
+    sh.next_sweep_ns = sat_add(now, sweep_interval_ns_);
+  }
+  return dropped;
+}
+
+Status LimiterCore::penalize(const CallAttributes& call, KeyScope scope, Duration retry_after) {
+  using namespace key_scope;
+  if (scope & ~kAll) return Status::invalid_argument("penalize: unknown key scope bits");
+  if (retry_after < Duration::zero()) {
+    return Status::invalid_argument("penalize: retry_after must not be negative");
+  }
+  if (((scope & kMethod) && call.method.empty()) || ((scope & kAccount) && call.account.empty()) ||
+      ((scope & kBot) && call.bot.empty()) || ((scope & kChat) && !call.chat)) {
+    return Status::invalid_argument(
+        "penalize: the call does not name every attribute of the penalized key scope");
+  }
+  std::string key;
+  char prefix[2] = {'!', static_cast<char>('A' + scope)};
+  append_scope_key(key, std::string_view(prefix, 2), scope, call);
+  Shard& sh = shards_[StringHash{}(key) % shards_.size()];
+  {
+    std::lock_guard lock(sh.mu);
+    const std::int64_t now = ns_of(clock_->now());
+    const std::int64_t until = sat_add(now, retry_after.count());
+    auto it = sh.map.find(std::string_view(key));
+    if (it != sh.map.end() && it->second.tat_ns <= now) {
+      // An expired penalty not swept yet: reuse the slot as a new one.
+      it->second.tat_ns = until;
+    } else if (it != sh.map.end()) {
+      it->second.tat_ns = std::max(it->second.tat_ns, until);
+    } else if (until > now) {
+      sh.map.emplace(std::move(key), Slot{until, static_cast<std::uint16_t>(kPenaltyOwner | scope)});
+      penalties_by_scope_[scope].fetch_add(1, std::memory_order_acq_rel);
+      penalties_live_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+  counters_[rules_.size()].penalties.fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    if (rules_[i].rule.key == scope && matches(rules_[i], call)) {
+      counters_[i].penalties.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  return Status();
+}
+
+RateLimiterStats LimiterCore::stats() const {
+  RateLimiterStats out;
+  std::int64_t tracked = 0;
+  for (std::size_t row = 0; row < counters_.size(); ++row) {
+    const RuleCounters& c = counters_[row];
+    RuleStats r;
+    r.name = row_name(row);
+    r.calls = c.calls.load(std::memory_order_relaxed);
+    r.waits = c.waits.load(std::memory_order_relaxed);
+    r.total_wait = Duration(c.total_wait_ns.load(std::memory_order_relaxed));
+    r.max_wait = Duration(c.max_wait_ns.load(std::memory_order_relaxed));
+    r.deadline_refusals = c.refusals.load(std::memory_order_relaxed);
+    r.penalties = c.penalties.load(std::memory_order_relaxed);
+    if (row < rules_.size()) {
+      r.keys = static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.keys.load(std::memory_order_relaxed)));
+    } else {
+      r.keys = static_cast<std::uint64_t>(std::max<std::int64_t>(0, penalties_live_.load()));
+    }
+    tracked += static_cast<std::int64_t>(r.keys);
+    out.rules.push_back(std::move(r));
+  }
+  out.tracked_keys = static_cast<std::uint64_t>(tracked);
+  out.active_penalties = out.rules.back().keys;
+  return out;
+}
+
+// ---- The RateLimiter facade ------------------------------------------------
+
+namespace {
+
+void sleep_until_on(const Clock& clock, TimePoint when) {
+  for (;;) {
+    const TimePoint now = clock.now();
+    if (now >= when) return;
+    // Sliced, so a virtual clock advanced by another thread is noticed.
+    std::this_thread::sleep_for(std::min<Duration>(when - now, std::chrono::milliseconds(10)));
+  }
+}
+
+class LocalRateLimiter final : public RateLimiter {
+ public:
+  LocalRateLimiter(std::shared_ptr<LimiterCore> core, Scheduler* scheduler, Duration sweep_every)
+      : core_(std::move(core)), scheduler_(scheduler), sweep_every_(sweep_every) {
+    if (scheduler_) schedule_sweep();
+  }
+
+  ~LocalRateLimiter() override {
+    std::lock_guard lock(sweep_->mu);
+    sweep_->stopped = true;
+    if (sweep_->task) scheduler_->cancel(sweep_->task);
+  }
+
+  Status acquire(const CallAttributes& call, Duration max_wait) override {
+    Reservation r = core_->reserve(call, max_wait, false);
+    if (!r.admitted) return refusal(r, max_wait);
+    if (r.wait > Duration::zero()) sleep_until_on(core_->clock(), r.start);
+    return Status();
+  }
+
+  TryAcquireResult try_acquire(const CallAttributes& call) override {
+    Reservation r = core_->reserve(call, Duration::zero(), true);
+    return TryAcquireResult{r.admitted, r.admitted ? Duration::zero() : r.wait};
+  }
+
+  Result<Duration> reserve(const CallAttributes& call, Duration max_wait) override {
+    Reservation r = core_->reserve(call, max_wait, false);
+    if (!r.admitted) return refusal(r, max_wait);
+    return r.wait;
+  }
+
+  Status acquire_async(const CallAttributes& call, Duration max_wait, Callback done) override {
+    if (!scheduler_) {
+      return Status::invalid_argument("acquire_async: the rate limiter has no scheduler");
+    }
+    Reservation r = core_->reserve(call, max_wait, false);
+    Status outcome = r.admitted ? Status() : refusal(r, max_wait);
+    const TimePoint when = r.admitted ? r.start : core_->clock().now();
+    auto id = scheduler_->schedule_at(
+        when, [done = std::move(done), outcome = std::move(outcome)]() mutable { done(outcome); });
+    if (id == 0) return Status::shutdown("acquire_async: the scheduler is shut down");
+    return Status();
+  }
+
+  Status penalize(const CallAttributes& call, KeyScope scope, Duration retry_after) override {
+    return core_->penalize(call, scope, retry_after);
+  }
+
+  RateLimiterStats stats() const override { return core_->stats(); }
+  std::size_t sweep_idle() override { return core_->sweep_all(); }
+  const std::vector<Rule>& rules() const override { return core_->rules(); }
+
+ private:
+  struct SweepState {
+    std::mutex mu;  // guards stopped and task
+    bool stopped = false;
+    Scheduler::TaskId task = 0;
+  };
+
+  Status refusal(const Reservation& r, Duration max_wait) const {
+    return Status::deadline_exceeded("rate limit '" + core_->row_name(r.binding) + "': waiting " +
+                                     seconds_text(r.wait) + " would exceed the deadline of " +
+                                     seconds_text(max_wait));
+  }
+
+  // The periodic sweep holds only weak references, so it never keeps a
+  // destroyed limiter alive or touches it after the destructor returns.
+  void schedule_sweep() {
+    std::weak_ptr<LimiterCore> weak = core_;
+    std::weak_ptr<SweepState> state = sweep_;
+    Scheduler* sched = scheduler_;
+    const Duration every = sweep_every_;
+    auto task = std::make_shared<std::function<void()>>();
+    std::weak_ptr<std::function<void()>> weak_task = task;
+    *task = [weak, state, sched, every, weak_task]() {
+      auto core = weak.lock();
+      auto st = state.lock();
+      auto self = weak_task.lock();
+      if (!core || !st || !self) return;
+      core->sweep_all();
+      std::lock_guard lock(st->mu);
+      if (!st->stopped) st->task = sched->schedule_after(every, [self] { (*self)(); });
+    };
+    sweep_task_ = task;
+    std::lock_guard lock(sweep_->mu);
+    sweep_->task = scheduler_->schedule_after(every, [task] { (*task)(); });
+  }
+
+  std::shared_ptr<LimiterCore> core_;
+  Scheduler* scheduler_;
+  Duration sweep_every_;
+  std::shared_ptr<SweepState> sweep_ = std::make_shared<SweepState>();
+  std::shared_ptr<std::function<void()>> sweep_task_;
+};
+
+}  // namespace
+}  // namespace callcache::limits
+
+namespace callcache {
+
+Result<std::unique_ptr<RateLimiter>> make_local_rate_limiter(RateLimiterOptions options) {
+  if (Status s = validate_rules(options.rules); !s.ok()) return s;
+  if (options.shards == 0 || options.shards > 65536) {
+    return Status::invalid_argument("rate limiter option shards must be between 1 and 65536, got " +
+                                    std::to_string(options.shards));
+  }
+  if (options.rules.size() >= 0x8000) {
+    return Status::invalid_argument("rate limiter: too many rules (" +
+                                    std::to_string(options.rules.size()) + ")");
+  }
+  if (options.sweep_interval <= Duration::zero()) {
+    return Status::invalid_argument("rate limiter option sweep_interval must be greater than zero");
+  }
+  if (options.scheduler && options.clock && &options.scheduler->clock() != options.clock) {
+    return Status::invalid_argument("rate limiter: the scheduler must run on the limiter's clock");
+  }
+  if (options.scheduler && !options.clock) options.clock = &options.scheduler->clock();
+  Scheduler* scheduler = options.scheduler;
+  const Duration sweep_every = options.sweep_interval;
+  auto core = std::make_shared<limits::LimiterCore>(std::move(options));
+  return std::unique_ptr<RateLimiter>(
+      std::make_unique<limits::LocalRateLimiter>(std::move(core), scheduler, sweep_every));
+}
+
+}  // namespace callcache
