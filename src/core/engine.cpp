@@ -1,0 +1,360 @@
+#include "callcache/engine.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <thread>
+
+#include "engine_impl.h"
+#include "entry.h"
+#include "hash.h"
+
+namespace callcache {
+
+using internal::Entry;
+using internal::EngineImpl;
+using internal::NamespaceState;
+
+namespace {
+
+constexpr std::uint64_t kMinEntriesPerShard = 32;
+constexpr std::uint64_t kMinBytesPerShard = 1 << 20;
+
+std::uint64_t pick_shards(const EngineOptions& o, const NamespacePolicy& p) {
+  if (o.shards) return std::bit_floor(std::max<std::uint64_t>(o.shards, 1));
+  std::uint64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  std::uint64_t n = std::bit_ceil(hw * 8);  // enough that two threads rarely meet
+  n = std::min<std::uint64_t>(n, 256);
+  n = std::min(n, std::max<std::uint64_t>(1, p.max_entries / kMinEntriesPerShard));
+  if (p.max_bytes) n = std::min(n, std::max<std::uint64_t>(1, p.max_bytes / kMinBytesPerShard));
+  return std::bit_floor(std::max<std::uint64_t>(n, 1));
+}
+
+// Splits `total` over n shards exactly: the first total % n get one more.
+std::uint64_t share(std::uint64_t total, std::uint64_t n, std::uint64_t i) {
+  return total / n + (i < total % n ? 1 : 0);
+}
+
+}  // namespace
+
+namespace internal {
+
+Scheduler& EngineImpl::get_scheduler() {
+  std::call_once(scheduler_once, [this] {
+    if (options.scheduler) {
+      scheduler = options.scheduler;
+    } else {
+      own_scheduler = make_thread_scheduler(*clock);
+      scheduler = own_scheduler.get();
+    }
+  });
+  return *scheduler;
+}
+
+void EngineImpl::schedule_sweep() {
+  std::lock_guard lock(sweep_mu);
+  if (sweep_stop) return;
+  sweep_task = get_scheduler().schedule_after(options.sweep_interval, [this] {
+    {
+      std::lock_guard lock(sweep_mu);
+      if (sweep_stop) return;
+      sweep_running = true;
+    }
+    sweep();
+    {
+      std::lock_guard lock(sweep_mu);
+      sweep_running = false;
+    }
+    sweep_cv.notify_all();
+    schedule_sweep();
+  });
+}
+
+void EngineImpl::stop_sweeper() {
+  std::unique_lock lock(sweep_mu);
+  sweep_stop = true;
+  if (sweep_task && scheduler) scheduler->cancel(sweep_task);
+  sweep_cv.wait(lock, [this] { return !sweep_running; });
+}
+
+std::uint64_t EngineImpl::sweep() {
+  std::uint64_t removed = 0;
+  for (auto& nsp : namespaces) {
+    NamespaceState& ns = *nsp;
+    const std::uint32_t version = ns.version.load(std::memory_order_acquire);
+    const TimePoint now = clock->now();
+    const Duration stale = ns.policy.stale_ttl;
+    bool reclaim_versions;
+    {
+      std::lock_guard lock(label_mu);  // cheap, uncontended: protects swept_version
+      reclaim_versions = ns.swept_version != version;
+      ns.swept_version = version;
+    }
+    for (auto& shard : ns.shards) {
+      if (reclaim_versions) {
+        removed += shard->remove_if([version](const Entry& e) { return e.version() != version; },
+                                    EvictionCause::kExplicit);
+      }
+      removed += shard->remove_if(
+          [now, stale](const Entry& e) {
+            return e.has(Entry::kNegative) ? now >= e.expire() : now >= e.expire() + stale;
+          },
+          EvictionCause::kExpired);
+    }
+  }
+  return removed;
+}
+
+}  // namespace internal
+
+// ---- Engine -----------------------------------------------------------------
+
+Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() {
+  impl_->stop_sweeper();
+  impl_->own_scheduler.reset();  // joins its thread; pending tasks are dropped
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
+  auto impl = std::make_unique<EngineImpl>();
+  if (options.namespaces.empty()) return Status::invalid_argument("no namespaces configured");
+  impl->clock = options.clock ? options.clock : &default_clock();
+  for (const auto& spec : options.namespaces) {
+    if (Status s = validate(spec.name, spec.policy); !s.ok()) return s;
+    if (impl->by_name.count(spec.name)) {
+      return Status::invalid_argument("namespace '" + spec.name + "' is configured twice");
+    }
+    auto ns = std::make_unique<NamespaceState>();
+    ns->name = spec.name;
+    ns->policy = spec.policy;
+    ns->shard_by_tenant = spec.policy.max_entries_per_tenant > 0 && !spec.policy.shared;
+    const std::uint64_t n = pick_shards(options, spec.policy);
+    ns->shard_mask = n - 1;
+    // Shards rehash entries with the same seed the engine hashes lookups with.
+    const std::uint64_t seed = options.seed;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      internal::ShardLimits limits;
+      limits.max_entries = std::max<std::uint64_t>(1, share(spec.policy.max_entries, n, i));
+      limits.max_bytes = spec.policy.max_bytes ? std::max<std::uint64_t>(1, share(spec.policy.max_bytes, n, i)) : 0;
+      limits.max_per_tenant = spec.policy.shared ? 0 : spec.policy.max_entries_per_tenant;
+      ns->shards.push_back(internal::make_shard(spec.policy.eviction, limits, seed));
+    }
+    ns->byte_budget = spec.policy.max_bytes / n;
+    impl->by_name.emplace(spec.name, static_cast<std::uint32_t>(impl->namespaces.size()));
+    impl->namespaces.push_back(std::move(ns));
+  }
+  impl->options = std::move(options);
+  std::unique_ptr<Engine> engine(new Engine(std::move(impl)));
+  if (engine->impl_->options.sweep_interval > Duration::zero()) engine->impl_->schedule_sweep();
+  return engine;
+}
+
+const Clock& Engine::clock() const noexcept { return *impl_->clock; }
+Scheduler& Engine::scheduler() noexcept { return impl_->get_scheduler(); }
+
+Result<NamespaceId> Engine::find(std::string_view ns) const {
+  auto it = impl_->by_name.find(std::string(ns));
+  if (it == impl_->by_name.end()) {
+    std::string known;
+    for (const auto& n : impl_->namespaces) known += (known.empty() ? "" : ", ") + n->name;
+    return Status::not_found("unknown namespace '" + std::string(ns) + "' (configured: " + known + ")");
+  }
+  return NamespaceId{it->second};
+}
+
+std::vector<std::string> Engine::namespace_names() const {
+  std::vector<std::string> out;
+  for (const auto& n : impl_->namespaces) out.push_back(n->name);
+  return out;
+}
+
+const NamespacePolicy& Engine::policy(NamespaceId id) const { return impl_->namespaces[id.index]->policy; }
+const std::string& Engine::name(NamespaceId id) const { return impl_->namespaces[id.index]->name; }
+
+Result<NamespaceId> Engine::bind(std::string_view ns, const internal::ValueOps* ops) {
+  auto id = find(ns);
+  if (!id.ok()) return id;
+  NamespaceState& state = *impl_->namespaces[id->index];
+  std::lock_guard lock(state.bind_mu);
+  const internal::ValueOps* bound = state.ops.load(std::memory_order_acquire);
+  if (!bound) {
+    state.ops.store(ops, std::memory_order_release);
+  } else if (bound->type_tag != ops->type_tag) {
+    return Status::invalid_argument("namespace '" + state.name + "' holds values of type " +
+                                    bound->type_name + ", not " + ops->type_name);
+  }
+  return id;
+}
+
+Entry* Engine::lookup(NamespaceId id, TenantId tenant, std::string_view key) {
+  NamespaceState& ns = *impl_->namespaces[id.index];
+  tenant = ns.effective(tenant);
+  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/true, nullptr);
+}
+
+Entry* Engine::lookup_for_load(NamespaceId id, TenantId tenant, std::string_view key, Freshness* freshness) {
+  NamespaceState& ns = *impl_->namespaces[id.index];
+  tenant = ns.effective(tenant);
+  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/false, freshness);
+}
+
+namespace {
+
+Status check_key(std::string_view key) {
+  if (key.empty()) return Status::invalid_argument("empty key");
+  if (key.size() > internal::kMaxKeyLength) {
+    return Status::invalid_argument("key of " + std::to_string(key.size()) + " bytes exceeds the " +
+                                    std::to_string(internal::kMaxKeyLength) + "-byte limit");
+  }
+  return Status();
+}
+
+// now + ttl scaled by a jitter factor in [1 - j, 1 + j] drawn from the key's
+// hash (deterministic for a given seed), saturating instead of overflowing.
+TimePoint expiry(TimePoint now, Duration ttl, double jitter, std::uint64_t hash) {
+  double scale = 1.0;
+  if (jitter > 0) {
+    double u = static_cast<double>(internal::mix64(hash, 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
+    scale = 1.0 + jitter * (2.0 * u - 1.0);
+  }
+  double ns = static_cast<double>(ttl.count()) * scale;
+  const double room = static_cast<double>((TimePoint::max() - now).count()) / 2;
+  if (ns >= room) return now + Duration(static_cast<std::int64_t>(room));
+  return now + Duration(static_cast<std::int64_t>(ns));
+}
+
+}  // namespace
+
+Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, void* value,
+                      std::size_t charge, const PutOptions& options, Entry** out) {
+  if (out) *out = nullptr;
+  if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
+  if (Status s = check_key(key); !s.ok()) return s;
+  NamespaceState& ns = *impl_->namespaces[id.index];
+  const internal::ValueOps* ops = ns.ops.load(std::memory_order_acquire);
+  if (!ops) return Status::internal("namespace '" + ns.name + "' has no bound value type");
+  if (charge > std::numeric_limits<std::uint32_t>::max() ||
+      (ns.policy.max_bytes && charge > ns.policy.max_bytes)) {
+    ns.shards[0]->counters.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds max_bytes of namespace '" +
+                             ns.name + "'");
+  }
+  Duration ttl = options.ttl.value_or(ns.policy.ttl);
+  if (ttl <= Duration::zero()) return Status::invalid_argument("ttl must be > 0");
+  tenant = ns.effective(tenant);
+  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
+  const TimePoint now = impl_->clock->now();
+  Entry* e = Entry::create(ops, value, nullptr, tenant, key, static_cast<std::uint32_t>(charge),
+                           expiry(now, ttl, ns.policy.jitter, h), ns.version.load(std::memory_order_acquire));
+  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags);
+  if (!s.ok()) {
+    e->unref();
+    return Status(s.code(), "namespace '" + ns.name + "': " + s.message() +
+                                " (the per-shard share of max_bytes)");
+  }
+  if (out) {
+    *out = e;
+  } else {
+    e->unref();
+  }
+  return Status();
+}
+
+Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view key, Status error) {
+  NamespaceState& ns = *impl_->namespaces[id.index];
+  if (ns.policy.negative_ttl <= Duration::zero()) return Status();
+  if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
+  if (Status s = check_key(key); !s.ok()) return s;
+  tenant = ns.effective(tenant);
+  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
+  Entry* e = Entry::create(nullptr, nullptr, &error, tenant, key, 0,
+                           expiry(impl_->clock->now(), ns.policy.negative_ttl, 0, h),
+                           ns.version.load(std::memory_order_acquire));
+  Status s = ns.shard_for(h, tenant).insert(h, e, {});
+  e->unref();
+  return s;
+}
+
+bool Engine::erase(NamespaceId id, TenantId tenant, std::string_view key) {
+  NamespaceState& ns = *impl_->namespaces[id.index];
+  tenant = ns.effective(tenant);
+  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
+  return ns.shard_for(h, tenant).erase(h, tenant, key);
+}
+
+Status Engine::invalidate(std::string_view ns, TenantId tenant, std::string_view key) {
+  auto id = find(ns);
+  if (!id.ok()) return id.status();
+  erase(*id, tenant, key);
+  return Status();
+}
+
+Status Engine::invalidate_namespace(std::string_view ns) {
+  auto id = find(ns);
+  if (!id.ok()) return id.status();
+  impl_->namespaces[id->index]->version.fetch_add(1, std::memory_order_acq_rel);
+  return Status();
+}
+
+std::uint64_t Engine::invalidate_tenant(TenantId tenant) {
+  std::uint64_t n = 0;
+  for (auto& ns : impl_->namespaces) {
+    for (auto& shard : ns->shards) {
+      n += shard->remove_if([tenant](const Entry& e) { return e.tenant() == tenant; }, EvictionCause::kExplicit);
+    }
+  }
+  return n;
+}
+
+std::uint64_t Engine::invalidate_tag(std::string_view tag) {
+  std::uint64_t n = 0;
+  const std::string t(tag);
+  for (auto& ns : impl_->namespaces) {
+    for (auto& shard : ns->shards) n += shard->remove_tag(t);
+  }
+  return n;
+}
+
+std::uint64_t Engine::clear_expired() {
+  std::lock_guard lock(impl_->sweep_mu);
+  return impl_->sweep();
+}
+
+std::uint64_t Engine::size() const {
+  std::uint64_t n = 0;
+  for (auto& ns : impl_->namespaces) {
+    for (auto& shard : ns->shards) n += shard->entries();
+  }
+  return n;
+}
+
+void Engine::set_scope_label(std::string label) {
+  std::lock_guard lock(impl_->label_mu);
+  impl_->scope_label = std::move(label);
+}
+
+void Engine::shutdown() {
+  if (impl_->shut_down.exchange(true)) return;
+  impl_->stop_sweeper();
+  for (auto& ns : impl_->namespaces) {
+    for (auto& shard : ns->shards) {
+      shard->remove_if([](const Entry&) { return true; }, EvictionCause::kExplicit);
+    }
+  }
+}
+
+bool Engine::is_shut_down() const noexcept { return impl_->shut_down.load(std::memory_order_acquire); }
+
+void Engine::record(NamespaceId id, LoadEvent event, std::uint64_t n) noexcept {
+  impl_->namespaces[id.index]->load_events[static_cast<std::size_t>(event)].fetch_add(n, std::memory_order_relaxed);
+}
+
+void Engine::record_load_latency(NamespaceId id, Duration latency) noexcept {
+  impl_->namespaces[id.index]->latency.record(latency);
+}
+
+}  // namespace callcache

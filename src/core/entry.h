@@ -1,0 +1,99 @@
+// Internal: one cached entry — a single allocation holding the header, the
+// value and the key bytes, in that order.
+//
+// Lifetime: refcounted. The shard holds one reference while the entry is
+// linked (in its table and eviction queues); each pin (Ref<V>, lookup result)
+// holds one more. The entry is destroyed by whoever drops the last reference,
+// on any thread, so everything needed to destroy it (the value's ops) is in
+// the entry itself.
+//
+// Synchronisation: `prev`, `next`, `flags`, `expire` and the tag bookkeeping
+// change only under the owning shard's exclusive lock; readers under the
+// shared lock read them. `refs` and `freq` are atomics touched on the hit path.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <string_view>
+
+#include "callcache/engine.h"
+#include "callcache/status.h"
+
+namespace callcache::internal {
+
+class Entry {
+ public:
+  enum Flag : std::uint8_t {
+    kLinked = 1,    // in a shard's table and queues
+    kNegative = 2,  // value is a Status (a remembered failure)
+    kMain = 4,      // S3-FIFO: in the main queue (else the small queue)
+    kTagged = 8,    // has tags registered in the shard's tag index
+  };
+
+  // Allocates an entry; moves *value in (or copies `error` for a negative
+  // entry). The new entry holds one reference (the caller's).
+  static Entry* create(const ValueOps* ops, void* value, const Status* error, TenantId tenant,
+                       std::string_view key, std::uint32_t charge, TimePoint expire,
+                       std::uint32_t version);
+
+  void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void unref() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  }
+  std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_relaxed); }
+
+  std::string_view key() const noexcept {
+    return {reinterpret_cast<const char*>(this) + key_offset(), key_len_};
+  }
+  const void* value() const noexcept { return reinterpret_cast<const char*>(this) + value_offset(); }
+  const Status& error() const noexcept { return *static_cast<const Status*>(value()); }
+
+  TenantId tenant() const noexcept { return tenant_; }
+  std::uint32_t charge() const noexcept { return charge_; }
+  std::uint32_t version() const noexcept { return version_; }
+  TimePoint expire() const noexcept { return expire_; }
+
+  bool has(Flag f) const noexcept { return flags_ & f; }
+  void set(Flag f) noexcept { flags_ = static_cast<std::uint8_t>(flags_ | f); }
+  void clear(Flag f) noexcept { flags_ = static_cast<std::uint8_t>(flags_ & ~f); }
+
+  // S3-FIFO access frequency, saturating at 3. Racy increments are fine: it
+  // is a hint.
+  void touch() noexcept {
+    std::uint8_t f = freq_.load(std::memory_order_relaxed);
+    if (f < 3) freq_.store(static_cast<std::uint8_t>(f + 1), std::memory_order_relaxed);
+  }
+  std::uint8_t freq() const noexcept { return freq_.load(std::memory_order_relaxed); }
+  void set_freq(std::uint8_t f) noexcept { freq_.store(f, std::memory_order_relaxed); }
+
+  bool matches(TenantId tenant, std::string_view key) const noexcept {
+    return tenant_ == tenant && key_len_ == key.size() && this->key() == key;
+  }
+
+  // Intrusive queue links, owned by the shard's eviction strategy.
+  Entry* prev = nullptr;
+  Entry* next = nullptr;
+
+ private:
+  Entry() = default;
+  void destroy() noexcept;
+  std::size_t value_offset() const noexcept;
+  std::size_t key_offset() const noexcept;
+
+  const ValueOps* ops_ = nullptr;  // nullptr for negative entries
+  TimePoint expire_{};
+  TenantId tenant_{};
+  std::atomic<std::uint32_t> refs_{1};
+  std::uint32_t charge_ = 0;
+  std::uint32_t version_ = 0;
+  std::uint16_t key_len_ = 0;
+  std::uint8_t flags_ = 0;
+  std::atomic<std::uint8_t> freq_{0};
+};
+
+// Longest key accepted (bytes).
+inline constexpr std::size_t kMaxKeyLength = 65535;
+
+}  // namespace callcache::internal

@@ -1,0 +1,102 @@
+// Eviction order and exact bounds for every policy.
+#include "callcache/cache.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+namespace callcache {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<Engine> make(EvictionPolicy pol, std::uint64_t max_entries, std::uint64_t max_bytes,
+                             std::size_t shards, const Clock* clock) {
+  NamespacePolicy p;
+  p.max_entries = max_entries;
+  p.max_bytes = max_bytes;
+  p.eviction = pol;
+  p.ttl = 1h;
+  EngineOptions o;
+  o.namespaces = {{"ns", p}};
+  o.shards = shards;
+  o.clock = clock;
+  o.sweep_interval = Duration::zero();
+  return Engine::create(o).value();
+}
+
+class PerPolicy : public ::testing::TestWithParam<EvictionPolicy> {
+ protected:
+  ManualClock clock;
+};
+
+TEST_P(PerPolicy, NeverExceedsEntryOrByteBoundsAfterAnyInsert) {
+  for (std::size_t shards : {1u, 4u}) {
+    auto engine = make(GetParam(), 100, 5000, shards, &clock);
+    auto cache = Cache<std::string>::open(*engine, "ns").value();
+    std::mt19937_64 rng(42);
+    for (int i = 0; i < 5000; ++i) {
+      std::string key = "k" + std::to_string(rng() % 400);
+      std::string value(rng() % 120, 'v');
+      (void)cache.put(TenantId{rng() % 3 + 1}, key, value);
+      if (rng() % 2) (void)cache.get(TenantId{1}, key);
+      auto s = engine->stats().total;
+      ASSERT_LE(s.entries, 100u);
+      ASSERT_LE(s.bytes, 5000u);
+    }
+  }
+}
+
+TEST_P(PerPolicy, PutThenGetHitsInAFullCache) {
+  auto engine = make(GetParam(), 50, 0, 1, &clock);
+  auto cache = Cache<int>::open(*engine, "ns").value();
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_TRUE(cache.put(TenantId{1}, "k" + std::to_string(i), i).ok());
+    ASSERT_TRUE(cache.get(TenantId{1}, "k" + std::to_string(i))) << i;
+  }
+  EXPECT_EQ(engine->stats().total.evicted(EvictionCause::kSize), 450u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, PerPolicy, ::testing::Values(EvictionPolicy::kLru, EvictionPolicy::kS3Fifo),
+                         [](const auto& info) { return std::string(eviction_policy_name(info.param)); });
+
+TEST(Lru, EvictsLeastRecentlyUsedExactlyWhenSingleThreaded) {
+  ManualClock clock;
+  auto engine = make(EvictionPolicy::kLru, 3, 0, 1, &clock);
+  auto cache = Cache<int>::open(*engine, "ns").value();
+  ASSERT_TRUE(cache.put(TenantId{1}, "a", 1).ok());
+  ASSERT_TRUE(cache.put(TenantId{1}, "b", 2).ok());
+  ASSERT_TRUE(cache.put(TenantId{1}, "c", 3).ok());
+  ASSERT_TRUE(cache.get(TenantId{1}, "a"));  // a is now most recent
+  ASSERT_TRUE(cache.put(TenantId{1}, "d", 4).ok());
+  EXPECT_FALSE(cache.get(TenantId{1}, "b"));
+  EXPECT_TRUE(cache.get(TenantId{1}, "a"));
+  EXPECT_TRUE(cache.get(TenantId{1}, "c"));
+  EXPECT_TRUE(cache.get(TenantId{1}, "d"));
+}
+
+// A hot working set survives a long one-time scan under S3-FIFO but not LRU.
+double hot_hit_ratio_after_scan(EvictionPolicy pol) {
+  ManualClock clock;
+  auto engine = make(pol, 100, 0, 1, &clock);
+  auto cache = Cache<int>::open(*engine, "ns").value();
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) {
+      std::string k = "hot" + std::to_string(i);
+      if (!cache.get(TenantId{1}, k)) (void)cache.put(TenantId{1}, k, i);
+    }
+  }
+  for (int i = 0; i < 1000; ++i) (void)cache.put(TenantId{1}, "scan" + std::to_string(i), i);
+  int hits = 0;
+  for (int i = 0; i < 50; ++i) hits += cache.get(TenantId{1}, "hot" + std::to_string(i)).has_value();
+  return hits / 50.0;
+}
+
+TEST(S3Fifo, ResistsScans) {
+  EXPECT_GE(hot_hit_ratio_after_scan(EvictionPolicy::kS3Fifo), 0.9);
+  EXPECT_LE(hot_hit_ratio_after_scan(EvictionPolicy::kLru), 0.1);
+}
+
+}  // namespace
+}  // namespace callcache

@@ -1,0 +1,631 @@
+// get_or_load: single flight (blocking and callback forms), failures,
+// negative caching, load timeouts, stale serving and early refresh.
+// Virtual time throughout (ManualClock + ManualScheduler); real threads only
+// where concurrency itself is under test.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "callcache/cache.h"
+
+namespace callcache {
+namespace {
+
+using namespace std::chrono_literals;
+using StrCache = Cache<std::string>;
+
+const TenantId kAlice = tenant_from_name("alice");
+const TenantId kBob = tenant_from_name("bob");
+
+NamespaceStats stats_of(const Engine& engine, const std::string& ns) {
+  for (auto& s : engine.stats().namespaces) {
+    if (s.name == ns) return s;
+  }
+  ADD_FAILURE() << "no namespace " << ns;
+  return {};
+}
+
+// Waits (real time, bounded) until `pred` holds; for handshakes between
+// threads, never to let time pass.
+template <class Pred>
+bool eventually(Pred pred) {
+  auto give_up = std::chrono::steady_clock::now() + 20s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(100us);
+  }
+  return true;
+}
+
+// One engine in virtual time with a namespace per behaviour under test.
+class LoadingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ns = [](std::string name, NamespacePolicy p) { return NamespaceSpec{std::move(name), p}; };
+    NamespacePolicy plain;
+    plain.ttl = 10s;
+    NamespacePolicy neg = plain;
+    neg.negative_ttl = 5s;
+    NamespacePolicy swr = plain;
+    swr.stale_ttl = 20s;
+    NamespacePolicy ahead = plain;
+    ahead.refresh_ahead = 2s;
+    NamespacePolicy slow = plain;
+    slow.load_timeout = 1s;
+    NamespacePolicy shared = plain;
+    shared.shared = true;
+    EngineOptions o;
+    o.namespaces = {ns("plain", plain), ns("neg", neg),       ns("swr", swr),
+                    ns("ahead", ahead), ns("slow", slow),     ns("shared", shared)};
+    o.clock = &clock_;
+    o.scheduler = &sched_;
+    o.sweep_interval = Duration::zero();
+    engine_ = Engine::create(std::move(o)).value();
+  }
+
+  StrCache cache(const char* ns) { return StrCache::open(*engine_, ns).value(); }
+
+  ManualClock clock_;
+  ManualScheduler sched_{clock_};
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(LoadingTest, MissLoadsAndStoresThenHitsWithoutCallingTheLoader) {
+  auto c = cache("plain");
+  int calls = 0;
+  auto loader = [&calls] {
+    ++calls;
+    return Result<std::string>(std::string("v1"));
+  };
+  auto r = c.get_or_load(kAlice, "k", loader);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(**r, "v1");
+  auto again = c.get_or_load(kAlice, "k", loader);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(**again, "v1");
+  EXPECT_EQ(calls, 1);
+  auto s = stats_of(*engine_, "plain");
+  EXPECT_EQ(s.loads, 1u);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.load_latency.count, 1u);
+  EXPECT_EQ(*c.get(kAlice, "k").value(), "v1");  // stored for plain reads too
+  EXPECT_FALSE(c.get(kBob, "k"));                // and only for its tenant
+}
+
+TEST_F(LoadingTest, LoaderMayReturnLoadedWithTtlOverrideAndTags) {
+  auto c = cache("plain");
+  int calls = 0;
+  auto loader = [&calls] {
+    ++calls;
+    return Loaded<std::string>{"v", 1s, {"chat:1"}};
+  };
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  EXPECT_EQ(engine_->invalidate_tag("chat:1"), 1u);
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  EXPECT_EQ(calls, 2);
+  clock_.advance(2s);  // past the 1 s override, well within the namespace's 10 s
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  EXPECT_EQ(calls, 3);
+}
+
+TEST_F(LoadingTest, EmptyKeyIsRejected) {
+  auto c = cache("plain");
+  auto r = c.get_or_load(kAlice, "", [] { return Result<std::string>(std::string("v")); });
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+}
+
+// N threads ask for one missing key while its loader runs: the loader runs
+// once, everyone gets its value, N-1 callers are counted as coalesced.
+TEST_F(LoadingTest, ConcurrentBlockingCallersShareOneLoad) {
+  constexpr int kThreads = 16;
+  auto c = cache("plain");
+  std::atomic<int> calls{0};
+  auto loader = [&] {
+    calls.fetch_add(1);
+    // Hold the load open until every other caller has joined it.
+    EXPECT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == kThreads - 1; }));
+    return Result<std::string>(std::string("shared"));
+  };
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      auto r = c.get_or_load(kAlice, "k", loader);
+      if (r.ok() && **r == "shared") ok.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(ok.load(), kThreads);
+  auto s = stats_of(*engine_, "plain");
+  EXPECT_EQ(s.coalesced, static_cast<std::uint64_t>(kThreads - 1));
+  EXPECT_EQ(s.loads, 1u);
+}
+
+// A single-threaded event loop: tasks run in order on the thread calling run().
+class EventLoop {
+ public:
+  void post(std::function<void()> f) { q_.push_back(std::move(f)); }
+  std::size_t run() {
+    std::size_t n = 0;
+    while (!q_.empty()) {
+      auto f = std::move(q_.front());
+      q_.pop_front();
+      f();
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::deque<std::function<void()>> q_;
+};
+
+// N callbacks on one event loop: nothing parks the (only) thread; the async
+// loader completes later from the loop; one load, N-1 coalesced.
+TEST_F(LoadingTest, CallbacksOnAnEventLoopShareOneLoad) {
+  constexpr int kCallers = 50;
+  auto c = cache("plain");
+  EventLoop loop;
+  int calls = 0;
+  std::vector<std::string> got;
+  for (int i = 0; i < kCallers; ++i) {
+    loop.post([&] {
+      c.get_or_load_async(
+          kAlice, "k",
+          [&](LoadCompletion<std::string> done) {
+            ++calls;
+            // The "response" arrives after every caller has asked.
+            loop.post([done] { done(std::string("from-upstream")); });
+          },
+          [&](Result<Ref<std::string>> r) { got.push_back(r.ok() ? **r : r.status().to_string()); });
+    });
+  }
+  loop.run();
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kCallers));
+  for (auto& g : got) EXPECT_EQ(g, "from-upstream");
+  EXPECT_EQ(stats_of(*engine_, "plain").coalesced, static_cast<std::uint64_t>(kCallers - 1));
+  // A later caller is served inline from the cache.
+  bool inline_hit = false;
+  c.get_or_load_async(
+      kAlice, "k", [&](LoadCompletion<std::string>) { ++calls; },
+      [&](Result<Ref<std::string>> r) { inline_hit = r.ok() && **r == "from-upstream"; });
+  EXPECT_TRUE(inline_hit);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(LoadingTest, BlockingAndCallbackCallersJoinTheSameFlight) {
+  auto c = cache("plain");
+  std::optional<LoadCompletion<std::string>> pending;
+  int calls = 0;
+  std::optional<Result<Ref<std::string>>> async_result;
+  c.get_or_load_async(
+      kAlice, "k",
+      [&](LoadCompletion<std::string> done) {
+        ++calls;
+        pending = done;
+      },
+      [&](Result<Ref<std::string>> r) { async_result.emplace(std::move(r)); });
+  std::optional<Result<Ref<std::string>>> blocking_result;
+  std::thread follower([&] {
+    blocking_result.emplace(c.get_or_load(kAlice, "k", [&] {
+      ++calls;
+      return Result<std::string>(std::string("wrong"));
+    }));
+  });
+  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == 1; }));
+  ASSERT_TRUE(pending);
+  EXPECT_TRUE((*pending)(std::string("right")));
+  follower.join();
+  EXPECT_EQ(calls, 1);
+  ASSERT_TRUE(async_result && async_result->ok());
+  ASSERT_TRUE(blocking_result && blocking_result->ok());
+  EXPECT_EQ(***async_result, "right");
+  EXPECT_EQ(***blocking_result, "right");
+}
+
+TEST_F(LoadingTest, FailureReachesEveryWaiterAndIsNotCachedWithoutNegativeTtl) {
+  auto c = cache("plain");
+  std::optional<LoadCompletion<std::string>> pending;
+  int calls = 0;
+  std::vector<Status> got;
+  auto loader = [&](LoadCompletion<std::string> done) {
+    ++calls;
+    pending = done;
+  };
+  auto callback = [&](Result<Ref<std::string>> r) { got.push_back(r.status()); };
+  for (int i = 0; i < 5; ++i) c.get_or_load_async(kAlice, "k", loader, callback);
+  ASSERT_TRUE(pending);
+  (*pending)(Status::not_found("peer @nobody does not exist"));
+  ASSERT_EQ(got.size(), 5u);
+  for (auto& s : got) EXPECT_EQ(s, Status::not_found("peer @nobody does not exist"));
+  // Retrying calls the loader again.
+  c.get_or_load_async(kAlice, "k", loader, callback);
+  EXPECT_EQ(calls, 2);
+  auto s = stats_of(*engine_, "plain");
+  EXPECT_EQ(s.load_failures, 1u);
+  EXPECT_EQ(s.negative_hits, 0u);
+}
+
+TEST_F(LoadingTest, ThrowingLoaderBecomesLoadFailedForAllWaiters) {
+  auto c = cache("plain");
+  auto r = c.get_or_load(kAlice, "k", []() -> Result<std::string> {
+    throw std::runtime_error("FLOOD_WAIT_30");
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kLoadFailed);
+  EXPECT_NE(r.status().message().find("FLOOD_WAIT_30"), std::string::npos);
+  // Async loaders that throw instead of completing fail the same way.
+  std::optional<Status> got;
+  c.get_or_load_async(
+      kAlice, "k2", [](LoadCompletion<std::string>) { throw 42; },
+      [&](Result<Ref<std::string>> res) { got = res.status(); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code(), Code::kLoadFailed);
+  // And nothing was stored: the next call loads.
+  int calls = 0;
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", [&] {
+                 ++calls;
+                 return Result<std::string>(std::string("ok"));
+               }).ok());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(LoadingTest, DroppedCompletionFailsTheFlightInsteadOfWedgingTheKey) {
+  auto c = cache("plain");
+  std::optional<Status> got;
+  c.get_or_load_async(
+      kAlice, "k", [](LoadCompletion<std::string>) { /* forgets to call done */ },
+      [&](Result<Ref<std::string>> r) { got = r.status(); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code(), Code::kLoadFailed);
+}
+
+TEST_F(LoadingTest, NegativeTtlRemembersTheSameErrorWithoutCallingTheLoader) {
+  auto c = cache("neg");
+  int calls = 0;
+  auto loader = [&]() -> Result<std::string> {
+    ++calls;
+    return Status::not_found("USERNAME_NOT_OCCUPIED");
+  };
+  auto first = c.get_or_load(kAlice, "@ghost", loader);
+  ASSERT_FALSE(first.ok());
+  clock_.advance(4s);
+  auto second = c.get_or_load(kAlice, "@ghost", loader);
+  EXPECT_EQ(second.status(), first.status());
+  std::optional<Status> async_status;
+  c.get_or_load_async(
+      kAlice, "@ghost", [&](LoadCompletion<std::string>) { ++calls; },
+      [&](Result<Ref<std::string>> r) { async_status = r.status(); });
+  EXPECT_EQ(async_status, first.status());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(stats_of(*engine_, "neg").negative_hits, 2u);
+  EXPECT_FALSE(c.get(kAlice, "@ghost"));  // a remembered failure is not a value
+  clock_.advance(2s);                     // negative_ttl (5 s) over
+  EXPECT_FALSE(c.get_or_load(kAlice, "@ghost", loader).ok());
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(LoadingTest, LoadTimeoutFailsAllWaitersFreesTheKeyAndDiscardsTheLateResult) {
+  auto c = cache("slow");
+  std::vector<LoadCompletion<std::string>> pending;
+  std::vector<Status> got;
+  auto loader = [&](LoadCompletion<std::string> done) { pending.push_back(done); };
+  auto callback = [&](Result<Ref<std::string>> r) { got.push_back(r.status()); };
+  c.get_or_load_async(kAlice, "k", loader, callback);
+  c.get_or_load_async(kAlice, "k", loader, callback);
+  std::optional<Result<Ref<std::string>>> blocked;
+  std::thread follower([&] {
+    blocked.emplace(c.get_or_load(kAlice, "k", [] { return Result<std::string>(std::string("x")); }));
+  });
+  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "slow").coalesced == 2; }));
+  sched_.advance(999ms);
+  EXPECT_TRUE(got.empty());
+  sched_.advance(1ms);
+  follower.join();
+  ASSERT_EQ(got.size(), 2u);
+  for (auto& s : got) EXPECT_EQ(s.code(), Code::kTimeout);
+  ASSERT_TRUE(blocked);
+  EXPECT_EQ(blocked->status().code(), Code::kTimeout);
+  EXPECT_EQ(stats_of(*engine_, "slow").load_timeouts, 1u);
+  // The key is free: a new caller starts a new load.
+  c.get_or_load_async(kAlice, "k", loader, callback);
+  ASSERT_EQ(pending.size(), 2u);
+  // The first loader finally answers: discarded, nothing stored.
+  EXPECT_FALSE(pending[0](std::string("late")));
+  EXPECT_FALSE(c.get(kAlice, "k"));
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_TRUE(pending[1](std::string("fresh")));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_TRUE(got[2].ok());
+  EXPECT_EQ(*c.get(kAlice, "k").value(), "fresh");
+}
+
+TEST_F(LoadingTest, TimeoutsAreNotNegativelyCached) {
+  NamespacePolicy p;
+  p.ttl = 10s;
+  p.load_timeout = 1s;
+  p.negative_ttl = 1h;
+  EngineOptions o;
+  o.namespaces = {{"n", p}};
+  o.clock = &clock_;
+  o.scheduler = &sched_;
+  o.sweep_interval = Duration::zero();
+  auto engine = Engine::create(std::move(o)).value();
+  auto c = StrCache::open(*engine, "n").value();
+  int calls = 0;
+  std::optional<LoadCompletion<std::string>> keep;
+  auto loader = [&](LoadCompletion<std::string> done) {
+    ++calls;
+    keep = done;
+  };
+  c.get_or_load_async(kAlice, "k", loader, [](Result<Ref<std::string>>) {});
+  sched_.advance(1s);
+  c.get_or_load_async(kAlice, "k", loader, [](Result<Ref<std::string>>) {});
+  EXPECT_EQ(calls, 2);
+  (*keep)(std::string("v"));
+}
+
+TEST_F(LoadingTest, CallerThatGivesUpDoesNotCancelTheLoadForOthers) {
+  auto c = cache("plain");
+  std::optional<LoadCompletion<std::string>> pending;
+  std::optional<Result<Ref<std::string>>> patient;
+  c.get_or_load_async(
+      kAlice, "k", [&](LoadCompletion<std::string> done) { pending = done; },
+      [&](Result<Ref<std::string>> r) { patient.emplace(std::move(r)); });
+  LoadOptions impatient;
+  impatient.wait_timeout = 100ms;
+  std::optional<Result<Ref<std::string>>> gave_up;
+  std::thread follower([&] {
+    gave_up.emplace(c.get_or_load(
+        kAlice, "k", [] { return Result<std::string>(std::string("x")); }, impatient));
+  });
+  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == 1; }));
+  sched_.advance(100ms);
+  follower.join();
+  ASSERT_TRUE(gave_up);
+  EXPECT_EQ(gave_up->status().code(), Code::kDeadlineExceeded);
+  EXPECT_FALSE(patient);
+  EXPECT_TRUE((*pending)(std::string("v")));
+  ASSERT_TRUE(patient && patient->ok());
+  EXPECT_EQ(***patient, "v");
+  EXPECT_EQ(*c.get(kAlice, "k").value(), "v");
+}
+
+TEST_F(LoadingTest, SharedNamespaceCoalescesAcrossTenants) {
+  auto c = cache("shared");
+  std::optional<LoadCompletion<std::string>> pending;
+  int calls = 0;
+  int delivered = 0;
+  auto loader = [&](LoadCompletion<std::string> done) {
+    ++calls;
+    pending = done;
+  };
+  auto cb = [&](Result<Ref<std::string>> r) { delivered += r.ok(); };
+  c.get_or_load_async(kAlice, "@durov", loader, cb);
+  c.get_or_load_async(kBob, "@durov", loader, cb);
+  (*pending)(std::string("channel"));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(delivered, 2);
+}
+
+// ---- Stale serving --------------------------------------------------------
+
+class StaleTest : public LoadingTest {
+ protected:
+  // Loader whose answers are numbered: "v1", "v2", ...; fails while `fail`.
+  std::function<Result<std::string>()> counting_loader() {
+    return [this]() -> Result<std::string> {
+      int n = ++calls_;
+      if (fail_) return Status::unavailable("upstream 502");
+      return "v" + std::to_string(n);
+    };
+  }
+  std::atomic<int> calls_{0};
+  std::atomic<bool> fail_{false};
+};
+
+TEST_F(StaleTest, StaleReadsReturnTheOldValueAndTriggerExactlyOneRefresh) {
+  auto c = cache("swr");
+  auto loader = counting_loader();
+  ASSERT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  clock_.advance(15s);  // ttl 10 s over, stale_ttl 20 s not
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.get_or_load(kAlice, "k", loader);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(**r, "v1");
+  }
+  // The refresh runs on the scheduler, not on the readers' thread.
+  EXPECT_EQ(calls_.load(), 1);
+  EXPECT_EQ(sched_.run_due(), 1u);
+  EXPECT_EQ(calls_.load(), 2);
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v2");
+  EXPECT_EQ(sched_.pending(), 0u);
+  auto s = stats_of(*engine_, "swr");
+  EXPECT_EQ(s.stale_hits, 5u);
+  EXPECT_EQ(s.refreshes, 1u);
+  EXPECT_EQ(s.loads, 2u);
+}
+
+TEST_F(StaleTest, StaleIfErrorKeepsServingTheOldValueWhenTheRefreshFails) {
+  auto c = cache("swr");
+  auto loader = counting_loader();
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  clock_.advance(15s);
+  fail_ = true;
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  sched_.run_due();  // refresh fails
+  EXPECT_EQ(calls_.load(), 2);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  // Within the 1 s cooldown after a failed refresh no new refresh starts.
+  EXPECT_EQ(sched_.run_due(), 0u);
+  EXPECT_EQ(calls_.load(), 2);
+  auto s = stats_of(*engine_, "swr");
+  EXPECT_EQ(s.refresh_failures, 1u);
+  EXPECT_EQ(s.stale_hits, 4u);
+  // After it, the next stale read tries again — and succeeds.
+  clock_.advance(1s);
+  fail_ = false;
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  sched_.run_due();
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v3");
+}
+
+TEST_F(StaleTest, PastStaleTtlCallersWaitForAFreshLoad) {
+  auto c = cache("swr");
+  auto loader = counting_loader();
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  clock_.advance(30s);  // ttl 10 s + stale_ttl 20 s over
+  auto r = c.get_or_load(kAlice, "k", loader);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(**r, "v2");  // loaded inline, no stale value returned
+  EXPECT_EQ(sched_.pending(), 0u);
+  EXPECT_EQ(stats_of(*engine_, "swr").stale_hits, 0u);
+}
+
+TEST_F(StaleTest, FailedLoadPastStaleTtlIsAnError) {
+  auto c = cache("swr");
+  auto loader = counting_loader();
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  clock_.advance(31s);
+  fail_ = true;
+  EXPECT_EQ(c.get_or_load(kAlice, "k", loader).status().code(), Code::kUnavailable);
+}
+
+TEST_F(StaleTest, RefreshAheadRefreshesAHotKeyBeforeItExpires) {
+  auto c = cache("ahead");
+  auto loader = counting_loader();
+  ASSERT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  clock_.advance(7s);  // not yet in the 2 s window
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  EXPECT_EQ(sched_.pending(), 0u);
+  clock_.advance(2s);  // 1 s before expiry
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  EXPECT_EQ(sched_.run_due(), 1u);  // one refresh for two reads
+  EXPECT_EQ(calls_.load(), 2);
+  clock_.advance(5s);  // the original would have expired; the refreshed one has not
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v2");
+  auto s = stats_of(*engine_, "ahead");
+  EXPECT_EQ(s.refreshes, 1u);
+  EXPECT_EQ(s.misses, 1u);
+}
+
+TEST_F(StaleTest, RefreshRunsOnTheCallerSuppliedExecutor) {
+  auto c = cache("swr");
+  auto loader = counting_loader();
+  ASSERT_TRUE(c.get_or_load(kAlice, "k", loader).ok());
+  clock_.advance(15s);
+  std::vector<std::function<void()>> tasks;
+  LoadOptions o;
+  o.executor = [&](std::function<void()> t) { tasks.push_back(std::move(t)); };
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader, o), "v1");
+  EXPECT_EQ(sched_.pending(), 0u);
+  ASSERT_EQ(tasks.size(), 1u);
+  tasks[0]();
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v2");
+}
+
+TEST_F(StaleTest, AMissDuringARefreshJoinsIt) {
+  auto c = cache("swr");
+  std::optional<LoadCompletion<std::string>> pending;
+  int calls = 0;
+  auto loader = [&](LoadCompletion<std::string> done) {
+    ++calls;
+    if (calls == 1) {
+      done(std::string("v1"));
+    } else {
+      pending = done;
+    }
+  };
+  c.get_or_load_async(kAlice, "k", loader, [](Result<Ref<std::string>>) {});
+  clock_.advance(15s);
+  std::optional<std::string> stale;
+  c.get_or_load_async(kAlice, "k", loader, [&](Result<Ref<std::string>> r) { stale = **r; });
+  EXPECT_EQ(stale, "v1");  // async loaders are started inline; refresh now in flight
+  ASSERT_TRUE(pending);
+  clock_.advance(20s);  // the stale window closes while the refresh runs
+  std::optional<std::string> fresh;
+  c.get_or_load_async(kAlice, "k", loader, [&](Result<Ref<std::string>> r) { fresh = **r; });
+  EXPECT_FALSE(fresh);
+  (*pending)(std::string("v2"));
+  EXPECT_EQ(fresh, "v2");
+  EXPECT_EQ(calls, 2);
+}
+
+// ---- Stress: loads, invalidation and eviction on the same keys ------------
+
+TEST(LoadingStress, ConcurrentLoadsInvalidationAndEvictionStayConsistent) {
+  NamespacePolicy p;
+  p.ttl = 1h;
+  p.max_entries = 8;  // far fewer than keys: constant eviction
+  p.stale_ttl = 1h;
+  EngineOptions o;
+  o.namespaces = {{"n", p}};
+  o.shards = 1;
+  o.sweep_interval = Duration::zero();
+  auto engine = Engine::create(std::move(o)).value();
+  auto c = StrCache::open(*engine, "n").value();
+  constexpr int kThreads = 6;
+  constexpr int kOps = 20000;
+  constexpr int kKeys = 24;
+  std::atomic<int> wrong{0}, errors{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::uint64_t x = 0x9e3779b97f4a7c15ULL * (t + 1);
+      for (int i = 0; i < kOps; ++i) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        std::string key = "k" + std::to_string(x % kKeys);
+        TenantId tenant{1 + (x >> 32) % 2};
+        auto check = [&, key](const Result<Ref<std::string>>& r) {
+          if (!r.ok()) {
+            errors.fetch_add(1);
+          } else if (**r != key) {
+            wrong.fetch_add(1);
+          }
+        };
+        if (t % 2 == 0) {
+          check(c.get_or_load(tenant, key, [key] { return Result<std::string>(key); }));
+        } else {
+          c.get_or_load_async(
+              tenant, key, [key](LoadCompletion<std::string> done) { done(key); }, check);
+        }
+      }
+    });
+  }
+  std::thread invalidator([&] {
+    std::uint64_t i = 0;
+    while (!stop.load()) {
+      std::string key = "k" + std::to_string(i++ % kKeys);
+      (void)engine->invalidate("n", TenantId{1}, key);
+      if (i % 64 == 0) (void)engine->invalidate_namespace("n");
+      if (i % 97 == 0) engine->invalidate_tenant(TenantId{2});
+      std::this_thread::yield();
+    }
+  });
+  for (auto& th : threads) th.join();
+  stop = true;
+  invalidator.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+  auto s = stats_of(*engine, "n");
+  EXPECT_LE(s.entries, 8u);
+  EXPECT_GE(s.loads, static_cast<std::uint64_t>(kKeys));
+}
+
+}  // namespace
+}  // namespace callcache
