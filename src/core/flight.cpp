@@ -109,6 +109,45 @@ void FlightTable::clear_cooldown(const FlightKey& key) {
   if (!s.cooldown.empty()) s.cooldown.erase(key);
 }
 
+namespace {
+// How many enter()s of each table the current thread is inside.
+thread_local const FlightTable* tl_inside = nullptr;
+thread_local std::size_t tl_depth = 0;
+}  // namespace
+
+bool FlightTable::enter() {
+  std::lock_guard lock(life_mu_);
+  if (closed_) return false;
+  ++active_;
+  if (tl_inside == this) {
+    ++tl_depth;
+  } else if (tl_depth == 0) {
+    tl_inside = this;
+    tl_depth = 1;
+  }
+  return true;
+}
+
+void FlightTable::leave() {
+  std::lock_guard lock(life_mu_);
+  assert(active_ > 0);
+  --active_;
+  if (tl_inside == this && --tl_depth == 0) tl_inside = nullptr;
+  life_cv_.notify_all();
+}
+
+void FlightTable::close() {
+  std::unique_lock lock(life_mu_);
+  closed_ = true;
+  const std::size_t mine = tl_inside == this ? tl_depth : 0;
+  life_cv_.wait(lock, [&] { return active_ <= mine; });
+}
+
+bool FlightTable::closed() const {
+  std::lock_guard lock(life_mu_);
+  return closed_;
+}
+
 std::size_t FlightTable::in_flight() const {
   std::size_t n = 0;
   for (std::size_t i = 0; i <= mask_; ++i) {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,10 @@
 
 #include "callcache/clock.h"
 #include "callcache/status.h"
+
+namespace callcache {
+class Engine;
+}
 
 namespace callcache::internal {
 
@@ -114,6 +119,17 @@ class FlightTable {
   void set_cooldown(const FlightKey& key, TimePoint now, TimePoint until);
   void clear_cooldown(const FlightKey& key);
 
+  // ---- Engine lifetime ----
+  // Background work that uses the engine (refresh tasks, load-timeout
+  // timers, loader completions) runs between enter() and leave(). enter()
+  // fails once close() has begun: the engine is going away, the work is
+  // dropped. close() waits for the work inside to leave (work running on the
+  // calling thread itself is not waited for). Idempotent.
+  bool enter();
+  void leave();
+  void close();
+  bool closed() const;
+
   // Flights in progress (for tests and stats).
   std::size_t in_flight() const;
   // Loader completions discarded because their flight was already completed
@@ -131,7 +147,35 @@ class FlightTable {
 
   std::unique_ptr<Shard[]> shards_;
   const std::size_t mask_;
+  mutable std::mutex life_mu_;  // guards closed_, active_; paired with life_cv_
+  std::condition_variable life_cv_;
+  bool closed_ = false;
+  std::size_t active_ = 0;
   std::atomic<std::uint64_t> late_{0};
 };
+
+// Holds a table entered for the scope of a block (see FlightTable::enter).
+class TableUse {
+ public:
+  explicit TableUse(FlightTable& t) : t_(t), ok_(t.enter()) {}
+  ~TableUse() {
+    if (ok_) t_.leave();
+  }
+  TableUse(const TableUse&) = delete;
+  TableUse& operator=(const TableUse&) = delete;
+  explicit operator bool() const noexcept { return ok_; }
+
+ private:
+  FlightTable& t_;
+  const bool ok_;
+};
+
+// The flight table of `engine` (src/core/loading.cpp).
+FlightTable& flight_table(Engine& engine);
+// Called before `engine` is destroyed: closes its table (waiting for
+// background loading work that uses the engine to finish, dropping work not
+// yet started) and detaches it, so an engine created later at the same
+// address starts with a fresh table.
+void retire_flights(Engine& engine);
 
 }  // namespace callcache::internal

@@ -29,20 +29,46 @@ std::string millis(Duration d) {
 
 // The engine's flight table. Until Engine grows a flights() accessor (see
 // /work/notes/loading-requests.md) tables live in a process-wide map keyed by
-// engine address and are never freed: a flight table is empty whenever no
-// load runs, so an engine created later at the same address may reuse it.
+// engine address. Retired tables are closed and kept (never freed: timers may
+// still point at them) but leave the map, so a new engine at the same address
+// gets a fresh table. A per-thread cache skips the map lock; a generation
+// number invalidates it when a table retires.
+namespace {
+std::mutex registry_mu;  // guards the maps below
+std::atomic<std::uint64_t> registry_generation{0};
+auto* live_tables = new std::unordered_map<const Engine*, FlightTable*>();
+auto* all_tables = new std::vector<std::unique_ptr<FlightTable>>();
+}  // namespace
+
 FlightTable& flight_table(Engine& engine) {
   thread_local const Engine* last_engine = nullptr;
   thread_local FlightTable* last_table = nullptr;
-  if (last_engine == &engine) return *last_table;
-  static std::mutex mu;  // guards tables
-  static auto* tables = new std::unordered_map<const Engine*, std::unique_ptr<FlightTable>>();
-  std::lock_guard lock(mu);
-  auto& slot = (*tables)[&engine];
-  if (!slot) slot = std::make_unique<FlightTable>(16);
+  thread_local std::uint64_t last_generation = ~std::uint64_t{0};
+  const std::uint64_t gen = registry_generation.load(std::memory_order_acquire);
+  if (last_engine == &engine && last_generation == gen) return *last_table;
+  std::lock_guard lock(registry_mu);
+  FlightTable*& slot = (*live_tables)[&engine];
+  if (!slot) {
+    all_tables->push_back(std::make_unique<FlightTable>(16));
+    slot = all_tables->back().get();
+  }
   last_engine = &engine;
-  last_table = slot.get();
+  last_table = slot;
+  last_generation = registry_generation.load(std::memory_order_acquire);
   return *slot;
+}
+
+void retire_flights(Engine& engine) {
+  FlightTable* table = nullptr;
+  {
+    std::lock_guard lock(registry_mu);
+    auto it = live_tables->find(&engine);
+    if (it == live_tables->end()) return;  // never loaded anything
+    table = it->second;
+    live_tables->erase(it);
+    registry_generation.fetch_add(1, std::memory_order_acq_rel);
+  }
+  table->close();
 }
 
 Status loader_threw(const char* what) {
@@ -68,7 +94,18 @@ class LoadSink {
   }
 
   bool complete(LoadOutcome& out) {
-    if (done_.exchange(true) || !table_.claim(*flight_)) {
+    if (done_.exchange(true)) {
+      table_.count_late_completion();
+      return false;
+    }
+    TableUse use(table_);  // the engine is retiring: drop the result, fail the waiters
+    if (!use) {
+      if (table_.claim(*flight_)) {
+        table_.finish(*flight_, nullptr, Status::shutdown("cache engine was destroyed during the load"));
+      }
+      return false;
+    }
+    if (!table_.claim(*flight_)) {
       table_.count_late_completion();
       return false;
     }
@@ -151,8 +188,9 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
     std::weak_ptr<Flight> weak = flight;
     Duration limit = policy.load_timeout;
     auto id = engine.scheduler().schedule_after(limit, [&engine, &table, weak, ns, limit] {
+      TableUse use(table);
       std::shared_ptr<Flight> f = weak.lock();
-      if (!f || !table.claim(*f)) return;
+      if (!use || !f || !table.claim(*f)) return;
       engine.record(ns, Event::kLoadTimeout);
       if (f->is_refresh()) {
         engine.record(ns, Event::kRefreshFailure);
@@ -170,7 +208,11 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
     flight->timer.store(id, std::memory_order_release);
   }
 
-  auto run = [starter = call.starter, sink]() mutable {
+  auto run = [starter = call.starter, sink, &table, refresh]() mutable {
+    // A background refresh may run after the engine began retiring: drop it
+    // (the sink's destructor fails the flight without touching the engine).
+    TableUse use(table);
+    if (refresh && !use) return;
     try {
       starter(sink);
     } catch (...) {  // the starter itself failed (e.g. bad_alloc copying the loader)
