@@ -1,0 +1,313 @@
+#include "designs.h"
+
+#include <set>
+
+#include "callcache/cache.h"
+#include "callcache/engine.h"
+
+namespace callcache::replay {
+
+Result<std::vector<Rule>> to_toolkit_rules(const std::vector<LimitRule>& rules, AccountKind kind) {
+  const KeyScope who = kind == AccountKind::kBot ? key_scope::kBot : key_scope::kAccount;
+  std::vector<Rule> out;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const LimitRule& lr = rules[i];
+    Rule r;
+    r.name = "r" + std::to_string(i) + "_" + per_name(lr.per) + "_" + lr.method;
+    r.limit = 1;
+    r.period = lr.interval;
+    r.burst = lr.burst;
+    switch (lr.per) {
+      case Per::kAccount: r.key = who; break;
+      case Per::kGroup: r.key = key_scope::kChat; break;
+      case Per::kAccountGroup: r.key = who | key_scope::kChat; break;
+      case Per::kGlobal: r.key = key_scope::kGlobal; break;
+      case Per::kObject:
+        return Status::invalid_argument("pacing rule " + std::to_string(i) +
+                                        ": per: object cannot be paced by the client toolkit");
+    }
+    if (lr.method == "any") {
+      // one bucket for every method
+    } else if (lr.method == "default") {
+      r.key |= key_scope::kMethod;
+      for (const LimitRule& o : rules) {
+        if (o.per == lr.per && o.method != "default" && o.method != "any")
+          r.except_methods.push_back(o.method);
+      }
+    } else {
+      r.methods = {lr.method};
+    }
+    out.push_back(std::move(r));
+  }
+  Status st = validate_rules(out);
+  if (!st.ok()) return st;
+  return out;
+}
+
+namespace {
+
+using Payload = std::string;
+
+// Calls upstream once the limiter admits the call; on FLOOD_WAIT/429 waits
+// and retries. penalize=true: tell the limiter about the back-off (callcache);
+// false: just sleep retry_after and retry (the seeds).
+class PacedCaller {
+ public:
+  PacedCaller(const DesignEnv& env, std::unique_ptr<RateLimiter> limiter, bool penalize)
+      : env_(env), limiter_(std::move(limiter)), penalize_(penalize) {}
+
+  void call(std::shared_ptr<const StepCall> c, std::function<void(const Payload&)> done) {
+    CallAttributes a = attributes(*c);
+    auto go = [this, c, done = std::move(done)](Status st) mutable {
+      if (!st.ok()) return;  // no deadline is set: cannot happen
+      send(std::move(c), std::move(done));
+    };
+    if (!limiter_) {
+      env_.scheduler->schedule_after(Duration::zero(), [go]() mutable { go(Status()); });
+      return;
+    }
+    Status st = limiter_->acquire_async(a, RateLimiter::kNoDeadline, std::move(go));
+    if (!st.ok()) std::abort();  // the limiter has our scheduler: cannot fail
+  }
+
+ private:
+  CallAttributes attributes(const StepCall& c) const {
+    CallAttributes a;
+    a.method = c.method->name;
+    if (env_.scenario->account_kind == AccountKind::kBot) a.bot = c.account;
+    else a.account = c.account;
+    a.chat = c.chat_id;
+    return a;
+  }
+
+  void send(std::shared_ptr<const StepCall> c, std::function<void(const Payload&)> done) {
+    CallKey key{c->account, c->method->name, c->group, c->object};
+    env_.upstream->call(key, [this, c, done = std::move(done)](const UpstreamReply& r) mutable {
+      if (r.ok) return done(r.payload);
+      if (penalize_ && limiter_) {
+        KeyScope scope = env_.scenario->account_kind == AccountKind::kBot
+                             ? key_scope::kBot
+                             : key_scope::kAccount | key_scope::kMethod;
+        (void)limiter_->penalize(attributes(*c), scope, r.retry_after);
+        call(std::move(c), std::move(done));
+      } else {
+        env_.scheduler->schedule_after(r.retry_after, [this, c, done]() mutable {
+          call(std::move(c), std::move(done));
+        });
+      }
+    });
+  }
+
+  DesignEnv env_;
+  std::unique_ptr<RateLimiter> limiter_;
+  bool penalize_;
+};
+
+Result<std::unique_ptr<RateLimiter>> make_limiter(const DesignEnv& env,
+                                                  const std::vector<LimitRule>& rules) {
+  auto tk = to_toolkit_rules(rules, env.scenario->account_kind);
+  if (!tk.ok()) return tk.status();
+  RateLimiterOptions o;
+  o.rules = std::move(*tk);
+  o.clock = env.clock;
+  o.scheduler = env.scheduler;
+  o.shards = 1;
+  return make_local_rate_limiter(std::move(o));
+}
+
+Result<std::unique_ptr<Engine>> make_engine(const DesignEnv& env, const std::string& label) {
+  EngineOptions o;
+  o.namespaces.clear();
+  for (const auto& [name, d] : env.scenario->namespaces) {
+    NamespacePolicy p;
+    p.ttl = d.ttl;
+    p.shared = d.shared;
+    p.max_entries = 1 << 20;  // the replay measures calls, not eviction
+    o.namespaces.push_back({name, p});
+  }
+  o.shards = 1;
+  o.clock = env.clock;
+  o.scheduler = env.scheduler;
+  o.sweep_interval = Duration::zero();
+  auto e = Engine::create(std::move(o));
+  if (e.ok()) (*e)->set_scope_label(label);
+  return e;
+}
+
+// State shared by the cached designs: the engine and a typed front per namespace.
+class CachedBase : public Design {
+ protected:
+  Status open(const DesignEnv& env, const std::string& label) {
+    auto e = make_engine(env, label);
+    if (!e.ok()) return e.status();
+    engine_ = std::move(*e);
+    for (const auto& [name, d] : env.scenario->namespaces) {
+      auto c = Cache<Payload>::open(*engine_, name);
+      if (!c.ok()) return c.status();
+      caches_.emplace(name, std::move(*c));
+    }
+    return Status();
+  }
+  std::unique_ptr<Engine> engine_;
+  std::map<std::string, Cache<Payload>> caches_;
+  std::map<std::string, NamespaceCounters> counters_;
+};
+
+class NoCacheDesign final : public Design {
+ public:
+  NoCacheDesign(const DesignEnv& env, std::unique_ptr<RateLimiter> l)
+      : caller_(env, std::move(l), /*penalize=*/false) {}
+  void step(std::shared_ptr<const StepCall> c, std::function<void()> done) override {
+    caller_.call(std::move(c), [done = std::move(done)](const Payload&) { done(); });
+  }
+  std::map<std::string, NamespaceCounters> namespace_counters() const override { return {}; }
+
+ private:
+  PacedCaller caller_;
+};
+
+class SeedsDesign final : public CachedBase {
+ public:
+  SeedsDesign(const DesignEnv& env, std::unique_ptr<RateLimiter> l)
+      : env_(env), caller_(env, std::move(l), /*penalize=*/false) {}
+  Status init() { return open(env_, "task"); }
+
+  void step(std::shared_ptr<const StepCall> c, std::function<void()> done) override {
+    const std::string& ns = c->method->ns;
+    if (ns.empty()) {
+      caller_.call(std::move(c), [done = std::move(done)](const Payload&) { done(); });
+      return;
+    }
+    NamespaceCounters& n = counters_[ns];
+    ++n.requests;
+    Cache<Payload>& cache = caches_.at(ns);
+    TenantId tenant = tenant_from_name(c->account);
+    if (cache.get(tenant, c->object)) {
+      ++n.hits;
+      env_.scheduler->schedule_after(Duration::zero(), std::move(done));
+      return;
+    }
+    ++n.loads;  // the seeds re-check nothing: concurrent misses each go upstream
+    caller_.call(c, [&cache, tenant, c, done = std::move(done)](const Payload& p) {
+      (void)cache.put(tenant, c->object, p);
+      done();
+    });
+  }
+  std::map<std::string, NamespaceCounters> namespace_counters() const override { return counters_; }
+  Status finish() override {
+    engine_.reset();  // the task ends: its cache is dropped
+    caches_.clear();
+    return Status();
+  }
+
+ private:
+  DesignEnv env_;
+  PacedCaller caller_;
+};
+
+class CallcacheDesign final : public CachedBase {
+ public:
+  CallcacheDesign(const DesignEnv& env, std::unique_ptr<RateLimiter> l, Backend* tier)
+      : env_(env), caller_(env, std::move(l), /*penalize=*/true), tier_(tier) {}
+  Status init() { return open(env_, "process"); }
+
+  void step(std::shared_ptr<const StepCall> c, std::function<void()> done) override {
+    const std::string& ns = c->method->ns;
+    if (ns.empty()) {
+      caller_.call(std::move(c), [done = std::move(done)](const Payload&) { done(); });
+      return;
+    }
+    ++counters_[ns].requests;
+    const NamespaceDef& def = env_.scenario->namespaces.at(ns);
+    TenantId tenant = tenant_from_name(c->account);
+    TenantId stored_as = def.shared ? kSharedTenant : tenant;
+    auto loader = [this, c, &def, stored_as](LoadCompletion<Payload> complete) {
+      NamespaceCounters& n = counters_[def.name];
+      if (tier_) {
+        auto got = tier_->get(BackendKey{def.name, stored_as, c->object});
+        if (got.ok() && got->has_value()) {
+          // The tier anchors expiry to wall time; the replay's time line is
+          // virtual, so each stored value also carries its virtual expiry and
+          // the remaining TTL is computed from that (deterministic).
+          const std::string& bytes = (*got)->bytes;
+          std::size_t sep = bytes.rfind('\x1f');
+          if (sep != std::string::npos) {
+            Duration left = Duration(std::stoll(bytes.substr(sep + 1))) -
+                            env_.clock->now().time_since_epoch();
+            if (left > Duration::zero()) {
+              ++n.l2_hits;
+              complete(Result<Loaded<Payload>>(Loaded<Payload>{bytes.substr(0, sep), left, {}}));
+              return;
+            }
+          }
+        }
+      }
+      ++n.loads;
+      caller_.call(c, [this, c, &def, stored_as, complete](const Payload& p) {
+        if (tier_) {
+          Duration expires = (env_.clock->now() + def.ttl).time_since_epoch();
+          (void)tier_->put(BackendKey{def.name, stored_as, c->object},
+                           p + '\x1f' + std::to_string(expires.count()), def.ttl);
+        }
+        complete(Result<Payload>(p));
+      });
+    };
+    auto callback = [this, done = std::move(done)](Result<Ref<Payload>> r) mutable {
+      if (!r.ok()) failures_++;
+      env_.scheduler->schedule_after(Duration::zero(), std::move(done));
+    };
+    caches_.at(ns).get_or_load_async(tenant, c->object, std::move(loader), std::move(callback));
+  }
+
+  std::map<std::string, NamespaceCounters> namespace_counters() const override {
+    auto out = counters_;
+    StatsSnapshot s = engine_->stats();
+    for (const NamespaceStats& ns : s.namespaces) {
+      auto it = out.find(ns.name);
+      if (it == out.end()) continue;
+      it->second.hits = ns.hits;
+      it->second.coalesced = ns.coalesced;
+    }
+    return out;
+  }
+
+  Status finish() override {
+    if (failures_) return Status::internal(std::to_string(failures_) + " cache loads failed");
+    if (tier_) return tier_->flush();
+    return Status();
+  }
+
+ private:
+  DesignEnv env_;
+  PacedCaller caller_;
+  Backend* tier_;
+  std::uint64_t failures_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Design>> make_no_cache_design(const DesignEnv& env) {
+  auto l = make_limiter(env, env.scenario->seeds_limiter);
+  if (!l.ok()) return l.status();
+  return std::unique_ptr<Design>(new NoCacheDesign(env, std::move(*l)));
+}
+
+Result<std::unique_ptr<Design>> make_seeds_design(const DesignEnv& env) {
+  auto l = make_limiter(env, env.scenario->seeds_limiter);
+  if (!l.ok()) return l.status();
+  auto d = std::make_unique<SeedsDesign>(env, std::move(*l));
+  Status st = d->init();
+  if (!st.ok()) return st;
+  return std::unique_ptr<Design>(std::move(d));
+}
+
+Result<std::unique_ptr<Design>> make_callcache_design(const DesignEnv& env, Backend* tier) {
+  auto l = make_limiter(env, env.scenario->pacing);
+  if (!l.ok()) return l.status();
+  auto d = std::make_unique<CallcacheDesign>(env, std::move(*l), tier);
+  Status st = d->init();
+  if (!st.ok()) return st;
+  return std::unique_ptr<Design>(std::move(d));
+}
+
+}  // namespace callcache::replay
