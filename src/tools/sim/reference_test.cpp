@@ -1,0 +1,163 @@
+#include "tools/sim/reference.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "tools/sim/generators.h"
+#include "tools/sim/simulate.h"
+
+namespace callcache::sim {
+namespace {
+
+Trace trace_of(const std::vector<std::uint64_t>& keys) { return densify("t", keys); }
+
+// The textbook page-reference string of Belady's anomaly.
+const std::vector<std::uint64_t> kBelady = {1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5};
+
+TEST(Reference, LruOnTheTextbookSequence) {
+  Trace t = trace_of(kBelady);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kLru, t, 3), 10u);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kLru, t, 4), 8u);
+}
+
+TEST(Reference, FifoShowsBeladysAnomaly) {
+  Trace t = trace_of(kBelady);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kFifo, t, 3), 9u);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kFifo, t, 4), 10u);  // more room, more misses
+}
+
+TEST(Reference, OptOnTheTextbookSequence) {
+  Trace t = trace_of(kBelady);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kOpt, t, 3), 7u);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kOpt, t, 4), 6u);
+}
+
+TEST(Reference, LoopDefeatsLruButNotOpt) {
+  // Loop over 5 keys, 20 requests, room for 4: LRU and FIFO miss every time;
+  // OPT misses the 5 cold requests, then only at requests 8, 12 and 16
+  // (each time evicting the key needed last): 8.
+  Trace t = trace_of({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4});
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kLru, t, 4), 20u);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kFifo, t, 4), 20u);
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kOpt, t, 4), 8u);
+}
+
+TEST(Reference, EverythingFitsMeansOnlyColdMisses) {
+  auto t = generate_zipf(ZipfOptions{20'000, 500, 0.8, 2});
+  ASSERT_TRUE(t.ok());
+  for (auto p : {ReferencePolicy::kLru, ReferencePolicy::kFifo, ReferencePolicy::kOpt}) {
+    EXPECT_EQ(simulate_reference(p, *t, t->distinct), t->distinct);
+    EXPECT_EQ(simulate_reference(p, *t, 10 * t->distinct), t->distinct);
+  }
+}
+
+TEST(Reference, SizeOneMissesEveryChange) {
+  Trace t = trace_of({1, 1, 2, 2, 2, 1, 3, 3});
+  for (auto p : {ReferencePolicy::kLru, ReferencePolicy::kFifo, ReferencePolicy::kOpt}) {
+    EXPECT_EQ(simulate_reference(p, t, 1), 4u) << reference_policy_name(p);
+  }
+}
+
+TEST(Reference, NextUse) {
+  Trace t = trace_of({7, 8, 7, 9});  // ids 0 1 0 2
+  EXPECT_EQ(next_use(t), (std::vector<std::uint64_t>{2, 4 + 1, 4 + 0, 4 + 2}));
+}
+
+// Belady's MIN written the slow, obvious way: scan forward for each cached key.
+std::uint64_t slow_opt(const Trace& t, std::size_t cap) {
+  std::vector<std::uint32_t> cache;
+  std::uint64_t misses = 0;
+  for (std::size_t i = 0; i < t.requests.size(); ++i) {
+    std::uint32_t k = t.requests[i];
+    if (std::find(cache.begin(), cache.end(), k) != cache.end()) continue;
+    ++misses;
+    if (cache.size() == cap) {
+      std::size_t victim = 0, farthest = 0;
+      for (std::size_t c = 0; c < cache.size(); ++c) {
+        std::size_t next = std::numeric_limits<std::size_t>::max() - cache[c];
+        for (std::size_t j = i + 1; j < t.requests.size(); ++j) {
+          if (t.requests[j] == cache[c]) {
+            next = j;
+            break;
+          }
+        }
+        if (next >= farthest) {
+          farthest = next;
+          victim = c;
+        }
+      }
+      cache.erase(cache.begin() + static_cast<std::ptrdiff_t>(victim));
+    }
+    cache.push_back(k);
+  }
+  return misses;
+}
+
+TEST(Reference, OptMatchesTheObviousImplementation) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    auto t = generate_zipf(ZipfOptions{3'000, 200, 0.7, seed});
+    ASSERT_TRUE(t.ok());
+    for (std::size_t cap : {1u, 2u, 5u, 17u, 60u}) {
+      ASSERT_EQ(simulate_reference(ReferencePolicy::kOpt, *t, cap), slow_opt(*t, cap))
+          << "seed " << seed << " cap " << cap;
+    }
+  }
+}
+
+TEST(Reference, OptIsALowerBoundAndLruBeatsFifoOnZipf) {
+  auto t = generate_zipf(ZipfOptions{200'000, 20'000, 0.9, 4});
+  ASSERT_TRUE(t.ok());
+  for (std::uint64_t cap : {20u, 200u, 2'000u}) {
+    auto opt = simulate_reference(ReferencePolicy::kOpt, *t, cap);
+    auto lru = simulate_reference(ReferencePolicy::kLru, *t, cap);
+    auto fifo = simulate_reference(ReferencePolicy::kFifo, *t, cap);
+    EXPECT_LT(opt, lru) << cap;
+    EXPECT_LT(opt, fifo) << cap;
+    EXPECT_LT(lru, fifo) << cap;
+  }
+}
+
+TEST(Matrix, SizesFromFractions) {
+  EXPECT_EQ(sizes_from_fractions(20'484, default_fractions()),
+            (std::vector<std::uint64_t>{20, 102, 205, 410, 1'024, 2'048, 4'097}));
+  EXPECT_EQ(sizes_from_fractions(100, {0.001, 0.002, 0.5}), (std::vector<std::uint64_t>{1, 50}));
+}
+
+TEST(Matrix, RunsEveryPolicyAtEverySizeDeterministically) {
+  auto t = generate_zipf(ZipfOptions{50'000, 5'000, 0.9, 1});
+  ASSERT_TRUE(t.ok());
+  std::vector<PolicyRun> runs = {reference_run("lru-exact"), reference_run("opt"),
+                                 reference_run("fifo")};
+  auto one = run_matrix(*t, {500, 50, 5}, runs, 1);
+  auto three = run_matrix(*t, {5, 50, 500}, runs, 3);
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_EQ(one->sizes, (std::vector<std::uint64_t>{5, 50, 500}));
+  ASSERT_EQ(one->policies.size(), 3u);
+  for (std::size_t p = 0; p < 3; ++p) {
+    EXPECT_EQ(one->policies[p].misses, three->policies[p].misses);
+    for (std::size_t s = 0; s < 3; ++s) {
+      EXPECT_EQ(one->policies[p].misses[s],
+                simulate_reference(*parse_reference_policy(runs[p].name), *t, one->sizes[s]));
+    }
+  }
+  EXPECT_EQ(one->requests, 50'000u);
+  EXPECT_EQ(one->distinct, t->distinct);
+  EXPECT_EQ(one->best_engine(0), -1);  // references are never "best engine policy"
+}
+
+TEST(Matrix, PolicyErrorsNameThePolicyAndSize) {
+  Trace t = trace_of({1, 2, 3});
+  PolicyRun bad;
+  bad.name = "broken";
+  bad.misses = [](const Trace&, std::uint64_t) -> Result<std::uint64_t> {
+    return Status::invalid_argument("nope");
+  };
+  auto r = run_matrix(t, {2}, {bad}, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("policy broken at size 2: nope"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace callcache::sim
