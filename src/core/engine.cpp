@@ -24,7 +24,9 @@ constexpr std::uint64_t kMinBytesPerShard = 1 << 20;
 std::uint64_t pick_shards(const EngineOptions& o, const NamespacePolicy& p) {
   if (o.shards) return std::bit_floor(std::max<std::uint64_t>(o.shards, 1));
   std::uint64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  std::uint64_t n = std::bit_ceil(hw * 8);  // enough that two threads rarely meet
+  // Enough shards that concurrent readers rarely meet on one lock, even with
+  // a skewed key popularity.
+  std::uint64_t n = std::bit_ceil(std::max<std::uint64_t>(hw * 16, 64));
   n = std::min<std::uint64_t>(n, 256);
   n = std::min(n, std::max<std::uint64_t>(1, p.max_entries / kMinEntriesPerShard));
   if (p.max_bytes) n = std::min(n, std::max<std::uint64_t>(1, p.max_bytes / kMinBytesPerShard));
@@ -93,7 +95,8 @@ std::uint64_t EngineImpl::sweep() {
     }
     for (auto& shard : ns.shards) {
       if (reclaim_versions) {
-        removed += shard->remove_if([version](const Entry& e) { return e.version() != version; },
+        removed += shard->remove_if(
+            [version](const Entry& e) { return e.version() != static_cast<std::uint16_t>(version); },
                                     EvictionCause::kExplicit);
       }
       removed += shard->remove_if(
@@ -180,6 +183,9 @@ Result<NamespaceId> Engine::bind(std::string_view ns, const internal::ValueOps* 
   std::lock_guard lock(state.bind_mu);
   const internal::ValueOps* bound = state.ops.load(std::memory_order_acquire);
   if (!bound) {
+    auto type = internal::register_type(ops);
+    if (!type.ok()) return type.status();
+    state.type_index = *type;
     state.ops.store(ops, std::memory_order_release);
   } else if (bound->type_tag != ops->type_tag) {
     return Status::invalid_argument("namespace '" + state.name + "' holds values of type " +
@@ -248,8 +254,9 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
   const TimePoint now = impl_->clock->now();
-  Entry* e = Entry::create(ops, value, nullptr, tenant, key, static_cast<std::uint32_t>(charge),
-                           expiry(now, ttl, ns.policy.jitter, h), ns.version.load(std::memory_order_acquire));
+  Entry* e = Entry::create(ops, ns.type_index, value, nullptr, tenant, key, static_cast<std::uint32_t>(charge),
+                           expiry(now, ttl, ns.policy.jitter, h),
+                           static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
   Status s = ns.shard_for(h, tenant).insert(h, e, options.tags);
   if (!s.ok()) {
     e->unref();
@@ -271,9 +278,9 @@ Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view
   if (Status s = check_key(key); !s.ok()) return s;
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
-  Entry* e = Entry::create(nullptr, nullptr, &error, tenant, key, 0,
+  Entry* e = Entry::create(nullptr, 0, nullptr, &error, tenant, key, 0,
                            expiry(impl_->clock->now(), ns.policy.negative_ttl, 0, h),
-                           ns.version.load(std::memory_order_acquire));
+                           static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
   Status s = ns.shard_for(h, tenant).insert(h, e, {});
   e->unref();
   return s;
@@ -296,7 +303,16 @@ Status Engine::invalidate(std::string_view ns, TenantId tenant, std::string_view
 Status Engine::invalidate_namespace(std::string_view ns) {
   auto id = find(ns);
   if (!id.ok()) return id.status();
-  impl_->namespaces[id->index]->version.fetch_add(1, std::memory_order_acq_rel);
+  NamespaceState& state = *impl_->namespaces[id->index];
+  const std::uint32_t v = state.version.fetch_add(1, std::memory_order_acq_rel) + 1;
+  // Entries carry 16 bits of the version. Every 32,768 bumps, reclaim old
+  // entries now, so no entry is ever 65,536 versions old and mistaken for new.
+  if ((v & 0x7fff) == 0) {
+    for (auto& shard : state.shards) {
+      shard->remove_if([v](const Entry& e) { return e.version() != static_cast<std::uint16_t>(v); },
+                       EvictionCause::kExplicit);
+    }
+  }
   return Status();
 }
 

@@ -25,6 +25,7 @@ struct NamespaceState {
   std::atomic<std::uint32_t> version{1};
   std::uint32_t swept_version = 1;  // guarded by EngineImpl::sweep_mu
   std::atomic<const ValueOps*> ops{nullptr};  // bound value type (first bind wins)
+  std::uint8_t type_index = 0;                 // its registry index, set with ops
   std::mutex bind_mu;                          // serialises binding
   std::vector<std::unique_ptr<Shard>> shards;
   std::uint64_t shard_mask = 0;
@@ -70,7 +71,7 @@ class EngineImpl {
   std::uint64_t sweep();
 
   LookupContext context(const NamespaceState& ns) const noexcept {
-    return LookupContext{clock->now(), ns.version.load(std::memory_order_acquire), ns.policy.stale_ttl,
+    return LookupContext{clock->now(), static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)), ns.policy.stale_ttl,
                          ns.policy.refresh_ahead};
   }
 };

@@ -1,6 +1,8 @@
 #include "entry.h"
 
 #include <algorithm>
+#include <array>
+#include <mutex>
 #include <cstring>
 #include <memory>
 
@@ -16,22 +18,52 @@ std::size_t payload_size(const ValueOps* ops) { return ops ? ops->size : sizeof(
 
 }  // namespace
 
-std::size_t Entry::value_offset() const noexcept {
-  return align_up(sizeof(Entry), payload_align(ops_));
+namespace {
+
+constexpr int kMaxTypes = 256;
+std::array<std::atomic<const ValueOps*>, kMaxTypes> g_types{};  // [0] unused (negative)
+std::atomic<int> g_type_count{1};
+std::mutex g_type_mu;  // serialises registration
+
+}  // namespace
+
+Result<std::uint8_t> register_type(const ValueOps* ops) {
+  std::lock_guard lock(g_type_mu);
+  int n = g_type_count.load(std::memory_order_relaxed);
+  for (int i = 1; i < n; ++i) {
+    if (g_types[static_cast<std::size_t>(i)].load(std::memory_order_relaxed)->type_tag == ops->type_tag) {
+      return static_cast<std::uint8_t>(i);
+    }
+  }
+  if (n == kMaxTypes) return Status::resource_exhausted("more than 255 distinct cached value types");
+  g_types[static_cast<std::size_t>(n)].store(ops, std::memory_order_release);
+  g_type_count.store(n + 1, std::memory_order_release);
+  return static_cast<std::uint8_t>(n);
 }
 
-std::size_t Entry::key_offset() const noexcept { return value_offset() + payload_size(ops_); }
+const ValueOps* Entry::ops() const noexcept {
+  return type_ ? g_types[type_].load(std::memory_order_acquire) : nullptr;
+}
 
-Entry* Entry::create(const ValueOps* ops, void* value, const Status* error, TenantId tenant,
-                     std::string_view key, std::uint32_t charge, TimePoint expire,
-                     std::uint32_t version) {
+std::size_t Entry::value_offset() const noexcept {
+  return align_up(sizeof(Entry), payload_align(ops()));
+}
+
+std::size_t Entry::key_offset() const noexcept {
+  const ValueOps* o = ops();
+  return align_up(sizeof(Entry), payload_align(o)) + payload_size(o);
+}
+
+Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const Status* error,
+                     TenantId tenant, std::string_view key, std::uint32_t charge, TimePoint expire,
+                     std::uint16_t version) {
   const std::size_t align = std::max(payload_align(ops), alignof(Entry));
   const std::size_t value_at = align_up(sizeof(Entry), payload_align(ops));
   const std::size_t total = value_at + payload_size(ops) + key.size();
   void* mem = align > __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? ::operator new(total, std::align_val_t(align))
                                                        : ::operator new(total);
   Entry* e = ::new (mem) Entry();
-  e->ops_ = ops;
+  e->type_ = ops ? type : 0;
   e->expire_ = expire;
   e->tenant_ = tenant;
   e->charge_ = charge;
@@ -49,10 +81,11 @@ Entry* Entry::create(const ValueOps* ops, void* value, const Status* error, Tena
 }
 
 void Entry::destroy() noexcept {
+  const ValueOps* o = ops();
   void* payload = reinterpret_cast<char*>(this) + value_offset();
-  const std::size_t align = std::max(payload_align(ops_), alignof(Entry));
-  if (ops_) {
-    ops_->destroy(payload);
+  const std::size_t align = std::max(payload_align(o), alignof(Entry));
+  if (o) {
+    o->destroy(payload);
   } else {
     static_cast<Status*>(payload)->~Status();
   }

@@ -34,9 +34,11 @@ class Entry {
 
   // Allocates an entry; moves *value in (or copies `error` for a negative
   // entry). The new entry holds one reference (the caller's).
-  static Entry* create(const ValueOps* ops, void* value, const Status* error, TenantId tenant,
-                       std::string_view key, std::uint32_t charge, TimePoint expire,
-                       std::uint32_t version);
+  // `type` is ops' index in the type registry (register_type); ops ==
+  // nullptr makes a negative entry holding a copy of *error.
+  static Entry* create(const ValueOps* ops, std::uint8_t type, void* value, const Status* error,
+                       TenantId tenant, std::string_view key, std::uint32_t charge, TimePoint expire,
+                       std::uint16_t version);
 
   void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void unref() noexcept {
@@ -52,7 +54,7 @@ class Entry {
 
   TenantId tenant() const noexcept { return tenant_; }
   std::uint32_t charge() const noexcept { return charge_; }
-  std::uint32_t version() const noexcept { return version_; }
+  std::uint16_t version() const noexcept { return version_; }
   TimePoint expire() const noexcept { return expire_; }
 
   bool has(Flag f) const noexcept { return flags_ & f; }
@@ -82,16 +84,27 @@ class Entry {
   std::size_t value_offset() const noexcept;
   std::size_t key_offset() const noexcept;
 
-  const ValueOps* ops_ = nullptr;  // nullptr for negative entries
+  const ValueOps* ops() const noexcept;
+
+  // 48 bytes: with a 16-byte key and an 8-byte value an entry is one 72-byte
+  // allocation.
   TimePoint expire_{};
   TenantId tenant_{};
   std::atomic<std::uint32_t> refs_{1};
   std::uint32_t charge_ = 0;
-  std::uint32_t version_ = 0;
+  std::uint16_t version_ = 0;  // low 16 bits of the namespace version at insert
   std::uint16_t key_len_ = 0;
   std::uint8_t flags_ = 0;
   std::atomic<std::uint8_t> freq_{0};
+  std::uint8_t type_ = 0;  // index into the type registry; 0 = negative entry
 };
+
+// Value types are registered once per process (at Cache<V>::open) and named
+// by a one-byte index in each entry, instead of an 8-byte pointer. Returns
+// the index (1..255), or kResourceExhausted past 255 distinct types.
+Result<std::uint8_t> register_type(const ValueOps* ops);
+
+static_assert(sizeof(Entry) == 48, "keep the entry header at 48 bytes: it is most of the per-entry cost");
 
 // Longest key accepted (bytes).
 inline constexpr std::size_t kMaxKeyLength = 65535;

@@ -7,9 +7,10 @@
 // other on_hit calls and may only touch atomics.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <concepts>
 #include <cstdint>
-#include <unordered_set>
 #include <vector>
 
 #include "entry.h"
@@ -83,25 +84,67 @@ class LruStrategy {
   EntryList list_;
 };
 
-// Remembers the hashes of recently evicted keys (S3-FIFO's ghost queue), in
-// FIFO order, up to a capacity.
+// Remembers fingerprints of the last `capacity` keys evicted from S3-FIFO's
+// small queue. Compact and lossy by design: a table of 4-byte slots (16-bit
+// fingerprint, 16-bit insertion number), about one slot per remembered key. A
+// key is remembered while fewer than `capacity` keys were added after it;
+// probing is limited to a small window and a full window overwrites its oldest
+// slot, so a few keys are forgotten early, and a fingerprint collision
+// (about 1 in 8,000 lookups) admits a key to main. Both only nudge the hit
+// ratio: the ghost is a hint. Costs 4-8 bytes per remembered key.
 class GhostSet {
  public:
-  explicit GhostSet(std::size_t capacity) : ring_(capacity ? capacity : 1, 0) {}
+  explicit GhostSet(std::size_t capacity)
+      : capacity_(static_cast<std::uint16_t>(std::min<std::size_t>(capacity ? capacity : 1, kMaxCapacity))),
+        slots_(std::bit_ceil(capacity_ < 8u ? std::size_t{8} : std::size_t{capacity_})),
+        mask_(slots_.size() - 1) {}
+
   void add(std::uint64_t h) {
-    if (set_.count(h)) return;
-    if (set_.size() == ring_.size()) set_.erase(ring_[pos_]);
-    ring_[pos_] = h;
-    set_.insert(h);
-    if (++pos_ == ring_.size()) pos_ = 0;
+    const std::uint16_t fp = fingerprint(h);
+    std::size_t victim = home(h);
+    std::uint32_t oldest_age = 0;
+    for (std::size_t k = 0; k < kWindow; ++k) {
+      Slot& s = slots_[(home(h) + k) & mask_];
+      if (s.fp == fp && live(s)) return;  // already remembered
+      std::uint32_t age = live(s) ? age_of(s) : ~0u;
+      if (age >= oldest_age) {
+        oldest_age = age;
+        victim = (home(h) + k) & mask_;
+      }
+    }
+    slots_[victim] = Slot{fp, now_++};
   }
-  // Removes h if present; returns whether it was.
-  bool take(std::uint64_t h) { return set_.erase(h) > 0; }
+
+  // Forgets h if remembered; returns whether it was.
+  bool take(std::uint64_t h) {
+    const std::uint16_t fp = fingerprint(h);
+    for (std::size_t k = 0; k < kWindow; ++k) {
+      Slot& s = slots_[(home(h) + k) & mask_];
+      if (s.fp == fp && live(s)) {
+        s.fp = 0;
+        return true;
+      }
+    }
+    return false;
+  }
 
  private:
-  std::vector<std::uint64_t> ring_;
-  std::size_t pos_ = 0;
-  std::unordered_set<std::uint64_t> set_;
+  struct Slot {
+    std::uint16_t fp = 0;  // 0 = empty
+    std::uint16_t seq = 0;
+  };
+  static constexpr std::size_t kWindow = 8;
+  // Ages are 16-bit differences, so a shard's ghost remembers at most this many.
+  static constexpr std::size_t kMaxCapacity = 30000;
+  static std::uint16_t fingerprint(std::uint64_t h) { return static_cast<std::uint16_t>((h >> 48) | 1u); }
+  std::size_t home(std::uint64_t h) const { return static_cast<std::size_t>(h) & mask_; }
+  std::uint32_t age_of(const Slot& s) const { return static_cast<std::uint16_t>(now_ - s.seq); }
+  bool live(const Slot& s) const { return s.fp != 0 && age_of(s) < capacity_; }
+
+  std::uint16_t capacity_;
+  std::vector<Slot> slots_;
+  std::size_t mask_;
+  std::uint16_t now_ = 0;  // insertion counter (wraps; ages are differences)
 };
 
 // S3-FIFO (Yang et al., SOSP'23): new entries enter a small FIFO (~10% of the

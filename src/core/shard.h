@@ -37,7 +37,7 @@ struct ShardLimits {
 // What a lookup needs to know to classify an entry.
 struct LookupContext {
   TimePoint now;
-  std::uint32_t version;  // the namespace's current version
+  std::uint16_t version;  // low 16 bits of the namespace's current version
   Duration stale_ttl;
   Duration refresh_ahead;
 };

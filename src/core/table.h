@@ -32,8 +32,8 @@ class Table {
     std::size_t i = index_of(hash);
     for (;;) {
       const std::uint64_t s = slots_[i];
-      if (s == 0) return nullptr;
-      if ((s & kTagMask) == tag) {
+      if (s == kEmpty) return nullptr;
+      if ((s & kTagMask) == tag && s != kTombstone) {
         Entry* e = ptr_of(s);
         if (e->matches(tenant, key)) return e;
       }
@@ -54,11 +54,11 @@ class Table {
   template <class F>
   void for_each(F&& f) const {
     for (std::uint64_t s : slots_) {
-      if (s) f(ptr_of(s));
+      if (s != kEmpty && s != kTombstone) f(ptr_of(s));
     }
   }
 
-  // Hash of an entry's identity under `seed` (for resizing and erasing).
+  // Hash of an entry's identity under `seed` (for rehashing).
   static std::uint64_t hash_of(std::uint64_t seed, const Entry* e) noexcept {
     return hash_key(seed, e->tenant().value, e->key());
   }
@@ -66,6 +66,8 @@ class Table {
  private:
   static constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << 48) - 1;
   static constexpr std::uint64_t kTagMask = ~kPtrMask;
+  static constexpr std::uint64_t kEmpty = 0;
+  static constexpr std::uint64_t kTombstone = 1;  // never a valid (aligned) pointer
   static constexpr double kMaxLoad = 0.8;
 
   static std::uint64_t tag_of(std::uint64_t hash) noexcept { return (hash << 48) & kTagMask; }
@@ -75,12 +77,13 @@ class Table {
   std::size_t index_of(std::uint64_t hash) const noexcept {
     return static_cast<std::size_t>((static_cast<u128>(hash >> 16) * slots_.size()) >> 48);
   }
-  void grow();
+  void rehash(std::size_t slots);
   void place(std::uint64_t hash, std::uint64_t slot) noexcept;
 
   std::vector<std::uint64_t> slots_;
   std::size_t count_ = 0;
-  std::size_t limit_ = 0;     // grow when count_ reaches this
+  std::size_t tombstones_ = 0;
+  std::size_t limit_ = 0;     // rehash when count_ + tombstones_ reaches this
   std::size_t max_slots_ = 0;  // never grow past this
   std::uint64_t seed_ = 0;     // set by the shard, for rehashing on growth
 
