@@ -1,9 +1,11 @@
 #include "designs.h"
 
+#include <optional>
 #include <set>
 
 #include "callcache/cache.h"
 #include "callcache/engine.h"
+#include "callcache/scope.h"
 
 namespace callcache::replay {
 
@@ -115,7 +117,7 @@ Result<std::unique_ptr<RateLimiter>> make_limiter(const DesignEnv& env,
   return make_local_rate_limiter(std::move(o));
 }
 
-Result<std::unique_ptr<Engine>> make_engine(const DesignEnv& env, const std::string& label) {
+EngineOptions engine_options(const DesignEnv& env) {
   EngineOptions o;
   o.namespaces.clear();
   for (const auto& [name, d] : env.scenario->namespaces) {
@@ -127,28 +129,43 @@ Result<std::unique_ptr<Engine>> make_engine(const DesignEnv& env, const std::str
   }
   o.shards = 1;
   o.clock = env.clock;
-  o.scheduler = env.scheduler;
-  o.sweep_interval = Duration::zero();
-  auto e = Engine::create(std::move(o));
-  if (e.ok()) (*e)->set_scope_label(label);
-  return e;
+  return o;
 }
 
-// State shared by the cached designs: the engine and a typed front per namespace.
+// State shared by the cached designs: a scope registry (task scope for the
+// seeds, process scope for callcache), the current task's engine, and a
+// typed front per namespace.
 class CachedBase : public Design {
  protected:
-  Status open(const DesignEnv& env, const std::string& label) {
-    auto e = make_engine(env, label);
-    if (!e.ok()) return e.status();
-    engine_ = std::move(*e);
+  Status open(const DesignEnv& env, CacheScope scope) {
+    ScopeOptions o;
+    o.settings.scope = scope;
+    o.engine = engine_options(env);
+    o.scheduler = env.scheduler;
+    auto reg = ScopeRegistry::create(std::move(o));
+    if (!reg.ok()) return reg.status();
+    registry_ = std::move(*reg);
+    auto task = registry_->begin_task(env.scenario->name);
+    if (!task.ok()) return task.status();
+    task_.emplace(std::move(*task));
     for (const auto& [name, d] : env.scenario->namespaces) {
-      auto c = Cache<Payload>::open(*engine_, name);
+      auto c = Cache<Payload>::open(task_->engine(), name);
       if (!c.ok()) return c.status();
       caches_.emplace(name, std::move(*c));
     }
     return Status();
   }
-  std::unique_ptr<Engine> engine_;
+  // Ends the task; in process scope, also shuts the process down (flushing
+  // what on_shutdown hooks flush).
+  void close() {
+    caches_.clear();
+    if (task_) task_->end();
+    registry_->shutdown();
+  }
+  Engine& engine() { return task_->engine(); }
+
+  std::unique_ptr<ScopeRegistry> registry_;
+  std::optional<TaskScope> task_;
   std::map<std::string, Cache<Payload>> caches_;
   std::map<std::string, NamespaceCounters> counters_;
 };
@@ -170,7 +187,7 @@ class SeedsDesign final : public CachedBase {
  public:
   SeedsDesign(const DesignEnv& env, std::unique_ptr<RateLimiter> l)
       : env_(env), caller_(env, std::move(l), /*penalize=*/false) {}
-  Status init() { return open(env_, "task"); }
+  Status init() { return open(env_, CacheScope::kTask); }
 
   void step(std::shared_ptr<const StepCall> c, std::function<void()> done) override {
     const std::string& ns = c->method->ns;
@@ -195,8 +212,7 @@ class SeedsDesign final : public CachedBase {
   }
   std::map<std::string, NamespaceCounters> namespace_counters() const override { return counters_; }
   Status finish() override {
-    engine_.reset();  // the task ends: its cache is dropped
-    caches_.clear();
+    close();  // the task ends: its cache is dropped
     return Status();
   }
 
@@ -209,7 +225,7 @@ class CallcacheDesign final : public CachedBase {
  public:
   CallcacheDesign(const DesignEnv& env, std::unique_ptr<RateLimiter> l, Backend* tier)
       : env_(env), caller_(env, std::move(l), /*penalize=*/true), tier_(tier) {}
-  Status init() { return open(env_, "process"); }
+  Status init() { return open(env_, CacheScope::kProcess); }
 
   void step(std::shared_ptr<const StepCall> c, std::function<void()> done) override {
     const std::string& ns = c->method->ns;
@@ -261,7 +277,8 @@ class CallcacheDesign final : public CachedBase {
 
   std::map<std::string, NamespaceCounters> namespace_counters() const override {
     auto out = counters_;
-    StatsSnapshot s = engine_->stats();
+    if (!stats_) return out;
+    const StatsSnapshot& s = *stats_;
     for (const NamespaceStats& ns : s.namespaces) {
       auto it = out.find(ns.name);
       if (it == out.end()) continue;
@@ -273,8 +290,13 @@ class CallcacheDesign final : public CachedBase {
 
   Status finish() override {
     if (failures_) return Status::internal(std::to_string(failures_) + " cache loads failed");
-    if (tier_) return tier_->flush();
-    return Status();
+    stats_ = engine().stats();
+    Status flushed;
+    if (tier_) {
+      registry_->on_shutdown([this, &flushed](Engine&) { flushed = tier_->flush(); });
+    }
+    close();  // the process exits: the registry flushes the tier
+    return flushed;
   }
 
  private:
@@ -282,6 +304,7 @@ class CallcacheDesign final : public CachedBase {
   PacedCaller caller_;
   Backend* tier_;
   std::uint64_t failures_ = 0;
+  std::optional<StatsSnapshot> stats_;  // taken before the process engine shuts down
 };
 
 }  // namespace

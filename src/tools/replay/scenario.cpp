@@ -145,7 +145,8 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
   std::string prefix = s.account_kind == AccountKind::kBot ? "bot" : "account";
   acc.count("count", count);
   acc.string("prefix", prefix);
-  acc.string_list("names", s.accounts);
+  // (string_list on an absent key reports an error: ask only when present.)
+  if (acc.has("names")) acc.string_list("names", s.accounts);
   if (acc.error().ok()) {
     if (!s.accounts.empty() && acc.has("count")) acc.fail("count", "give either count or names");
     for (std::uint64_t a = 1; a <= count; ++a) s.accounts.push_back(prefix + std::to_string(a));
@@ -198,7 +199,7 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
   wl.number("zipf", s.workload.zipf, 0.0, 5.0);
   wl.choice("order", s.workload.order, {{"rotated", std::string("rotated")},
                                          {"same", std::string("same")}});
-  wl.string_list("steps", s.workload.steps);
+  if (wl.has("steps")) wl.string_list("steps", s.workload.steps);
   wl.count("workers", s.workload.workers, /*allow_zero=*/false);
   if (wl.error().ok()) {
     for (const auto& step : s.workload.steps) {
