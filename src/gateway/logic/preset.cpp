@@ -35,6 +35,7 @@ std::vector<std::string> sorted_unique(std::vector<std::string> v) {
 // Reads a list of parameter names at `key`, checking each name.
 void param_list(MapReader& r, std::string_view key, std::vector<std::string>& out) {
   std::vector<std::string> v;
+  if (!r.has(key)) return;  // MapReader::string_list rejects an absent key
   r.string_list(key, v);
   for (const auto& p : v) {
     if (!param_name_ok(p)) {
@@ -90,7 +91,7 @@ void parse_read(MapReader& r, ReadMethod& m, const RequestLimits& limits) {
     MapReader n = r.map("negative");
     n.duration("ttl", m.negative_ttl);
     std::vector<std::string> match;
-    n.string_list("match", match);
+    if (n.has("match")) n.string_list("match", match);
     if (n.has("match")) {
       m.negative_match.clear();
       for (auto& s : match) {
@@ -264,8 +265,15 @@ Status finalize(Preset& p) {
   }
   for (auto& [lower, a] : p.actions) {
     for (const InvalidationSpec& inv : a.invalidates) {
-      auto it = p.reads.find(ascii_lower(inv.read));
+      const std::string read_lower = ascii_lower(inv.read);
+      auto it = p.reads.find(read_lower);
       if (it == p.reads.end()) {
+        // A read moved to another section by an override caches nothing:
+        // nothing to invalidate. A name known nowhere is a typo.
+        if (p.passthrough.contains(read_lower) || p.blocked.contains(read_lower) ||
+            p.actions.contains(read_lower)) {
+          continue;
+        }
         return Status::invalid_argument(a.origin + ".invalidates." + inv.read +
                                         ": not a read method of the preset");
       }
