@@ -1,6 +1,7 @@
 #include "local_rate_limiter.h"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 #include <thread>
 
@@ -28,9 +29,11 @@ std::string seconds_text(Duration d) {
 struct Scratch {
   std::vector<std::string> keys;  // capacity kept between calls
   std::vector<std::size_t> hashes;
+  std::vector<std::uint32_t> stripe_of;  // stripe index of each key
   std::vector<std::size_t> owners;  // rule index, or SIZE_MAX - scope for penalties
   std::vector<std::int64_t> own_start;
   std::vector<std::int64_t> tat;  // current TAT, or INT64_MIN if absent
+  std::vector<std::int64_t*> slot;  // the key's slot time in the map, or nullptr
   std::vector<std::uint32_t> stripes;
   std::size_t n = 0;
 
@@ -57,14 +60,18 @@ LimiterCore::LimiterCore(RateLimiterOptions options)
       sweep_interval_ns_(options.sweep_interval.count()),
       plain_rules_(std::move(options.rules)),
       rules_(plain_rules_.size()),
-      shards_(options.shards),
-      counters_(plain_rules_.size() + 1) {
+      shards_(options.shards) {
+  for (Shard& sh : shards_) sh.rows.resize(plain_rules_.size() + 1);
   for (std::size_t i = 0; i < plain_rules_.size(); ++i) {
     CompiledRule& c = rules_[i];
     c.rule = plain_rules_[i];
     c.interval_ns = emission_interval(c.rule).count();
     c.tolerance_ns = static_cast<std::int64_t>(c.rule.burst - 1) * c.interval_ns;
-    c.prefix = "#" + std::to_string(i);
+    // Built in a buffer: GCC 12 at -O3 warns falsely (-Wrestrict) on string concatenation here.
+    char prefix[24] = {'#'};
+    auto [end, ec] = std::to_chars(prefix + 1, prefix + sizeof prefix, i);
+    (void)ec;
+    c.prefix.assign(prefix, end);
     c.methods.insert(c.rule.methods.begin(), c.rule.methods.end());
     c.except_methods.insert(c.rule.except_methods.begin(), c.rule.except_methods.end());
   }
@@ -90,18 +97,6 @@ bool LimiterCore::matches(const CompiledRule& c, const CallAttributes& call) con
     return false;
   }
   return true;
-}
-
-void LimiterCore::record_admitted(std::size_t row, std::int64_t own_wait_ns) {
-  RuleCounters& c = counters_[row];
-  c.calls.fetch_add(1, std::memory_order_relaxed);
-  if (own_wait_ns <= 0) return;
-  c.waits.fetch_add(1, std::memory_order_relaxed);
-  c.total_wait_ns.fetch_add(own_wait_ns, std::memory_order_relaxed);
-  std::int64_t prev = c.max_wait_ns.load(std::memory_order_relaxed);
-  while (prev < own_wait_ns &&
-         !c.max_wait_ns.compare_exchange_weak(prev, own_wait_ns, std::memory_order_relaxed)) {
-  }
 }
 
 Reservation LimiterCore::reserve(const CallAttributes& call, Duration max_wait, bool try_only) {
@@ -133,24 +128,30 @@ Reservation LimiterCore::reserve(const CallAttributes& call, Duration max_wait, 
 
   // Stripes of every key, locked in ascending order.
   s.hashes.resize(s.n);
+  s.stripe_of.resize(s.n);
   s.own_start.resize(s.n);
   s.tat.resize(s.n);
+  s.slot.resize(s.n);
   s.stripes.clear();
   for (std::size_t k = 0; k < s.n; ++k) {
     s.hashes[k] = StringHash{}(s.keys[k]);
-    s.stripes.push_back(static_cast<std::uint32_t>(s.hashes[k] % shards_.size()));
+    s.stripe_of[k] = static_cast<std::uint32_t>(s.hashes[k] % shards_.size());
+    s.stripes.push_back(s.stripe_of[k]);
   }
-  std::sort(s.stripes.begin(), s.stripes.end());
-  s.stripes.erase(std::unique(s.stripes.begin(), s.stripes.end()), s.stripes.end());
+  if (s.stripes.size() > 1) {
+    std::sort(s.stripes.begin(), s.stripes.end());
+    s.stripes.erase(std::unique(s.stripes.begin(), s.stripes.end()), s.stripes.end());
+  }
   for (std::uint32_t st : s.stripes) shards_[st].mu.lock();
 
   const std::int64_t now = ns_of(clock_->now());
   std::int64_t start = now;
   for (std::size_t k = 0; k < s.n; ++k) {
-    Shard& sh = shards_[s.hashes[k] % shards_.size()];
-    auto it = sh.map.find(std::string_view(s.keys[k]));
+    Shard& sh = shards_[s.stripe_of[k]];
+    auto it = sh.map.find(HashedView{s.keys[k], s.hashes[k]});
     std::int64_t own = now;
     s.tat[k] = std::numeric_limits<std::int64_t>::min();
+    s.slot[k] = it != sh.map.end() ? &it->second.tat_ns : nullptr;
     if (it != sh.map.end() && it->second.tat_ns > now) {
       s.tat[k] = it->second.tat_ns;
       const std::size_t owner = s.owners[k];
@@ -170,18 +171,36 @@ Reservation LimiterCore::reserve(const CallAttributes& call, Duration max_wait, 
   out.wait = Duration(start - now);
   out.admitted = try_only ? start == now : out.wait <= max_wait;
 
-  if (out.admitted) {
-    for (std::size_t k = 0; k < s.n; ++k) {
-      const std::size_t owner = s.owners[k];
-      if (owner >= kPenaltyBase) continue;
-      Shard& sh = shards_[s.hashes[k] % shards_.size()];
-      const std::int64_t tat = sat_add(std::max(s.tat[k], start), rules_[owner].interval_ns);
-      auto [it, inserted] = sh.map.try_emplace(s.keys[k], Slot{tat, static_cast<std::uint16_t>(owner)});
-      if (inserted) {
-        counters_[owner].keys.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        it->second.tat_ns = tat;
-      }
+  // Commit (all rules or none) and count, still under the stripe locks: each
+  // key's counters live in its own stripe.
+  bool penalty_counted = false;
+  for (std::size_t k = 0; k < s.n; ++k) {
+    const std::size_t owner = s.owners[k];
+    const bool penalty = owner >= kPenaltyBase;
+    Shard& sh = shards_[s.stripe_of[k]];
+    RuleCounters& c = sh.rows[penalty ? rules_.size() : owner];
+    const std::int64_t own_wait = s.own_start[k] - now;
+    if (penalty) {
+      if (own_wait <= 0 || penalty_counted) continue;
+      penalty_counted = true;
+    }
+    if (!out.admitted) {
+      if (try_only ? own_wait > 0 : Duration(own_wait) > max_wait) ++c.refusals;
+      continue;
+    }
+    ++c.calls;
+    if (own_wait > 0) {
+      ++c.waits;
+      c.total_wait_ns += own_wait;
+      c.max_wait_ns = std::max(c.max_wait_ns, own_wait);
+    }
+    if (penalty) continue;
+    const std::int64_t tat = sat_add(std::max(s.tat[k], start), rules_[owner].interval_ns);
+    if (s.slot[k]) {
+      *s.slot[k] = tat;
+    } else {
+      sh.map.emplace(HashedKey{s.keys[k], s.hashes[k]}, Slot{tat, static_cast<std::uint16_t>(owner)});
+      ++c.keys;
     }
   }
   for (std::uint32_t st : s.stripes) {
@@ -192,40 +211,21 @@ Reservation LimiterCore::reserve(const CallAttributes& call, Duration max_wait, 
     }
   }
   for (auto it = s.stripes.rbegin(); it != s.stripes.rend(); ++it) shards_[*it].mu.unlock();
-
-  // Statistics, outside the locks.
-  bool penalty_waited = false;
-  for (std::size_t k = 0; k < s.n; ++k) {
-    const std::size_t owner = s.owners[k];
-    const std::int64_t own_wait = s.own_start[k] - now;
-    const std::size_t row = owner >= kPenaltyBase ? rules_.size() : owner;
-    if (row == rules_.size()) {
-      if (own_wait <= 0 || penalty_waited) continue;
-      penalty_waited = true;
-    }
-    if (out.admitted) {
-      record_admitted(row, own_wait);
-    } else if (try_only ? own_wait > 0 : Duration(own_wait) > max_wait) {
-      counters_[row].refusals.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
   return out;
-}
-
-void LimiterCore::forget(const Slot& slot) {
-  if (slot.owner & kPenaltyOwner) {
-    penalties_by_scope_[slot.owner & key_scope::kAll].fetch_sub(1, std::memory_order_acq_rel);
-    penalties_live_.fetch_sub(1, std::memory_order_acq_rel);
-  } else {
-    counters_[slot.owner].keys.fetch_sub(1, std::memory_order_relaxed);
-  }
 }
 
 std::size_t LimiterCore::sweep_locked(Shard& shard, std::int64_t now_ns) {
   std::size_t dropped = 0;
   for (auto it = shard.map.begin(); it != shard.map.end();) {
     if (it->second.tat_ns <= now_ns) {
-      forget(it->second);
+      const std::uint16_t owner = it->second.owner;
+      if (owner & kPenaltyOwner) {
+        penalties_by_scope_[owner & key_scope::kAll].fetch_sub(1, std::memory_order_acq_rel);
+        penalties_live_.fetch_sub(1, std::memory_order_acq_rel);
+        --shard.rows[rules_.size()].keys;
+      } else {
+        --shard.rows[owner].keys;
+      }
       it = shard.map.erase(it);
       ++dropped;
     } else {
@@ -264,54 +264,64 @@ Status LimiterCore::penalize(const CallAttributes& call, KeyScope scope, Duratio
   std::string key;
   char prefix[2] = {'!', static_cast<char>('A' + scope)};
   append_scope_key(key, std::string_view(prefix, 2), scope, call);
-  Shard& sh = shards_[StringHash{}(key) % shards_.size()];
+  const std::size_t hash = StringHash{}(key);
+  Shard& sh = shards_[hash % shards_.size()];
   {
     std::lock_guard lock(sh.mu);
     const std::int64_t now = ns_of(clock_->now());
     const std::int64_t until = sat_add(now, retry_after.count());
-    auto it = sh.map.find(std::string_view(key));
+    auto it = sh.map.find(HashedView{key, hash});
     if (it != sh.map.end() && it->second.tat_ns <= now) {
       // An expired penalty not swept yet: reuse the slot as a new one.
       it->second.tat_ns = until;
     } else if (it != sh.map.end()) {
       it->second.tat_ns = std::max(it->second.tat_ns, until);
     } else if (until > now) {
-      sh.map.emplace(std::move(key), Slot{until, static_cast<std::uint16_t>(kPenaltyOwner | scope)});
+      sh.map.emplace(HashedKey{std::move(key), hash},
+                     Slot{until, static_cast<std::uint16_t>(kPenaltyOwner | scope)});
+      ++sh.rows[rules_.size()].keys;
       penalties_by_scope_[scope].fetch_add(1, std::memory_order_acq_rel);
       penalties_live_.fetch_add(1, std::memory_order_acq_rel);
     }
-  }
-  counters_[rules_.size()].penalties.fetch_add(1, std::memory_order_relaxed);
-  for (std::size_t i = 0; i < rules_.size(); ++i) {
-    if (rules_[i].rule.key == scope && matches(rules_[i], call)) {
-      counters_[i].penalties.fetch_add(1, std::memory_order_relaxed);
+    ++sh.rows[rules_.size()].penalties;
+    for (std::size_t i = 0; i < rules_.size(); ++i) {
+      if (rules_[i].rule.key == scope && matches(rules_[i], call)) ++sh.rows[i].penalties;
     }
   }
   return Status();
 }
 
 RateLimiterStats LimiterCore::stats() const {
+  std::vector<RuleCounters> sum(rules_.size() + 1);
+  for (const Shard& sh : shards_) {
+    std::lock_guard lock(sh.mu);
+    for (std::size_t row = 0; row < sum.size(); ++row) {
+      const RuleCounters& c = sh.rows[row];
+      RuleCounters& t = sum[row];
+      t.calls += c.calls;
+      t.waits += c.waits;
+      t.total_wait_ns += c.total_wait_ns;
+      t.max_wait_ns = std::max(t.max_wait_ns, c.max_wait_ns);
+      t.refusals += c.refusals;
+      t.penalties += c.penalties;
+      t.keys += c.keys;
+    }
+  }
   RateLimiterStats out;
-  std::int64_t tracked = 0;
-  for (std::size_t row = 0; row < counters_.size(); ++row) {
-    const RuleCounters& c = counters_[row];
+  for (std::size_t row = 0; row < sum.size(); ++row) {
+    const RuleCounters& c = sum[row];
     RuleStats r;
     r.name = row_name(row);
-    r.calls = c.calls.load(std::memory_order_relaxed);
-    r.waits = c.waits.load(std::memory_order_relaxed);
-    r.total_wait = Duration(c.total_wait_ns.load(std::memory_order_relaxed));
-    r.max_wait = Duration(c.max_wait_ns.load(std::memory_order_relaxed));
-    r.deadline_refusals = c.refusals.load(std::memory_order_relaxed);
-    r.penalties = c.penalties.load(std::memory_order_relaxed);
-    if (row < rules_.size()) {
-      r.keys = static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.keys.load(std::memory_order_relaxed)));
-    } else {
-      r.keys = static_cast<std::uint64_t>(std::max<std::int64_t>(0, penalties_live_.load()));
-    }
-    tracked += static_cast<std::int64_t>(r.keys);
+    r.calls = c.calls;
+    r.waits = c.waits;
+    r.total_wait = Duration(c.total_wait_ns);
+    r.max_wait = Duration(c.max_wait_ns);
+    r.deadline_refusals = c.refusals;
+    r.penalties = c.penalties;
+    r.keys = static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.keys));
+    out.tracked_keys += r.keys;
     out.rules.push_back(std::move(r));
   }
-  out.tracked_keys = static_cast<std::uint64_t>(tracked);
   out.active_penalties = out.rules.back().keys;
   return out;
 }

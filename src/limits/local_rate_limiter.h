@@ -31,15 +31,39 @@ struct StringHash {
 };
 using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 
-// Counters of one rule row; updated with relaxed atomics outside stripe locks.
+// A key stored with its hash, computed once per call: the stripe and the
+// stripe's map bucket both come from it.
+struct HashedKey {
+  std::string text;
+  std::size_t hash;
+};
+struct HashedView {
+  std::string_view text;
+  std::size_t hash;
+};
+struct HashedKeyHash {
+  using is_transparent = void;
+  std::size_t operator()(const HashedKey& k) const noexcept { return k.hash; }
+  std::size_t operator()(const HashedView& k) const noexcept { return k.hash; }
+};
+struct HashedKeyEq {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const noexcept {
+    return a.hash == b.hash && std::string_view(a.text) == std::string_view(b.text);
+  }
+};
+
+// Counters of one rule row within one stripe, guarded by that stripe's
+// mutex (no shared atomics on the hot path); stats() sums the stripes.
 struct RuleCounters {
-  std::atomic<std::uint64_t> calls{0};
-  std::atomic<std::uint64_t> waits{0};
-  std::atomic<std::int64_t> total_wait_ns{0};
-  std::atomic<std::int64_t> max_wait_ns{0};
-  std::atomic<std::uint64_t> refusals{0};
-  std::atomic<std::uint64_t> penalties{0};
-  std::atomic<std::int64_t> keys{0};
+  std::uint64_t calls = 0;
+  std::uint64_t waits = 0;
+  std::int64_t total_wait_ns = 0;
+  std::int64_t max_wait_ns = 0;
+  std::uint64_t refusals = 0;
+  std::uint64_t penalties = 0;
+  std::int64_t keys = 0;  // slots of this row held by the stripe
 };
 
 struct CompiledRule {
@@ -80,23 +104,22 @@ class LimiterCore {
     std::uint16_t owner;  // rule index, or kPenaltyOwner | scope
   };
   struct alignas(64) Shard {
-    mutable std::mutex mu;  // guards map and next_sweep_ns
-    std::unordered_map<std::string, Slot, StringHash, std::equal_to<>> map;
+    mutable std::mutex mu;  // guards map, next_sweep_ns and rows
+    std::unordered_map<HashedKey, Slot, HashedKeyHash, HashedKeyEq> map;
     std::int64_t next_sweep_ns = 0;
+    // Counters of the keys in this stripe: rules_.size() + 1 rows (last: penalty).
+    std::vector<RuleCounters> rows;
   };
 
   bool matches(const CompiledRule& r, const CallAttributes& call) const;
   // REQUIRES: shard.mu held. Drops slots whose time is <= now_ns.
   std::size_t sweep_locked(Shard& shard, std::int64_t now_ns);
-  void forget(const Slot& slot);
-  void record_admitted(std::size_t row, std::int64_t own_wait_ns);
 
   const Clock* clock_;
   std::int64_t sweep_interval_ns_;
   std::vector<Rule> plain_rules_;
   std::vector<CompiledRule> rules_;
   std::vector<Shard> shards_;
-  std::vector<RuleCounters> counters_;  // rules_.size() + 1 rows (last: penalty)
   // Live penalty slots per scope, and in total (skip penalty lookups when 0).
   std::atomic<std::int64_t> penalties_by_scope_[key_scope::kAll + 1] = {};
   std::atomic<std::int64_t> penalties_live_{0};

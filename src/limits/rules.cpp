@@ -2,6 +2,7 @@
 // building, validation and the presets.
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <set>
 
 #include "callcache/rate_limiter.h"
@@ -13,13 +14,20 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// Appends "<tag><decimal length>:<value>". Hot (once per rule per call), so
+// the length is written by hand rather than through to_chars.
 void append_part(std::string& out, char tag, std::string_view value) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value.size());
-  (void)ec;
-  out += tag;
-  out.append(digits, end);
-  out += ':';
+  char buf[24];
+  char* end = buf + sizeof buf;
+  char* p = end;
+  *--p = ':';
+  std::size_t n = value.size();
+  do {
+    *--p = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n);
+  *--p = tag;
+  out.append(p, static_cast<std::size_t>(end - p));
   out.append(value);
 }
 
@@ -120,6 +128,11 @@ Status validate_rules(const std::vector<Rule>& rules) {
     if (r.burst == 0) return Status::invalid_argument(where + ": burst must be at least 1, got 0");
     if (r.burst > 1'000'000'000) {
       return Status::invalid_argument(where + ": burst " + std::to_string(r.burst) + " is too large");
+    }
+    if (r.burst > 1 && emission_interval(r).count() >
+                           std::numeric_limits<std::int64_t>::max() / 4 /
+                               static_cast<std::int64_t>(r.burst - 1)) {
+      return Status::invalid_argument(where + ": burst " + std::to_string(r.burst) + " times period/limit exceeds the time range");
     }
     if (r.key & ~key_scope::kAll) {
       return Status::invalid_argument(where + ": unknown key scope bits " + std::to_string(r.key));
