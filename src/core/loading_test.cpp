@@ -254,6 +254,9 @@ TEST_F(LoadingTest, FailureReachesEveryWaiterAndIsNotCachedWithoutNegativeTtl) {
   // Retrying calls the loader again.
   c.get_or_load_async(kAlice, "k", loader, callback);
   EXPECT_EQ(calls, 2);
+  (*pending)(std::string("found"));
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_TRUE(got[5].ok());
   auto s = stats_of(*engine_, "plain");
   EXPECT_EQ(s.load_failures, 1u);
   EXPECT_EQ(s.negative_hits, 0u);
