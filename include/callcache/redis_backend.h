@@ -1,5 +1,6 @@
-// callcache/redis_backend.h — the shared second-level tier: entries in Redis,
-// visible to every process and machine that uses the same server.
+// callcache/redis_backend.h — Redis for more than one process or machine:
+// the shared second-level tier (entries visible to every process using the
+// same server), and the distributed rate limiter and account locks (below).
 //
 // Key layout (all keys start with `prefix`, default "cc"):
 //   cc:<ns>:version                       the namespace's version (INCR'd by
@@ -37,7 +38,9 @@
 #include <string>
 #include <string_view>
 
+#include "callcache/account_locks.h"
 #include "callcache/backend.h"
+#include "callcache/rate_limiter.h"
 #include "callcache/status.h"
 
 namespace callcache {
@@ -66,5 +69,74 @@ Status parse_redis_url(std::string_view url, RedisOptions& out);
 // that is down at start-up is an outage, not a start-up failure; call
 // health() to check. Errors: kInvalidArgument for bad options.
 Result<std::unique_ptr<Backend>> open_redis_backend(RedisOptions options);
+
+// ---- Distributed rate limiter -------------------------------------------
+//
+// The RateLimiter interface (callcache/rate_limiter.h) over Redis: every
+// process built with the same rules shares one GCRA state per key, so two
+// processes sharing a bot never exceed its limits together. One Lua script
+// (EVALSHA) reads every matching rule's TAT and every applicable penalty,
+// picks the start satisfying all, and commits all of them or none — the same
+// decision as the local limiter, made atomically in Redis on Redis's clock
+// (TIME), so hosts need no clock agreement.
+//
+// Keys: <prefix>:rl:r:<rule name + scope key> (a rule's TAT, in µs) and
+// <prefix>:rl:p:<scope + key> (a penalty's end), each with a PX expiry at
+// the moment it goes idle, so idle keys cost Redis nothing. Rules are
+// identified by name: processes sharing a Redis must use the same rules.
+//
+// Waiting: acquire() sleeps the calling thread for the wait Redis granted
+// (real time); acquire_async() needs a Scheduler. sweep_idle() returns 0
+// (Redis expires idle keys itself). stats() counts this process's calls;
+// `keys`/`tracked_keys` are 0 (the keys live in Redis).
+//
+// Degradation: when Redis fails, calls fall back to an in-process limiter
+// with the same rules (each process then paces on its own, so the combined
+// rate may exceed a limit during the outage), logged once per outage through
+// `log`; Redis is tried again `retry_after_failure` after the last failure.
+
+struct RedisRateLimiterOptions {
+  RedisOptions redis;
+  std::vector<Rule> rules;
+  // Runs acquire_async() completions; nullptr = no async form. Must outlive
+  // the limiter.
+  Scheduler* scheduler = nullptr;
+  // Outage lines (once per outage). Empty = stderr.
+  std::function<void(std::string_view message)> log;
+  // While Redis is failing, calls use the local fallback for this long
+  // before trying Redis again.
+  Duration retry_after_failure = std::chrono::seconds(1);
+};
+
+// Errors: kInvalidArgument naming the rule or option.
+Result<std::unique_ptr<RateLimiter>> make_redis_rate_limiter(RedisRateLimiterOptions options);
+
+// ---- Distributed account locks ---------------------------------------------
+//
+// The AccountLocks interface (callcache/account_locks.h) over Redis, so one
+// account is driven by one task across every process:
+//   - a hold is the key <prefix>:lock:<account> = "<token> <since-unix-ms>
+//     <task>", set with SET-NX semantics and a PX lease; several accounts are
+//     taken all-or-nothing by one Lua script;
+//   - release deletes a key only if it still holds our token (Lua
+//     compare-and-delete), so a holder whose lease lapsed never frees
+//     another's lock;
+//   - while held, a background thread renews every lease each lease/3
+//     (compare-and-PEXPIRE); a holder that crashes stops renewing and its
+//     lock expires after at most one lease;
+//   - strict waits poll Redis (every 10-50 ms) until the wait timeout.
+// Warn mode takes the free accounts, logs and counts the held ones, and
+// proceeds. holders() scans <prefix>:lock:*. When Redis cannot be reached,
+// acquire returns kUnavailable (a lock must never be assumed).
+
+struct RedisAccountLockOptions {
+  RedisOptions redis;
+  AccountLockOptions locks;
+  // How long a hold survives without renewal. REQUIRES: >= 30 ms.
+  Duration lease = std::chrono::seconds(10);
+};
+
+// Errors: kInvalidArgument naming the option.
+Result<std::unique_ptr<AccountLocks>> make_redis_account_locks(RedisAccountLockOptions options);
 
 }  // namespace callcache

@@ -232,5 +232,56 @@ TEST_F(RedisBackendTest, DegradingWrapperLogsOncePerOutageAndRecovers) {
   EXPECT_TRUE(b.put({"ns", kAlice, "k"}, "v2", 1h).ok());
 }
 
+TEST_F(RedisBackendTest, TieredReadsAndLoadsSurviveARedisKillAndRecover) {
+  ManualClock clock;
+  EngineOptions eo;
+  NamespacePolicy p;
+  p.ttl = 60s;
+  eo.namespaces = {{"entity", p}};
+  eo.clock = &clock;
+  eo.sweep_interval = Duration::zero();
+  auto engine = Engine::create(eo).value();
+  std::vector<std::string> lines;
+  DegradeOptions d;
+  d.clock = &clock;
+  d.initial_backoff = 1s;
+  d.log = [&](TierLogLevel, std::string_view m) { lines.emplace_back(m); };
+  DegradingBackend l2(open(options()), d);
+  TieredCache<std::string> c(Cache<std::string>::open(*engine, "entity").value(), &l2);
+  int loads = 0;
+  auto loader = [&loads](std::string v) {
+    return [&loads, v] {
+      ++loads;
+      return v;
+    };
+  };
+  ASSERT_EQ(**c.get_or_load(kAlice, "before", loader("b")), "b");
+  EXPECT_EQ(c.stats().l2_writes, 1u);
+
+  redis_.stop();  // mid-run
+  // L1 keeps serving what it has; misses go to the loader; nothing fails.
+  EXPECT_EQ(**c.get_or_load(kAlice, "before", loader("x")), "b");
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.get_or_load(kAlice, "during" + std::to_string(i), loader("d"));
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+  EXPECT_EQ(loads, 21);
+  EXPECT_EQ(lines.size(), 1u);  // logged once for the outage
+  EXPECT_EQ(l2.degrade_stats().errors, 1u) << "calls in backoff touched the network";
+
+  ASSERT_EQ(redis_.restart(), "");
+  clock.advance(1s);  // backoff over: the next L2 call probes
+  ASSERT_TRUE(c.get_or_load(kAlice, "after", loader("a")).ok());
+  EXPECT_FALSE(l2.degrade_stats().down);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[1].find("recovered"), std::string::npos);
+  // Written through again: another process would find it.
+  auto other = open(options());
+  auto v = other->get({"entity", kAlice, "after"});
+  ASSERT_TRUE(v.ok());
+  ASSERT_TRUE(v->has_value());
+  EXPECT_EQ((*v)->bytes, "a");
+}
+
 }  // namespace
 }  // namespace callcache
