@@ -168,6 +168,22 @@ class CachedBase : public Design {
   std::optional<TaskScope> task_;
   std::map<std::string, Cache<Payload>> caches_;
   std::map<std::string, NamespaceCounters> counters_;
+
+  // Classifies a fetch of `key` (scope-qualified) as it starts.
+  void fetch_started(NamespaceCounters& n, const std::string& key) {
+    if (in_flight_[key]++ > 0) ++n.duplicates;
+    else if (!fetched_.insert(key).second) ++n.reloads;
+  }
+  void fetch_ended(const std::string& key) {
+    if (--in_flight_[key] == 0) in_flight_.erase(key);
+  }
+  static std::string scoped_key(const NamespaceDef& d, const StepCall& c) {
+    return d.name + "|" + (d.shared ? std::string() : c.account) + "|" + c.object;
+  }
+
+ private:
+  std::map<std::string, int> in_flight_;
+  std::set<std::string> fetched_;
 };
 
 class NoCacheDesign final : public Design {
@@ -205,7 +221,10 @@ class SeedsDesign final : public CachedBase {
       return;
     }
     ++n.loads;  // the seeds re-check nothing: concurrent misses each go upstream
-    caller_.call(c, [&cache, tenant, c, done = std::move(done)](const Payload& p) {
+    std::string key = scoped_key(env_.scenario->namespaces.at(ns), *c);
+    fetch_started(n, key);
+    caller_.call(c, [this, &cache, tenant, c, key, done = std::move(done)](const Payload& p) {
+      fetch_ended(key);
       (void)cache.put(tenant, c->object, p);
       done();
     });
@@ -239,6 +258,9 @@ class CallcacheDesign final : public CachedBase {
     TenantId stored_as = def.shared ? kSharedTenant : tenant;
     auto loader = [this, c, &def, stored_as](LoadCompletion<Payload> complete) {
       NamespaceCounters& n = counters_[def.name];
+      std::string key = scoped_key(def, *c);
+      fetch_started(n, key);
+      fetch_ended(key);  // single flight: a load's followers never start their own
       if (tier_) {
         auto got = tier_->get(BackendKey{def.name, stored_as, c->object});
         if (got.ok() && got->has_value()) {

@@ -42,6 +42,10 @@ struct NamespaceCounters {
   std::uint64_t l2_hits = 0;    // served from the SQLite tier
   std::uint64_t coalesced = 0;  // joined another caller's load
   std::uint64_t loads = 0;      // went upstream
+  // Of loads + l2_hits: how many fetched a key already being fetched (no
+  // single flight), and how many fetched a key fetched before (it expired).
+  std::uint64_t duplicates = 0;
+  std::uint64_t reloads = 0;
 };
 
 class Design {

@@ -95,6 +95,17 @@ std::string render_text(const ReplayReport& r) {
                  " %8.1f%%\n",
                  name.c_str(), n.requests, n.hits, n.l2_hits, n.coalesced, n.loads, hit_rate(n));
     }
+    // Explain every namespace that went upstream more often than the floor allows.
+    for (const auto& [name, n] : m.namespaces) {
+      if (m.mode == 1) break;
+      const Floor::Ns& fl = r.floor.namespaces.at(name);
+      std::uint64_t allowed = m.mode == 4 ? 0 : fl.objects;
+      if (n.loads <= allowed) continue;
+      o += fmt("  note: %s went upstream %" PRIu64 " times for %" PRIu64 " objects: %" PRIu64
+               " while the same key was already being fetched (no single flight), %" PRIu64
+               " after the entry expired (ttl %.0f s)\n",
+               name.c_str(), n.loads, fl.objects, n.duplicates, n.reloads, seconds(fl.ttl));
+    }
     std::uint64_t floor = m.mode == 4 ? r.floor.rerun : r.floor.first_run;
     o += fmt("  coalesced calls: %" PRIu64 "   floods/429s: %" PRIu64
              "   virtual time: %.2f s   vs floor (%" PRIu64 "): %+" PRId64 "\n",
@@ -128,7 +139,8 @@ std::string render_json(const ReplayReport& r) {
   j["workers"] = r.workers;
   json f;
   for (const auto& [name, n] : r.floor.namespaces)
-    f["namespaces"][name] = {{"shared", n.shared}, {"objects", n.objects}};
+    f["namespaces"][name] = {
+        {"shared", n.shared}, {"objects", n.objects}, {"ttl_s", seconds(n.ttl)}};
   f["actions"] = r.floor.actions;
   f["action_total"] = r.floor.action_total;
   f["first_run"] = r.floor.first_run;
@@ -147,7 +159,8 @@ std::string render_json(const ReplayReport& r) {
     for (const auto& [name, n] : m.namespaces)
       jm["namespaces"][name] = {{"requests", n.requests}, {"hits", n.hits},
                                 {"l2_hits", n.l2_hits},   {"coalesced", n.coalesced},
-                                {"loads", n.loads},       {"hit_rate", hit_rate(n) / 100.0}};
+                                {"loads", n.loads},       {"duplicates", n.duplicates},
+                                {"reloads", n.reloads},   {"hit_rate", hit_rate(n) / 100.0}};
     jm["virtual_time_s"] = seconds(m.virtual_time);
     jm["floor"] = m.mode == 4 ? r.floor.rerun : r.floor.first_run;
     modes.push_back(jm);

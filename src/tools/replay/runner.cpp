@@ -90,7 +90,10 @@ Plan build_plan(const Scenario& s) {
 Floor compute_floor(const Scenario& s, const Plan& p) {
   Floor f;
   std::set<std::tuple<std::string, std::string, std::string>> seen;
-  for (const auto& [name, d] : s.namespaces) f.namespaces[name].shared = d.shared;
+  for (const auto& [name, d] : s.namespaces) {
+    f.namespaces[name].shared = d.shared;
+    f.namespaces[name].ttl = d.ttl;
+  }
   for (const Job& j : p.jobs) {
     for (const auto& c : j.steps) {
       const std::string& ns = c->method->ns;

@@ -40,6 +40,7 @@ struct Floor {
   struct Ns {
     bool shared = false;
     std::uint64_t objects = 0;  // distinct (object, scope) pairs the workload reads
+    Duration ttl{};             // the floor holds for runs shorter than this
   };
   std::map<std::string, Ns> namespaces;
   std::map<std::string, std::uint64_t> actions;  // non-cacheable calls by method
