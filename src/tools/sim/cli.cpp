@@ -142,10 +142,8 @@ Result<std::vector<PolicyRun>> select_policies(const Args& a, std::vector<Policy
   }
   if (a.reference != "none") {
     for (const std::string& name : split(a.reference)) {
-      if (!parse_reference_policy(name).ok()) {
-        return Status::invalid_argument("--reference: '" + name +
-                                        "' is not a reference policy (known: opt, fifo, "
-                                        "lru-exact, or none)");
+      if (auto spec = parse_reference(name); !spec.ok()) {
+        return Status::invalid_argument("--reference: " + spec.status().message());
       }
       out.push_back(reference_run(name));
     }
@@ -201,7 +199,8 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
                      engine_names + ")")
       ->capture_default_str();
   app.add_option("--reference", a.reference,
-                 "reference points computed by the simulator: opt, fifo, lru-exact, or none")
+                 "reference points computed by the simulator: opt, fifo, lru-exact, "
+                 "s3fifo-ref[:small=F][:ghost=F][:promote=N][:maxfreq=N], or none")
       ->capture_default_str();
   app.add_flag("--json", a.json, "print JSON instead of the table");
   app.add_option("--chart", a.chart,
@@ -262,6 +261,7 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
     out << format_table(*results);
   }
   if (!a.chart.empty()) {
+    out.flush();  // the table before anything gnuplot prints
     auto chart = write_chart(*results, a.chart);
     if (!chart.ok()) {
       err << "callcache sim: chart: " << chart.status().to_string() << "\n";

@@ -102,7 +102,7 @@ TEST(Cli, UsageErrors) {
   EXPECT_THAT(r.err, HasSubstr("'arc' is not an engine policy (known: lru, fifo)"));
   r = run({"--generate", "zipf", "--reference", "clairvoyant"});
   EXPECT_EQ(r.rc, 2);
-  EXPECT_THAT(r.err, HasSubstr("'clairvoyant' is not a reference policy"));
+  EXPECT_THAT(r.err, HasSubstr("unknown reference policy 'clairvoyant'"));
   r = run({"--generate", "zipf", "--sizes", "10,ten"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_THAT(r.err, HasSubstr("'ten' is not a cache size"));

@@ -109,6 +109,19 @@ TEST(EnginePolicies, S3FifoResistsScansThatFlushLru) {
   }
 }
 
+TEST(EnginePolicies, EngineS3FifoTracksTheTextbookReference) {
+  // The engine's ghost is a compact, lossy hash set, so the counts may differ
+  // a little from the exact reference; a real divergence means a bug.
+  auto t = generate_scan(ScanOptions{ZipfOptions{200'000, 20'000, 0.9, 8}, 1'000, 10'000});
+  ASSERT_TRUE(t.ok());
+  for (std::uint64_t size : {50u, 500u, 5'000u}) {
+    auto engine = engine_misses(EvictionPolicy::kS3Fifo, *t, size);
+    auto ref = simulate_s3fifo(*t, size, S3FifoParams{});
+    EXPECT_NEAR(static_cast<double>(engine) / static_cast<double>(ref), 1.0, 0.01)
+        << "size " << size << ": engine " << engine << " vs reference " << ref;
+  }
+}
+
 TEST(EnginePolicies, SimulationIsDeterministic) {
   auto t = generate_scan(ScanOptions{ZipfOptions{50'000, 5'000, 0.9, 5}, 500, 3'000});
   ASSERT_TRUE(t.ok());

@@ -116,16 +116,71 @@ std::string_view reference_policy_name(ReferencePolicy p) noexcept {
     case ReferencePolicy::kOpt: return "opt";
     case ReferencePolicy::kFifo: return "fifo";
     case ReferencePolicy::kLru: return "lru-exact";
+    case ReferencePolicy::kS3Fifo: return "s3fifo-ref";
   }
   return "?";
 }
 
-Result<ReferencePolicy> parse_reference_policy(std::string_view name) {
-  for (auto p : {ReferencePolicy::kOpt, ReferencePolicy::kFifo, ReferencePolicy::kLru}) {
-    if (name == reference_policy_name(p)) return p;
+Result<ReferenceSpec> parse_reference(std::string_view name) {
+  std::string_view head = name.substr(0, name.find(':'));
+  ReferenceSpec spec;
+  bool found = false;
+  for (auto p : {ReferencePolicy::kOpt, ReferencePolicy::kFifo, ReferencePolicy::kLru,
+                 ReferencePolicy::kS3Fifo}) {
+    if (head == reference_policy_name(p)) {
+      spec.policy = p;
+      found = true;
+    }
   }
-  return Status::invalid_argument("unknown reference policy '" + std::string(name) +
-                                  "' (expected opt, fifo or lru-exact)");
+  if (!found) {
+    return Status::invalid_argument("unknown reference policy '" + std::string(name) +
+                                    "' (expected opt, fifo, lru-exact or s3fifo-ref[:small=F]"
+                                    "[:ghost=F][:promote=N][:maxfreq=N])");
+  }
+  std::string_view rest = name.substr(head.size());
+  if (!rest.empty() && spec.policy != ReferencePolicy::kS3Fifo) {
+    return Status::invalid_argument("reference policy '" + std::string(head) +
+                                    "' takes no parameters: '" + std::string(name) + "'");
+  }
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // ':'
+    std::string_view part = rest.substr(0, rest.find(':'));
+    rest.remove_prefix(part.size());
+    auto eq = part.find('=');
+    std::string key(part.substr(0, eq));
+    std::string value(eq == std::string_view::npos ? "" : part.substr(eq + 1));
+    double v = 0;
+    std::size_t used = 0;
+    try {
+      v = std::stod(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    auto bad = [&] {
+      return Status::invalid_argument("s3fifo-ref: bad parameter '" + std::string(part) +
+                                      "' (small=F in (0,1), ghost=F >= 0, promote=N >= 1, "
+                                      "maxfreq=N >= 1)");
+    };
+    if (used == 0 || used != value.size()) return bad();
+    if (key == "small" && v > 0 && v < 1) {
+      spec.s3fifo.small = v;
+    } else if (key == "ghost" && v >= 0 && v <= 100) {
+      spec.s3fifo.ghost = v;
+    } else if (key == "promote" && v >= 1 && v <= 100 && v == static_cast<int>(v)) {
+      spec.s3fifo.promote = static_cast<int>(v);
+    } else if (key == "maxfreq" && v >= 1 && v <= 100 && v == static_cast<int>(v)) {
+      spec.s3fifo.max_freq = static_cast<int>(v);
+    } else {
+      return bad();
+    }
+  }
+  return spec;
+}
+
+Result<ReferencePolicy> parse_reference_policy(std::string_view name) {
+  auto spec = parse_reference(name);
+  if (!spec.ok()) return spec.status();
+  return spec->policy;
 }
 
 std::vector<std::uint64_t> next_use(const Trace& trace) {
@@ -141,9 +196,10 @@ std::vector<std::uint64_t> next_use(const Trace& trace) {
   return nu;
 }
 
-std::uint64_t simulate_reference(ReferencePolicy policy, const Trace& trace,
+std::uint64_t simulate_reference(const ReferenceSpec& spec, const Trace& trace,
                                  std::uint64_t capacity) {
-  switch (policy) {
+  switch (spec.policy) {
+    case ReferencePolicy::kS3Fifo: return simulate_s3fifo(trace, capacity, spec.s3fifo);
     case ReferencePolicy::kOpt: return opt(trace, capacity);
     case ReferencePolicy::kFifo: return fifo(trace, capacity);
     case ReferencePolicy::kLru: return lru(trace, capacity);

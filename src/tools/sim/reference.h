@@ -9,6 +9,9 @@
 //   fifo  first in, first out; a hit changes nothing.
 //   lru   exact least-recently-used (used by the tests to check that the
 //         engine's LRU, run single-threaded, is exact).
+//   s3fifo-ref  textbook S3-FIFO (Yang et al., SOSP'23) with an exact ghost
+//         and tunable parameters: what the engine's S3-FIFO would do with
+//         other settings (see S3FifoParams), for tuning it.
 //
 // Every policy admits every missed key (demand fill), like the engine.
 // Capacity is in entries. Thread-safety: pure functions.
@@ -23,15 +26,45 @@
 
 namespace callcache::sim {
 
-enum class ReferencePolicy : std::uint8_t { kOpt, kFifo, kLru };
+enum class ReferencePolicy : std::uint8_t { kOpt, kFifo, kLru, kS3Fifo };
+
+// S3-FIFO settings. The defaults are the paper's and the engine's.
+struct S3FifoParams {
+  double small = 0.10;  // small FIFO's share of the capacity (at least 1 entry)
+  double ghost = 1.0;   // keys the ghost remembers, as a multiple of main's share
+                        // (capacity - small entries)
+  int promote = 1;      // hits in the small FIFO needed to move to main
+  int max_freq = 3;     // saturation of the hit counter (main's second chances)
+};
+
+struct ReferenceSpec {
+  ReferencePolicy policy = ReferencePolicy::kOpt;
+  S3FifoParams s3fifo;  // for kS3Fifo
+};
 
 std::string_view reference_policy_name(ReferencePolicy p) noexcept;
+// "opt", "fifo", "lru-exact", or "s3fifo-ref" optionally followed by
+// ":small=F", ":ghost=F", ":promote=N", ":maxfreq=N" in any order, e.g.
+// "s3fifo-ref:small=0.25:ghost=1". Errors name the bad part.
+Result<ReferenceSpec> parse_reference(std::string_view name);
 Result<ReferencePolicy> parse_reference_policy(std::string_view name);
 
 // Misses of `policy` on `trace` with room for `capacity` entries (cold
 // misses included). REQUIRES: capacity > 0.
-std::uint64_t simulate_reference(ReferencePolicy policy, const Trace& trace,
+std::uint64_t simulate_reference(const ReferenceSpec& spec, const Trace& trace,
                                  std::uint64_t capacity);
+inline std::uint64_t simulate_reference(ReferencePolicy policy, const Trace& trace,
+                                        std::uint64_t capacity) {
+  return simulate_reference(ReferenceSpec{policy, {}}, trace, capacity);
+}
+
+// Textbook S3-FIFO, as the engine runs it: a miss inserts the key (into main
+// if the ghost remembers it, else into small), then evicts while over
+// capacity. Eviction: if small holds more than its share (or main is empty),
+// its oldest entry moves to main if it was hit `promote` times, else is
+// evicted and remembered by the ghost; otherwise main's oldest entry is
+// reinserted with one hit fewer if it has any, else evicted.
+std::uint64_t simulate_s3fifo(const Trace& trace, std::uint64_t capacity, const S3FifoParams& p);
 
 // For each request, the index of the next request of the same key, or
 // trace.requests.size() + key id when it is never requested again (so all

@@ -139,7 +139,7 @@ std::string format_table(const SimResults& r) {
   for (std::size_t s = 0; s < r.sizes.size(); ++s) {
     const int best = r.best_engine(s);
     std::vector<std::string> row = {with_commas(r.sizes[s]),
-                                    percent(static_cast<double>(r.sizes[s]) / r.distinct, 1)};
+                                    percent(static_cast<double>(r.sizes[s]) / r.distinct, 2)};
     for (std::size_t p = 0; p < r.policies.size(); ++p) {
       if (!r.policies[p].engine) continue;
       bool is_best = best >= 0 &&
@@ -281,6 +281,8 @@ Result<ChartFiles> write_chart(const SimResults& r, const std::string& prefix) {
        << "set ylabel \"miss ratio\"\n"
        << "set logscale x\nset grid\nset key top right noenhanced\n"
        << "set yrange [0:*]\n";
+    gp << "set terminal svg size 800,500 dynamic font \"sans,12\" background rgb \"white\"\n"
+       << "set output " << gnuplot_quote(base + ".svg") << "\n";
     gp << "plot ";
     int engine_i = 0;
     for (std::size_t p = 0; p < r.policies.size(); ++p) {
@@ -295,8 +297,6 @@ Result<ChartFiles> write_chart(const SimResults& r, const std::string& prefix) {
       }
     }
     gp << "\n"
-       << "set terminal svg size 800,500 dynamic font \"sans,12\" background rgb \"white\"\n"
-       << "set output " << gnuplot_quote(base + ".svg") << "\nreplot\n"
        << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
        << "  set terminal pngcairo size 800,500 font \"sans,10\"\n"
        << "  set output " << gnuplot_quote(base + ".png") << "\n  replot\n}\n"

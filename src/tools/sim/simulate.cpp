@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -21,17 +22,24 @@ double thread_cpu_seconds() {
 }  // namespace
 
 PolicyRun reference_run(std::string_view name) {
-  ReferencePolicy p = parse_reference_policy(name).value();
+  ReferenceSpec spec = parse_reference(name).value();
   PolicyRun r;
   r.name = std::string(name);
-  switch (p) {
+  switch (spec.policy) {
     case ReferencePolicy::kOpt: r.label = "OPT (ref, offline)"; break;
     case ReferencePolicy::kFifo: r.label = "FIFO (ref)"; break;
     case ReferencePolicy::kLru: r.label = "exact LRU (ref)"; break;
+    case ReferencePolicy::kS3Fifo: {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "S3-FIFO (ref, small=%g ghost=%g promote=%d)",
+                    spec.s3fifo.small, spec.s3fifo.ghost, spec.s3fifo.promote);
+      r.label = buf;
+      break;
+    }
   }
   r.engine = false;
-  r.misses = [p](const Trace& t, std::uint64_t size) -> Result<std::uint64_t> {
-    return simulate_reference(p, t, size);
+  r.misses = [spec](const Trace& t, std::uint64_t size) -> Result<std::uint64_t> {
+    return simulate_reference(spec, t, size);
   };
   return r;
 }

@@ -32,7 +32,8 @@ struct PolicyRun {
 };
 
 // The simulator's reference points as PolicyRuns (engine = false).
-PolicyRun reference_run(std::string_view name);  // REQUIRES: a valid reference name
+// REQUIRES: parse_reference(name).ok().
+PolicyRun reference_run(std::string_view name);
 
 struct SimResults {
   std::string trace_name;
