@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "replay_main.h"
 #include "report.h"
 #include "rule_limiter.h"
 #include "runner.h"
@@ -187,6 +188,32 @@ TEST(Presets, ScenarioPresetsAgreeWithTheToolkit) {
       EXPECT_EQ(interval_of(lr.method), lr.interval) << lr.method;
     }
   }
+}
+
+int run_cli(std::vector<std::string> args, std::string* out = nullptr) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  int rc = replay_main(static_cast<int>(argv.size()), argv.data());
+  std::string o = ::testing::internal::GetCapturedStdout();
+  std::string e = ::testing::internal::GetCapturedStderr();
+  if (out) *out = o + e;
+  return rc;
+}
+
+TEST(Cli, ExitCodesAndJson) {
+  std::string out;
+  EXPECT_EQ(run_cli({"replay", "--workers", "0"}, &out), 2);
+  EXPECT_NE(out.find("--workers: expected a positive number"), std::string::npos) << out;
+  EXPECT_EQ(run_cli({"replay", "--frobnicate"}, &out), 2);
+  EXPECT_NE(out.find("unknown option '--frobnicate'"), std::string::npos) << out;
+  EXPECT_EQ(run_cli({"replay", "--scenario", "/nonexistent.yaml"}, &out), 2);
+  EXPECT_NE(out.find("/nonexistent.yaml"), std::string::npos) << out;
+  EXPECT_EQ(run_cli({"replay", "--builtin", "likebot", "--json"}, &out), 0);
+  EXPECT_NE(out.find("\"first_run\": 1105"), std::string::npos) << out;
+  EXPECT_EQ(run_cli({"replay", "--help"}, &out), 0);
+  EXPECT_NE(out.find("usage: callcache replay"), std::string::npos);
 }
 
 }  // namespace
