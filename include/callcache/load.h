@@ -65,8 +65,9 @@ struct LoadOptions {
   // before giving up with kDeadlineExceeded. Giving up never cancels the load
   // for the other waiters, and the result is still stored. Measured on
   // Engine::scheduler()'s clock. nullopt = wait until the load completes (or
-  // the namespace's load_timeout fails it). Note: a blocking caller that
-  // leads a load runs the loader itself and returns only when it returns.
+  // the namespace's load_timeout fails it). Does not apply to a blocking
+  // caller that leads the load: it runs the loader itself and returns the
+  // load's result when the loader returns.
   std::optional<Duration> wait_timeout;
   // Where background refreshes run for the blocking form (empty = the
   // engine's scheduler thread). Must outlive the call only.

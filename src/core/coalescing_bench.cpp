@@ -12,6 +12,8 @@
 // plain get-then-fetch-then-put cache (what the seeds do): every caller that
 // misses calls the upstream itself.
 //
+// BM_HitGet / BM_HitGetOrLoad: the cost of get_or_load on a hit vs a plain get.
+//
 // Run: build/<dir>/src/core/coalescing_bench
 #include <benchmark/benchmark.h>
 
@@ -24,6 +26,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "callcache/cache.h"
 
@@ -193,6 +196,44 @@ void BM_NoCoalescing(benchmark::State& state) {
     });
   });
 }
+
+// The hit path: get_or_load on a cached key vs a plain get (same engine).
+struct HitFixture {
+  HitFixture() : engine(make_engine()), cache(Cache<std::string>::open(*engine, "bench").value()) {
+    for (int i = 0; i < 1024; ++i) (void)cache.put(TenantId{1}, "k" + std::to_string(i), "v");
+  }
+  std::unique_ptr<Engine> engine;
+  Cache<std::string> cache;
+};
+HitFixture& hit_fixture() {
+  static HitFixture* f = new HitFixture();
+  return *f;
+}
+std::vector<std::string> hit_keys() {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1024; ++i) keys.push_back("k" + std::to_string(i));
+  return keys;
+}
+
+void BM_HitGet(benchmark::State& state) {
+  auto& f = hit_fixture();
+  auto keys = hit_keys();
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 64;
+  for (auto _ : state) benchmark::DoNotOptimize(f.cache.get(TenantId{1}, keys[i++ & 1023]));
+}
+
+void BM_HitGetOrLoad(benchmark::State& state) {
+  auto& f = hit_fixture();
+  auto keys = hit_keys();
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 64;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        f.cache.get_or_load(TenantId{1}, keys[i++ & 1023], [] { return Result<std::string>("x"); }));
+  }
+}
+
+BENCHMARK(BM_HitGet)->Threads(1)->Threads(2);
+BENCHMARK(BM_HitGetOrLoad)->Threads(1)->Threads(2);
 
 BENCHMARK(BM_Coalesced)->Arg(1)->Arg(16)->Arg(256)->Arg(2048)->UseManualTime()->Iterations(200)
     ->Unit(benchmark::kMicrosecond);

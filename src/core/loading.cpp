@@ -27,49 +27,11 @@ std::string millis(Duration d) {
 
 }  // namespace
 
-// The engine's flight table. Until Engine grows a flights() accessor (see
-// /work/notes/loading-requests.md) tables live in a process-wide map keyed by
-// engine address. Retired tables are closed and kept (never freed: timers may
-// still point at them) but leave the map, so a new engine at the same address
-// gets a fresh table. A per-thread cache skips the map lock; a generation
-// number invalidates it when a table retires.
-namespace {
-std::mutex registry_mu;  // guards the maps below
-std::atomic<std::uint64_t> registry_generation{0};
-auto* live_tables = new std::unordered_map<const Engine*, FlightTable*>();
-auto* all_tables = new std::vector<std::unique_ptr<FlightTable>>();
-}  // namespace
+// The engine owns its flight table (Engine::flights()); it is closed first
+// when the engine is destroyed.
+FlightTable& flight_table(Engine& engine) { return engine.flights(); }
 
-FlightTable& flight_table(Engine& engine) {
-  thread_local const Engine* last_engine = nullptr;
-  thread_local FlightTable* last_table = nullptr;
-  thread_local std::uint64_t last_generation = ~std::uint64_t{0};
-  const std::uint64_t gen = registry_generation.load(std::memory_order_acquire);
-  if (last_engine == &engine && last_generation == gen) return *last_table;
-  std::lock_guard lock(registry_mu);
-  FlightTable*& slot = (*live_tables)[&engine];
-  if (!slot) {
-    all_tables->push_back(std::make_unique<FlightTable>(16));
-    slot = all_tables->back().get();
-  }
-  last_engine = &engine;
-  last_table = slot;
-  last_generation = registry_generation.load(std::memory_order_acquire);
-  return *slot;
-}
-
-void retire_flights(Engine& engine) {
-  FlightTable* table = nullptr;
-  {
-    std::lock_guard lock(registry_mu);
-    auto it = live_tables->find(&engine);
-    if (it == live_tables->end()) return;  // never loaded anything
-    table = it->second;
-    live_tables->erase(it);
-    registry_generation.fetch_add(1, std::memory_order_acq_rel);
-  }
-  table->close();
-}
+void retire_flights(Engine& engine) { engine.flights().close(); }
 
 Status loader_threw(const char* what) {
   return Status::load_failed(what ? std::string("loader threw: ") + what
@@ -291,7 +253,10 @@ void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadRece
     if (e) ref(e);
     once->deliver(e, s);
   });
-  if (call.options && call.options->wait_timeout) {
+  // A blocking leader runs the loader on its own thread: it has nothing to
+  // give up on, and returns the load's own result.
+  const bool blocking_leader = joined.leader && call.blocking_loader;
+  if (call.options && call.options->wait_timeout && !blocking_leader) {
     std::weak_ptr<OnceReceiver> weak = once;
     Duration limit = *call.options->wait_timeout;
     (void)engine.scheduler().schedule_after(limit, [weak, limit] {

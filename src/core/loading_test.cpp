@@ -262,6 +262,51 @@ TEST_F(LoadingTest, FailureReachesEveryWaiterAndIsNotCachedWithoutNegativeTtl) {
   EXPECT_EQ(s.negative_hits, 0u);
 }
 
+TEST_F(LoadingTest, BlockingWaitersAllSeeTheLeadersFailureThenARetryLoadsAgain) {
+  constexpr int kThreads = 8;
+  auto c = cache("plain");
+  std::atomic<int> calls{0};
+  auto failing = [&]() -> Result<std::string> {
+    calls.fetch_add(1);
+    EXPECT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == kThreads - 1; }));
+    throw std::runtime_error("CHANNEL_PRIVATE");
+  };
+  std::vector<std::thread> threads;
+  std::vector<Status> got(kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] { got[i] = c.get_or_load(kAlice, "k", failing).status(); });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), 1);
+  for (auto& s : got) {
+    EXPECT_EQ(s.code(), Code::kLoadFailed);
+    EXPECT_EQ(s, got[0]);  // the same error, message included
+  }
+  EXPECT_NE(got[0].message().find("CHANNEL_PRIVATE"), std::string::npos);
+  auto retry = c.get_or_load(kAlice, "k", [&] {
+    calls.fetch_add(1);
+    return Result<std::string>(std::string("public now"));
+  });
+  ASSERT_TRUE(retry.ok());
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_EQ(stats_of(*engine_, "plain").load_failures, 1u);
+}
+
+TEST_F(LoadingTest, WaitTimeoutDoesNotApplyToTheBlockingLeader) {
+  auto c = cache("plain");
+  LoadOptions o;
+  o.wait_timeout = 10ms;
+  auto r = c.get_or_load(
+      kAlice, "k",
+      [this] {
+        sched_.advance(1s);  // time passes while the leader loads
+        return Result<std::string>(std::string("v"));
+      },
+      o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(**r, "v");
+}
+
 TEST_F(LoadingTest, ThrowingLoaderBecomesLoadFailedForAllWaiters) {
   auto c = cache("plain");
   auto r = c.get_or_load(kAlice, "k", []() -> Result<std::string> {
