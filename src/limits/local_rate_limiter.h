@@ -70,7 +70,7 @@ struct CompiledRule {
   Rule rule;
   std::int64_t interval_ns = 0;   // emission interval T
   std::int64_t tolerance_ns = 0;  // burst tolerance (burst - 1) * T
-  std::string prefix;             // "#<index>": short, unique key prefix
+  std::string prefix;             // the rule index in two bytes: a short, unique key prefix
   StringSet methods;
   StringSet except_methods;
 };

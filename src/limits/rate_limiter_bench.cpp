@@ -11,7 +11,8 @@
 //   callcache_default_clock  the same on default_clock() (the library default,
 //                       a 1 ms coarse clock) instead of SteadyClock.
 // Limits are loose enough that every call is admitted, so the numbers are the
-// bookkeeping cost. Workloads: one hot key per thread, and 100,000 distinct
+// bookkeeping cost. A last pair sends to 1,000,000 distinct chats once each
+// and reports the keys still held once they are idle (keys_retained). Workloads: one hot key per thread, and 100,000 distinct
 // keys visited round-robin (a cache-missing working set), on 1 and 2 threads.
 // At the end the callcache/seeds throughput ratios are printed (> 1 =
 // callcache faster).
@@ -54,6 +55,11 @@ class SeedsLimiter {
       it->second = now;
     }
     return Duration::zero();
+  }
+
+  std::size_t size() {
+    std::lock_guard lock(mu_);
+    return last_.size();
   }
 
  private:
@@ -150,6 +156,48 @@ void seeds_key_per_call_many_keys(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["refused"] = static_cast<double>(refused);
+}
+
+constexpr int kDistinctChats = 1'000'000;
+
+// Per (bot, chat): 1 message per second, the Bot API's private-chat limit.
+void callcache_distinct_chats_once(benchmark::State& state) {
+  double retained = 0;
+  for (auto _ : state) {
+    callcache::ManualClock clock;
+    callcache::Rule r;
+    r.name = "private_chat";
+    r.key = callcache::key_scope::kBot | callcache::key_scope::kChat;
+    callcache::RateLimiterOptions o;
+    o.rules = {r};
+    o.clock = &clock;
+    auto rl = std::move(callcache::make_local_rate_limiter(std::move(o))).value();
+    CallAttributes call;
+    call.method = "sendMessage";
+    call.bot = "bot";
+    for (int i = 0; i < kDistinctChats; ++i) {
+      call.chat = 1'000'000 + i;
+      benchmark::DoNotOptimize(rl->try_acquire(call));
+    }
+    clock.advance(std::chrono::seconds(1));  // every chat is idle now
+    (void)rl->sweep_idle();
+    retained = static_cast<double>(rl->stats().tracked_keys);
+  }
+  state.SetItemsProcessed(state.iterations() * kDistinctChats);
+  state.counters["keys_retained"] = retained;
+}
+
+void seeds_distinct_chats_once(benchmark::State& state) {
+  double retained = 0;
+  for (auto _ : state) {
+    SeedsLimiter s{std::chrono::seconds(1)};
+    for (int i = 0; i < kDistinctChats; ++i) {
+      benchmark::DoNotOptimize(s.check(key_of("bot", std::to_string(1'000'000 + i))));
+    }
+    retained = static_cast<double>(s.size());  // the seeds' map never forgets
+  }
+  state.SetItemsProcessed(state.iterations() * kDistinctChats);
+  state.counters["keys_retained"] = retained;
 }
 
 void seeds_one_key(benchmark::State& state) {
@@ -252,6 +300,10 @@ int main(int argc, char** argv) {
     add("acquire_100k_keys/seeds", seeds_many_keys);
     add("acquire_100k_keys/seeds_key_per_call", seeds_key_per_call_many_keys);
   }
+  benchmark::RegisterBenchmark("distinct_chats_once/callcache", callcache_distinct_chats_once)
+      ->Iterations(1)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("distinct_chats_once/seeds", seeds_distinct_chats_once)
+      ->Iterations(1)->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   RatioReporter reporter;
