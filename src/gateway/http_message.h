@@ -44,8 +44,12 @@ struct HttpResponse {
   // without a copy; it pins the bytes for as long as the response lives).
   std::string body;
   std::shared_ptr<const std::string> shared_body;
-  // Set by handlers for the access log ("hit", "miss", "coalesced", ...).
+  // Set by handlers for the access log and the X-Callcache header ("hit",
+  // "miss", "coalesced", "stale", "bypass", "pass", "error", ...).
   std::string outcome;
+  // The request target as the access log may show it (token redacted); the
+  // session logs "-" when empty, never the raw target.
+  std::string log_target;
 
   std::string_view body_view() const noexcept {
     return shared_body ? std::string_view(*shared_body) : std::string_view(body);

@@ -6,9 +6,8 @@
 namespace callcache::gateway {
 namespace {
 // Resumes a waiter on its own executor, never inline.
-void resume(SingleFlight::Handler handler, SharedResponse answer) {
-  auto ex = boost::asio::get_associated_executor(handler);
-  boost::asio::post(ex, [h = std::move(handler), a = std::move(answer)]() mutable {
+void resume(SingleFlight::Waiter waiter, SharedResponse answer) {
+  boost::asio::post(waiter.executor, [h = std::move(waiter.handler), a = std::move(answer)]() mutable {
     std::move(h)(std::move(a));
   });
 }
@@ -19,22 +18,22 @@ bool SingleFlight::try_lead(const std::string& key) {
   return flights_.try_emplace(key).second;
 }
 
-void SingleFlight::join(const std::string& key, Handler handler) {
+void SingleFlight::join(const std::string& key, Waiter waiter) {
   {
     std::lock_guard lock(mu_);
     auto it = flights_.find(key);
     if (it != flights_.end()) {
-      it->second.push_back(std::move(handler));
+      it->second.push_back(std::move(waiter));
       ++coalesced_;
       return;
     }
   }
   // The flight is over: resume the caller (not inline: on its executor).
-  resume(std::move(handler), SharedResponse());
+  resume(std::move(waiter), SharedResponse());
 }
 
 void SingleFlight::complete(const std::string& key, SharedResponse answer) {
-  std::vector<Handler> waiters;
+  std::vector<Waiter> waiters;
   {
     std::lock_guard lock(mu_);
     auto it = flights_.find(key);
@@ -42,7 +41,7 @@ void SingleFlight::complete(const std::string& key, SharedResponse answer) {
     waiters = std::move(it->second);
     flights_.erase(it);
   }
-  for (auto& h : waiters) resume(std::move(h), answer);
+  for (auto& w : waiters) resume(std::move(w), answer);
 }
 
 std::size_t SingleFlight::running() const {

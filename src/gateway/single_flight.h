@@ -20,6 +20,8 @@
 #pragma once
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 
 #include <memory>
@@ -38,6 +40,10 @@ using SharedResponse = std::shared_ptr<const HttpResponse>;
 class SingleFlight {
  public:
   using Handler = boost::asio::any_completion_handler<void(SharedResponse)>;
+  struct Waiter {
+    boost::asio::any_io_executor executor;  // where the waiter resumes
+    Handler handler;
+  };
 
   // True if the caller now leads the flight for `key` (and must complete it);
   // false if another caller leads one.
@@ -48,7 +54,10 @@ class SingleFlight {
   template <class Token>
   auto async_wait(const std::string& key, Token&& token) {
     return boost::asio::async_initiate<Token, void(SharedResponse)>(
-        [this](auto handler, const std::string& k) { join(k, Handler(std::move(handler))); },
+        [this](auto handler, const std::string& k) {
+          boost::asio::any_io_executor ex = boost::asio::get_associated_executor(handler);
+          join(k, Waiter{std::move(ex), Handler(std::move(handler))});
+        },
         token, key);
   }
 
@@ -61,10 +70,10 @@ class SingleFlight {
   std::uint64_t coalesced() const;
 
  private:
-  void join(const std::string& key, Handler handler);
+  void join(const std::string& key, Waiter waiter);
 
   mutable std::mutex mu_;  // guards flights_ and coalesced_
-  std::unordered_map<std::string, std::vector<Handler>> flights_;
+  std::unordered_map<std::string, std::vector<Waiter>> flights_;
   std::uint64_t coalesced_ = 0;
 };
 

@@ -1,0 +1,225 @@
+#include "gateway/admin_handler.h"
+
+#include "gateway/logic/plan.h"
+#include "gateway/logic/request.h"
+
+namespace callcache::gateway {
+namespace {
+
+constexpr std::string_view kDashboard = R"HTML(<!doctype html>
+<html><head><meta charset="utf-8"><title>callcache gateway</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+h1{font-size:20px}table{border-collapse:collapse;margin:1em 0}
+td,th{padding:4px 12px;border-bottom:1px solid #ddd;text-align:right}
+th{text-align:left}td:first-child{text-align:left}.big{font-size:28px;font-weight:600}
+.card{display:inline-block;margin:0 2em 1em 0}.muted{color:#888}
+</style></head><body>
+<h1>callcache gateway</h1>
+<div class="card"><div class="muted">requests/s</div><div class="big" id="rps">-</div></div>
+<div class="card"><div class="muted">hit ratio</div><div class="big" id="ratio">-</div></div>
+<div class="card"><div class="muted">upstream calls/s</div><div class="big" id="ups">-</div></div>
+<div class="card"><div class="muted">connections</div><div class="big" id="conns">-</div></div>
+<h2>Requests by outcome</h2><table id="outcomes"></table>
+<h2>Upstream by method</h2><table id="methods"></table>
+<h2>Cache namespaces</h2><table id="ns"></table>
+<h2>Pacing</h2><table id="pacing"></table>
+<p class="muted">Refreshes every second from <a href="stats">/stats</a>;
+Prometheus text at <a href="metrics">/metrics</a>.</p>
+<script>
+let last=null;
+function row(cells,th){return '<tr>'+cells.map((c,i)=>(th?'<th>':'<td>')+c+(th?'</th>':'</td>')).join('')+'</tr>';}
+function sum(o){return Object.values(o).reduce((a,b)=>a+b,0);}
+async function tick(){
+  try{
+    const s=await (await fetch('stats',{headers:window.adminToken?{Authorization:'Bearer '+window.adminToken}:{}})).json();
+    const g=s.gateway,r=g.requests,now=Date.now();
+    const total=sum(r),hits=r.hit+r.l2_hit+r.coalesced+r.stale;
+    if(last){const dt=(now-last.t)/1000;
+      document.getElementById('rps').textContent=((total-last.total)/dt).toFixed(1);
+      document.getElementById('ups').textContent=((g.upstream.calls-last.up)/dt).toFixed(1);}
+    last={t:now,total:total,up:g.upstream.calls};
+    const reads=hits+r.miss;
+    document.getElementById('ratio').textContent=reads?(100*hits/reads).toFixed(1)+'%':'-';
+    document.getElementById('conns').textContent=s.server.connections;
+    document.getElementById('outcomes').innerHTML=row(['outcome','requests'],1)+Object.entries(r).map(([k,v])=>row([k,v])).join('');
+    document.getElementById('methods').innerHTML=row(['method','calls','mean ms'],1)+Object.entries(g.upstream.methods).map(([k,v])=>row([k,v.calls,v.mean_latency_ms.toFixed(2)])).join('');
+    const ns=s.engine.namespaces||{};
+    document.getElementById('ns').innerHTML=row(['namespace','entries','hits','misses','coalesced','evicted'],1)+Object.entries(ns).map(([k,v])=>row([k,v.entries,v.hits,v.misses,v.coalesced,JSON.stringify(v.evictions||'')])).join('');
+    const p=g.pacing;document.getElementById('pacing').innerHTML=row(['waits','wait s','refused (429 sent)','upstream 429s','retried'],1)+row([p.waits,p.wait_seconds.toFixed(2),p.refused,g.upstream['429_received'],g.upstream['429_retried']]);
+  }catch(e){document.getElementById('rps').textContent='offline';}
+}
+tick();setInterval(tick,1000);
+</script></body></html>
+)HTML";
+
+HttpResponse json_response(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+bool is_hex16(std::string_view s) {
+  return s.size() == 16 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+}  // namespace
+
+boost::asio::awaitable<HttpResponse> AdminHandler::handle(HttpRequest request) {
+  co_return respond(request);
+}
+
+std::string AdminHandler::metrics_text() {
+  std::string out = deps_.metrics->to_prometheus();
+  out += deps_.engine->stats().to_prometheus();
+  if (deps_.limiter) out += deps_.limiter->stats().to_prometheus();
+  if (deps_.connections) {
+    out += "# HELP callcache_gateway_connections Open client connections.\n"
+           "# TYPE callcache_gateway_connections gauge\n"
+           "callcache_gateway_connections " + std::to_string(deps_.connections()) + "\n";
+  }
+  if (deps_.l2) {
+    BackendStats b = deps_.l2->backend().stats();
+    out += "# HELP callcache_gateway_l2_operations_total L2 tier operations.\n"
+           "# TYPE callcache_gateway_l2_operations_total counter\n";
+    auto line = [&](const char* op, std::uint64_t v) {
+      out += std::string("callcache_gateway_l2_operations_total{op=\"") + op + "\"} " +
+             std::to_string(v) + "\n";
+    };
+    line("get", b.gets);
+    line("hit", b.hits);
+    line("put", b.puts);
+    line("delete", b.deletes);
+    line("error", b.errors);
+  }
+  return out;
+}
+
+std::string AdminHandler::stats_json() {
+  std::string out = "{\"gateway\":" + deps_.metrics->to_json();
+  out += ",\"engine\":" + deps_.engine->stats().to_json();
+  out += ",\"pacing\":" + (deps_.limiter ? deps_.limiter->stats().to_json() : std::string("null"));
+  out += ",\"server\":{\"connections\":" +
+         std::to_string(deps_.connections ? deps_.connections() : 0) +
+         ",\"busy\":" + std::to_string(deps_.busy ? deps_.busy() : 0) + "}";
+  if (deps_.l2) {
+    BackendStats b = deps_.l2->backend().stats();
+    out += ",\"l2\":{\"backend\":\"" + std::string(deps_.l2->backend().name()) +
+           "\",\"gets\":" + std::to_string(b.gets) + ",\"hits\":" + std::to_string(b.hits) +
+           ",\"puts\":" + std::to_string(b.puts) + ",\"errors\":" + std::to_string(b.errors) +
+           ",\"pending_writes\":" + std::to_string(b.pending_writes) + "}";
+  } else {
+    out += ",\"l2\":null";
+  }
+  out += "}";
+  return out;
+}
+
+HttpResponse AdminHandler::invalidate(std::string_view query) {
+  auto params = logic::parse_query(query);
+  if (!params.ok()) return json_response(400, logic::error_json(params.status()));
+  std::string tenant_text, ns, key, method;
+  bool have_tenant = false;
+  TenantId tenant;
+  for (auto& [name, value] : *params) {
+    if (name == "tenant") {
+      if (!is_hex16(value)) {
+        return json_response(400, logic::error_json(400, "tenant: expected 16 lowercase hex digits"));
+      }
+      tenant = TenantId{std::stoull(value, nullptr, 16)};
+      have_tenant = true;
+    } else if (name == "bot_token") {
+      tenant = tenant_from_secret(value, deps_.tenant_key);
+      have_tenant = true;
+    } else if (name == "namespace") {
+      ns = value;
+    } else if (name == "key") {
+      key = value;
+    } else if (name == "method") {
+      method = value;
+    } else {
+      return json_response(400, logic::error_json(400, "unknown parameter '" + name +
+                                                           "' (tenant, bot_token, namespace, key, method)"));
+    }
+  }
+  Engine& engine = *deps_.engine;
+  std::string done;
+  if (have_tenant && !ns.empty() && !key.empty()) {
+    Status s = engine.invalidate(ns, tenant, key);
+    if (!s.ok()) return json_response(404, logic::error_json(404, s.message()));
+    if (deps_.l2) deps_.l2->invalidate_key(ns, tenant, key);
+    done = "\"key\"";
+  } else if (have_tenant && !method.empty() && ns.empty() && key.empty()) {
+    std::string tag = logic::method_tag(tenant, method);
+    std::uint64_t n = engine.invalidate_tag(tag);
+    if (deps_.l2) deps_.l2->invalidate_tags({tag});
+    done = "\"method\",\"dropped\":" + std::to_string(n);
+  } else if (have_tenant && ns.empty() && key.empty()) {
+    std::uint64_t n = engine.invalidate_tenant(tenant);
+    if (deps_.l2) deps_.l2->invalidate_tenant(tenant);
+    done = "\"tenant\",\"dropped\":" + std::to_string(n);
+  } else if (!have_tenant && !ns.empty() && key.empty() && method.empty()) {
+    Status s = engine.invalidate_namespace(ns);
+    if (!s.ok()) return json_response(404, logic::error_json(404, s.message()));
+    if (deps_.l2) deps_.l2->invalidate_namespace(ns);
+    done = "\"namespace\"";
+  } else {
+    return json_response(
+        400, logic::error_json(400, "expected tenant (or bot_token) [+ namespace + key | + method], "
+                                    "or namespace alone"));
+  }
+  return json_response(200, "{\"ok\":true,\"invalidated\":" + done + "}");
+}
+
+HttpResponse AdminHandler::respond(const HttpRequest& request) {
+  auto [path, query] = logic::split_target(request.target);
+  HttpResponse r;
+  r.log_target = std::string(path);  // never the query: it may hold a bot token
+  r.outcome = "admin";
+  if (!deps_.admin_token.empty()) {
+    std::string_view auth = request.header("authorization");
+    if (auth != "Bearer " + deps_.admin_token) {
+      r.status = 401;
+      r.body = logic::error_json(401, "Unauthorized: admin token required");
+      r.headers.push_back({"WWW-Authenticate", "Bearer"});
+      return r;
+    }
+  }
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  if (path == "/" && get) {
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(kDashboard);
+  } else if (path == "/metrics" && get) {
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_text();
+  } else if (path == "/stats" && get) {
+    r.body = stats_json();
+  } else if (path == "/healthz" && get) {
+    r.body = "{\"ok\":true}";
+  } else if (path == "/readyz" && get) {
+    bool stopping = deps_.stopping && deps_.stopping->load();
+    std::string l2 = "none";
+    if (deps_.l2) l2 = deps_.l2->health().ok() ? "ok" : "degraded";
+    r.status = stopping ? 503 : 200;
+    r.body = std::string("{\"ok\":") + (stopping ? "false" : "true") + ",\"l2\":\"" + l2 + "\"}";
+  } else if (path == "/invalidate") {
+    if (request.method != "POST") {
+      r.status = 405;
+      r.body = logic::error_json(405, "Method Not Allowed: use POST");
+      r.headers.push_back({"Allow", "POST"});
+      return r;
+    }
+    HttpResponse inv = invalidate(query);
+    inv.log_target = r.log_target;
+    inv.outcome = r.outcome;
+    return inv;
+  } else {
+    r.status = 404;
+    r.body = logic::error_json(404, "Not Found: admin routes are /, /metrics, /stats, /healthz, "
+                                    "/readyz, POST /invalidate");
+  }
+  return r;
+}
+
+}  // namespace callcache::gateway

@@ -1,0 +1,60 @@
+// Internal: the admin routes, served on their own listener (loopback by
+// default; a Bearer token is required when one is configured):
+//   GET  /            live dashboard (HTML + JS polling /stats)
+//   GET  /metrics     Prometheus text: gateway counters, engine StatsSnapshot,
+//                     rate limiter, connections
+//   GET  /stats       the same as JSON
+//   GET  /healthz     200 while the process serves
+//   GET  /readyz      200 when the gateway accepts traffic and L2 answers
+//                     (503 while shutting down; L2 down = 200 "degraded")
+//   POST /invalidate  ?tenant=<16 hex> | ?bot_token=<token> (hashed, never logged)
+//                     [&namespace=<ns>] [&key=<key>] [&method=<getChat>]
+//                     tenant alone: everything of that bot; namespace alone:
+//                     the namespace; tenant+namespace+key: one entry;
+//                     tenant+method: every answer of that method for the bot.
+//
+// Thread-safety: handle() may run concurrently; state is read through
+// thread-safe snapshots.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "callcache/engine.h"
+#include "callcache/rate_limiter.h"
+#include "gateway/l2_store.h"
+#include "gateway/metrics.h"
+#include "gateway/server.h"
+
+namespace callcache::gateway {
+
+struct AdminDeps {
+  Engine* engine = nullptr;
+  Metrics* metrics = nullptr;
+  RateLimiter* limiter = nullptr;  // optional
+  L2Store* l2 = nullptr;           // optional
+  // Connection gauges of the client-facing server (optional).
+  std::function<std::size_t()> connections;
+  std::function<std::size_t()> busy;
+  const std::atomic<bool>* stopping = nullptr;
+  TenantKey tenant_key = kDefaultTenantKey;
+  std::string admin_token;  // "" = no token required
+};
+
+class AdminHandler final : public HttpHandler {
+ public:
+  explicit AdminHandler(AdminDeps deps) : deps_(std::move(deps)) {}
+  boost::asio::awaitable<HttpResponse> handle(HttpRequest request) override;
+  // The synchronous core (all admin routes are synchronous).
+  HttpResponse respond(const HttpRequest& request);
+
+ private:
+  HttpResponse invalidate(std::string_view query);
+  std::string stats_json();
+  std::string metrics_text();
+
+  AdminDeps deps_;
+};
+
+}  // namespace callcache::gateway

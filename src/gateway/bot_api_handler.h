@@ -1,0 +1,94 @@
+// Internal: the gateway's pure request handler for the Telegram Bot API
+// front — request in, response out. All effects go through injected
+// interfaces: the upstream (UpstreamExecutor), the cache (Engine + optional
+// L2Store), pacing (RateLimiter), metrics.
+//
+// Per request: logic::parse_telegram → logic::plan → one of
+//   CachedRead  L1 lookup (fresh → hit; refresh-due/stale → served and
+//               refreshed in the background; miss → L2, then one coalesced
+//               upstream call per (namespace, tenant, key)); only {"ok":true}
+//               answers (and errors the preset caches negatively) are stored
+//   PacedSend   wait for the rate limiter (or 429 with an honest retry_after
+//               beyond pacing_max_wait), forward, honour an upstream 429
+//               (penalise its key, retry up to retry_429 times), invalidate
+//   Write       forward, invalidate what it changes, open the bypass window
+//   Passthrough forward as is (paced first when the plan says so)
+//   Reject      the Bot API-shaped 4xx the plan wrote
+// The upstream failing gives 502 {"ok":false,"error_code":502,...}.
+//
+// Thread-safety: handle() may run concurrently on any number of threads.
+// REQUIRES: every dependency outlives the handler and every coroutine it
+// started (background refreshes finish or are destroyed with the io_context).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "callcache/cache.h"
+#include "callcache/engine.h"
+#include "callcache/rate_limiter.h"
+#include "gateway/l2_store.h"
+#include "gateway/logic/plan.h"
+#include "gateway/metrics.h"
+#include "gateway/server.h"
+#include "gateway/single_flight.h"
+#include "gateway/upstream.h"
+
+namespace callcache::gateway {
+
+struct BotApiHandlerOptions {
+  Origin upstream;
+  TenantKey tenant_key = kDefaultTenantKey;
+  logic::RequestLimits limits;
+  // Pacing (ignored without a limiter).
+  Duration pacing_max_wait = std::chrono::seconds(10);
+  std::uint64_t retry_429 = 2;
+  Duration retry_max_delay = std::chrono::seconds(5);
+  // Used when an upstream 429 names no retry_after.
+  Duration default_retry_after = std::chrono::seconds(1);
+};
+
+struct BotApiHandlerDeps {
+  const logic::Preset* preset = nullptr;
+  logic::PostWriteState* post_write = nullptr;
+  Engine* engine = nullptr;
+  L2Store* l2 = nullptr;          // optional
+  RateLimiter* limiter = nullptr;  // optional: no pacing without it
+  UpstreamExecutor* upstream = nullptr;
+  Metrics* metrics = nullptr;
+};
+
+class BotApiHandler final : public HttpHandler {
+ public:
+  // Opens a typed cache for every namespace of the preset. Errors: a
+  // namespace the engine lacks (kNotFound) or bound to another type.
+  static Result<std::unique_ptr<BotApiHandler>> create(BotApiHandlerDeps deps,
+                                                       BotApiHandlerOptions options);
+
+  boost::asio::awaitable<HttpResponse> handle(HttpRequest request) override;
+
+  const SingleFlight& flights() const { return flights_; }
+
+ private:
+  using Response = boost::asio::awaitable<HttpResponse>;
+  BotApiHandler(BotApiHandlerDeps deps, BotApiHandlerOptions options);
+
+  Response cached_read(HttpRequest request, logic::CachedRead read, std::string label);
+  Response lead(HttpRequest request, const logic::CachedRead& read, const std::string& label,
+                const std::string& flight_key, bool background);
+  boost::asio::awaitable<void> refresh(HttpRequest request, logic::CachedRead read,
+                                       std::string label, std::string flight_key);
+  Response paced(HttpRequest request, const std::string& label, const logic::Pacing* pacing,
+                 Outcome outcome);
+  boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, const std::string& label);
+  void apply(const logic::Invalidations& invalidations);
+  void store(const logic::CachedRead& read, const HttpResponse& answer);
+  std::string label_of(const logic::TelegramCall& call) const;
+  BotApiHandlerDeps deps_;
+  BotApiHandlerOptions options_;
+  std::map<std::string, Cache<std::string>, std::less<>> caches_;
+  SingleFlight flights_;
+};
+
+}  // namespace callcache::gateway

@@ -1,0 +1,89 @@
+// Internal: the configuration of `callcache serve` — YAML sections
+// `server:`, `admin:`, `gateway:`, `storage:` and `telegram:` (the last one
+// is the Bot API preset's override mapping, read by the logic layer), with
+// command-line overrides applied on top.
+//
+// Every error names the key path and the offending value
+// ("gateway.pacing.max_wait: expected a duration ..., got 'soon'").
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "callcache/clock.h"
+#include "callcache/rate_limiter.h"
+#include "callcache/status.h"
+#include "callcache/tenant.h"
+
+namespace callcache::gateway {
+
+// "127.0.0.1:8081" → host + port. Errors name `what` and the text.
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8081;
+  std::string to_string() const;
+};
+Result<ListenAddress> parse_listen(std::string_view text, std::string_view what);
+
+struct GatewayConfig {
+  // ---- server: the client-facing listener ----
+  ListenAddress listen{"127.0.0.1", 8081};
+  unsigned threads = 0;  // 0 = hardware threads
+  std::uint64_t max_connections = 10000;
+  std::uint64_t max_header_bytes = 64 * 1024;
+  std::uint64_t max_body_bytes = 52ull * 1024 * 1024;
+  Duration read_timeout = std::chrono::seconds(30);
+  Duration idle_timeout = std::chrono::seconds(60);
+  Duration write_timeout = std::chrono::seconds(30);
+  // In-flight requests get this long to finish after SIGINT/SIGTERM.
+  Duration shutdown_timeout = std::chrono::seconds(10);
+  // "" = off, "-" = stderr, else a file path.
+  std::string access_log = "-";
+  std::string log_level = "info";
+
+  // ---- admin: metrics, stats, health, invalidation, dashboard ----
+  bool admin_enabled = true;
+  ListenAddress admin_listen{"127.0.0.1", 8082};
+  // Required (Authorization: Bearer <token>) when admin listens on a
+  // non-loopback address; optional otherwise.
+  std::string admin_token;
+
+  // ---- gateway: upstream, tenancy, pacing ----
+  std::string upstream = "https://api.telegram.org";
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration upstream_timeout = std::chrono::seconds(75);
+  bool verify_peer = true;
+  std::string ca_file;
+  std::uint64_t max_idle_per_origin = 64;
+  std::uint64_t max_response_bytes = 64ull * 1024 * 1024;
+  TenantKey tenant_key = kDefaultTenantKey;
+  bool pacing_enabled = true;
+  // A send that would wait longer gets a 429 with an honest retry_after.
+  Duration pacing_max_wait = std::chrono::seconds(10);
+  // Upstream 429s retried (after the back-off) at most this many times, and
+  // only when the back-off is at most retry_max_delay.
+  std::uint64_t retry_429 = 2;
+  Duration retry_max_delay = std::chrono::seconds(5);
+  // Pacing rules; empty = telegram_bot_preset().
+  std::vector<Rule> pacing_rules;
+
+  // ---- storage: the L2 tier ----
+  // "sqlite" (default) or "none".
+  std::string l2 = "sqlite";
+  std::string sqlite_path = "./data/callcache.sqlite3";
+
+  // ---- telegram: the Bot API preset overrides (logic layer) ----
+  YAML::Node telegram;
+};
+
+// Reads a config document (a null node = all defaults).
+Result<GatewayConfig> parse_config(const YAML::Node& root);
+Result<GatewayConfig> load_config_file(const std::string& path);
+
+}  // namespace callcache::gateway

@@ -1,0 +1,386 @@
+// Gateway: wiring, I/O threads, signals and the shutdown sequence.
+#include "gateway/gateway.h"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "callcache/sqlite_backend.h"
+#include "gateway/admin_handler.h"
+#include "gateway/bot_api_handler.h"
+#include "gateway/l2_store.h"
+#include "gateway/logic/preset.h"
+#include "gateway/metrics.h"
+#include "gateway/server.h"
+#include "gateway/upstream.h"
+
+namespace callcache::gateway {
+
+namespace net = boost::asio;
+
+class Gateway::Impl {
+ public:
+  explicit Impl(GatewayConfig config)
+      : config_(std::move(config)),
+        threads_n_(config_.threads ? config_.threads
+                                   : std::max(1u, std::thread::hardware_concurrency())),
+        ioc_(std::make_unique<net::io_context>(static_cast<int>(threads_n_))),
+        work_(net::make_work_guard(*ioc_)),
+        signals_(std::in_place, *ioc_) {}
+
+  Status init() {
+    auto preset = logic::load_telegram_preset(config_.telegram);
+    if (!preset.ok()) return preset.status();
+    preset_ = std::move(*preset);
+    post_write_ = std::make_unique<logic::PostWriteState>(
+        std::max<std::uint64_t>(1, preset_.post_write_max_entries));
+
+    EngineOptions eo;
+    eo.namespaces = preset_.namespaces;
+    auto engine = Engine::create(std::move(eo));
+    if (!engine.ok()) return engine.status();
+    engine_ = std::move(*engine);
+    engine_->set_scope_label("process");
+
+    if (config_.l2 == "sqlite") {
+      SqliteOptions so;
+      so.path = config_.sqlite_path;
+      auto backend = open_sqlite_backend(so);
+      if (!backend.ok()) {
+        return Status(backend.status().code(), "storage.sqlite.path: " + backend.status().message());
+      }
+      backend_ = std::move(*backend);
+      Duration marker_ttl = std::chrono::hours(1);
+      for (const auto& ns : preset_.namespaces) {
+        marker_ttl = std::max(marker_ttl, ns.policy.ttl + ns.policy.stale_ttl);
+      }
+      l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl);
+    }
+
+    if (config_.pacing_enabled) {
+      RateLimiterOptions ro;
+      ro.rules = config_.pacing_rules.empty() ? telegram_bot_preset() : config_.pacing_rules;
+      auto limiter = make_local_rate_limiter(std::move(ro));
+      if (!limiter.ok()) {
+        return Status(limiter.status().code(), "gateway.pacing: " + limiter.status().message());
+      }
+      limiter_ = std::move(*limiter);
+    }
+
+    auto origin = Origin::parse(config_.upstream);
+    if (!origin.ok()) return Status::invalid_argument("gateway.upstream: " + origin.status().message());
+    UpstreamOptions uo;
+    uo.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
+    uo.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
+    uo.verify_peer = config_.verify_peer;
+    uo.ca_file = config_.ca_file;
+    uo.max_idle_per_origin = config_.max_idle_per_origin;
+    uo.max_response_bytes = config_.max_response_bytes;
+    auto upstream = UpstreamClient::create(ioc_->get_executor(), uo);
+    if (!upstream.ok()) return upstream.status();
+    upstream_ = std::move(*upstream);
+
+    BotApiHandlerDeps deps;
+    deps.preset = &preset_;
+    deps.post_write = post_write_.get();
+    deps.engine = engine_.get();
+    deps.l2 = l2_.get();
+    deps.limiter = limiter_.get();
+    deps.upstream = upstream_.get();
+    deps.metrics = &metrics_;
+    BotApiHandlerOptions ho;
+    ho.upstream = *origin;
+    ho.tenant_key = config_.tenant_key;
+    ho.limits.max_upload_bytes = config_.max_body_bytes;
+    ho.pacing_max_wait = config_.pacing_max_wait;
+    ho.retry_429 = config_.retry_429;
+    ho.retry_max_delay = config_.retry_max_delay;
+    auto handler = BotApiHandler::create(deps, ho);
+    if (!handler.ok()) return handler.status();
+    handler_ = std::move(*handler);
+
+    if (!config_.access_log.empty()) {
+      try {
+        if (config_.access_log == "-") {
+          access_log_ = std::make_shared<spdlog::logger>(
+              "access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+        } else {
+          access_log_ = std::make_shared<spdlog::logger>(
+              "access", std::make_shared<spdlog::sinks::basic_file_sink_mt>(config_.access_log));
+        }
+        access_log_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %v");
+      } catch (const spdlog::spdlog_ex& e) {
+        return Status::io_error("server.access_log: " + std::string(e.what()));
+      }
+    }
+
+    ServerOptions so;
+    so.address = config_.listen.host;
+    so.port = config_.listen.port;
+    so.max_connections = config_.max_connections;
+    so.max_header_bytes = static_cast<std::uint32_t>(config_.max_header_bytes);
+    so.max_body_bytes = config_.max_body_bytes;
+    so.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout);
+    so.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout);
+    so.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.write_timeout);
+    so.name = "gateway";
+    so.access_log = access_log_;
+    auto server = HttpServer::create(*ioc_, so, *handler_);
+    if (!server.ok()) return Status(server.status().code(), "server.listen: " + server.status().message());
+    server_ = std::move(*server);
+
+    if (config_.admin_enabled) {
+      auto addr = boost::asio::ip::make_address(config_.admin_listen.host);
+      if (!addr.is_loopback() && config_.admin_token.empty()) {
+        return Status::invalid_argument(
+            "admin.listen: " + config_.admin_listen.to_string() +
+            " is not a loopback address; set admin.token to expose the admin routes");
+      }
+      AdminDeps ad;
+      ad.engine = engine_.get();
+      ad.metrics = &metrics_;
+      ad.limiter = limiter_.get();
+      ad.l2 = l2_.get();
+      HttpServer* s = server_.get();
+      ad.connections = [s] { return s->connections(); };
+      ad.busy = [s] { return s->busy(); };
+      ad.stopping = &stopping_;
+      ad.tenant_key = config_.tenant_key;
+      ad.admin_token = config_.admin_token;
+      admin_handler_ = std::make_unique<AdminHandler>(std::move(ad));
+      ServerOptions as = so;
+      as.address = config_.admin_listen.host;
+      as.port = config_.admin_listen.port;
+      as.max_connections = 64;
+      as.max_body_bytes = 64 * 1024;
+      as.name = "admin";
+      auto admin = HttpServer::create(*ioc_, as, *admin_handler_);
+      if (!admin.ok()) {
+        return Status(admin.status().code(), "admin.listen: " + admin.status().message());
+      }
+      admin_ = std::move(*admin);
+    }
+    return Status();
+  }
+
+  void start() {
+    server_->start();
+    if (admin_) admin_->start();
+    for (unsigned i = 0; i < threads_n_; ++i) {
+      threads_.emplace_back([this] {
+        for (;;) {
+          try {
+            ioc_->run();
+            return;
+          } catch (const std::exception& e) {
+            spdlog::error("I/O thread: {}", e.what());
+          }
+        }
+      });
+    }
+  }
+
+  void stop() {
+    std::lock_guard lock(mu_);
+    if (!stop_requested_) spdlog::info("callcache serve: shutting down");
+    stop_requested_ = true;
+    stopping_ = true;
+    cv_.notify_all();
+  }
+
+  int wait() {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_requested_; });
+    }
+    server_->stop_accepting();
+    server_->close_idle();
+    auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+    while (server_->connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      server_->close_idle();
+    }
+    if (server_->connections() > 0) {
+      spdlog::warn("callcache serve: {} connections still busy after {} ms; closing them",
+                   server_->connections(),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
+      server_->force_close();
+    }
+    if (admin_) admin_->force_close();
+    upstream_->close_idle();
+    signals_->cancel();
+    work_.reset();
+    ioc_->stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    int code = 0;
+    if (l2_) {
+      Status s = l2_->flush();
+      if (!s.ok()) {
+        spdlog::error("callcache serve: flushing the L2 tier failed: {}", s.to_string());
+        code = 1;
+      }
+    }
+    return code;
+  }
+
+  int run_until_signal() {
+    signals_->add(SIGINT);
+    signals_->add(SIGTERM);
+    signals_->async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) stop();
+    });
+    start();
+    spdlog::info("callcache serve: listening on http://{}:{} (upstream {}), admin {}, L2 {}, {} threads",
+                 config_.listen.host, server_->port(), config_.upstream,
+                 admin_ ? "http://" + config_.admin_listen.host + ":" + std::to_string(admin_->port())
+                        : std::string("off"),
+                 l2_ ? "sqlite " + config_.sqlite_path : std::string("none"), threads_n_);
+    return wait();
+  }
+
+  std::uint16_t port() const { return server_->port(); }
+  std::uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  Engine& engine() { return *engine_; }
+  const Metrics& metrics() const { return metrics_; }
+
+  ~Impl() {
+    if (!threads_.empty()) {
+      stop();
+      (void)wait();
+    }
+    // Sockets must go before their io_context; the io_context (and the
+    // coroutine frames it still holds) before the handlers those frames use.
+    server_.reset();
+    admin_.reset();
+    if (upstream_) upstream_->close_idle();
+    signals_.reset();
+    work_.reset();
+    ioc_.reset();
+  }
+
+ private:
+  GatewayConfig config_;
+  unsigned threads_n_;
+  // Destruction order matters: the servers and handlers go before what they use.
+  logic::Preset preset_;
+  std::unique_ptr<logic::PostWriteState> post_write_;
+  Metrics metrics_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<L2Store> l2_;
+  std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<net::io_context> ioc_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::optional<net::signal_set> signals_;
+  std::unique_ptr<UpstreamClient> upstream_;
+  std::unique_ptr<BotApiHandler> handler_;
+  std::unique_ptr<AdminHandler> admin_handler_;
+  std::shared_ptr<spdlog::logger> access_log_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpServer> admin_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;  // guards stop_requested_
+  std::condition_variable cv_;
+  bool stop_requested_ = false;
+};
+
+Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  Status s = impl->init();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Gateway::~Gateway() = default;
+std::uint16_t Gateway::port() const { return impl_->port(); }
+std::uint16_t Gateway::admin_port() const { return impl_->admin_port(); }
+void Gateway::start() { impl_->start(); }
+void Gateway::stop() { impl_->stop(); }
+int Gateway::wait() { return impl_->wait(); }
+int Gateway::run_until_signal() { return impl_->run_until_signal(); }
+Engine& Gateway::engine() { return impl_->engine(); }
+const Metrics& Gateway::metrics() const { return impl_->metrics(); }
+
+int serve_main(int argc, char** argv) {
+  CLI::App app{"callcache serve: a caching, coalescing, pacing proxy for the Telegram Bot API"};
+  std::string config_file, listen, upstream, admin_listen, admin_token, storage, sqlite_path,
+      access_log, log_level;
+  unsigned threads = 0;
+  bool no_admin = false;
+  app.add_option("-c,--config", config_file, "YAML config file (see config/callcache.yaml)");
+  app.add_option("--listen", listen, "client listener HOST:PORT (server.listen)");
+  app.add_option("--upstream", upstream, "upstream base URL (gateway.upstream)");
+  app.add_option("--threads", threads, "I/O threads, 0 = hardware threads (server.threads)");
+  app.add_option("--admin-listen", admin_listen, "admin listener HOST:PORT (admin.listen)");
+  app.add_flag("--no-admin", no_admin, "disable the admin listener");
+  app.add_option("--admin-token", admin_token, "require this Bearer token on admin routes");
+  app.add_option("--storage", storage, "L2 tier: sqlite or none (storage.l2)");
+  app.add_option("--sqlite-path", sqlite_path, "SQLite file (storage.sqlite.path)");
+  app.add_option("--access-log", access_log, "'-' (stderr), 'off', or a file (server.access_log)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  auto config = config_file.empty() ? parse_config(YAML::Node()) : load_config_file(config_file);
+  if (!config.ok()) {
+    std::fprintf(stderr, "callcache serve: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  GatewayConfig& c = *config;
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "callcache serve: %s\n", s.message().c_str());
+    return 2;
+  };
+  if (!listen.empty()) {
+    auto a = parse_listen(listen, "--listen");
+    if (!a.ok()) return fail(a.status());
+    c.listen = *a;
+  }
+  if (!admin_listen.empty()) {
+    auto a = parse_listen(admin_listen, "--admin-listen");
+    if (!a.ok()) return fail(a.status());
+    c.admin_listen = *a;
+  }
+  if (!upstream.empty()) c.upstream = upstream;
+  if (app.count("--threads")) c.threads = threads;
+  if (no_admin) c.admin_enabled = false;
+  if (!admin_token.empty()) c.admin_token = admin_token;
+  if (!storage.empty()) {
+    if (storage != "sqlite" && storage != "none") {
+      return fail(Status::invalid_argument("--storage: expected sqlite or none, got '" + storage + "'"));
+    }
+    c.l2 = storage;
+  }
+  if (!sqlite_path.empty()) c.sqlite_path = sqlite_path;
+  if (!access_log.empty()) c.access_log = access_log == "off" ? "" : access_log;
+  if (!log_level.empty()) c.log_level = log_level;
+  auto level = spdlog::level::from_str(c.log_level);
+  if (level == spdlog::level::off && c.log_level != "off") {
+    return fail(Status::invalid_argument("--log-level: unknown level '" + c.log_level + "'"));
+  }
+  spdlog::set_level(level);
+
+  auto gateway = Gateway::create(std::move(c));
+  if (!gateway.ok()) return fail(gateway.status());
+  return (*gateway)->run_until_signal();
+}
+
+}  // namespace callcache::gateway

@@ -1,0 +1,123 @@
+#include "gateway/l2_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace callcache::gateway {
+namespace {
+
+constexpr std::string_view kMarkerNs = "_gw_tags";
+constexpr std::string_view kMagic = "cc1\n";
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t parse_ms(std::string_view s) {
+  std::int64_t v = -1;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() ? v : -1;
+}
+
+}  // namespace
+
+L2Store::L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl)
+    : backend_(backend), metrics_(metrics), marker_ttl_(marker_ttl) {}
+
+void L2Store::failed(const Status& s, const char* what) {
+  metrics_.tier_error();
+  spdlog::warn("L2 {} {} failed: {}", backend_.name(), what, s.to_string());
+}
+
+std::optional<L2Answer> L2Store::get(std::string_view ns, TenantId tenant, std::string_view key) {
+  auto got = backend_.get(BackendKey{ns, tenant, key});
+  if (!got.ok()) {
+    failed(got.status(), "get");
+    return std::nullopt;
+  }
+  if (!got->has_value()) return std::nullopt;
+  StoredValue& v = **got;
+  // Envelope: "cc1\n<stored ms>\n<tag>\t<tag>...\n<body>"
+  std::string_view s = v.bytes;
+  if (!s.starts_with(kMagic)) return std::nullopt;
+  s.remove_prefix(kMagic.size());
+  std::size_t nl = s.find('\n');
+  if (nl == std::string_view::npos) return std::nullopt;
+  std::int64_t stored = parse_ms(s.substr(0, nl));
+  s.remove_prefix(nl + 1);
+  nl = s.find('\n');
+  if (stored < 0 || nl == std::string_view::npos) return std::nullopt;
+  std::string_view tag_text = s.substr(0, nl);
+  std::string_view body = s.substr(nl + 1);
+  std::vector<std::string> tags;
+  while (!tag_text.empty()) {
+    std::size_t tab = tag_text.find('\t');
+    tags.emplace_back(tag_text.substr(0, tab));
+    if (tab == std::string_view::npos) break;
+    tag_text.remove_prefix(tab + 1);
+  }
+  if (!tags.empty()) {
+    std::vector<BackendKey> keys;
+    keys.reserve(tags.size());
+    for (const auto& t : tags) keys.push_back(BackendKey{kMarkerNs, kSharedTenant, t});
+    auto markers = backend_.get_many(keys);
+    if (!markers.ok()) {
+      failed(markers.status(), "get_many");
+      return std::nullopt;  // cannot prove it is still valid
+    }
+    for (const auto& m : *markers) {
+      if (m && parse_ms(m->bytes) >= stored) return std::nullopt;
+    }
+  }
+  return L2Answer{std::string(body), v.ttl_left};
+}
+
+void L2Store::put(std::string_view ns, TenantId tenant, std::string_view key,
+                  std::string_view body, Duration ttl, const std::vector<std::string>& tags) {
+  std::string bytes;
+  bytes.reserve(body.size() + 64);
+  bytes += kMagic;
+  bytes += std::to_string(wall_ms());
+  bytes += '\n';
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    if (i) bytes += '\t';
+    bytes += tags[i];
+  }
+  bytes += '\n';
+  bytes += body;
+  Status s = backend_.put(BackendKey{ns, tenant, key}, bytes, ttl);
+  if (!s.ok()) failed(s, "put");
+}
+
+void L2Store::invalidate_key(std::string_view ns, TenantId tenant, std::string_view key) {
+  Status s = backend_.erase(BackendKey{ns, tenant, key});
+  if (!s.ok()) failed(s, "erase");
+}
+
+void L2Store::invalidate_tags(const std::vector<std::string>& tags) {
+  if (tags.empty()) return;
+  std::string now = std::to_string(wall_ms());
+  std::vector<BackendItem> items;
+  items.reserve(tags.size());
+  for (const auto& t : tags) items.push_back({BackendKey{kMarkerNs, kSharedTenant, t}, now, marker_ttl_});
+  Status s = backend_.put_many(items);
+  if (!s.ok()) failed(s, "put_many");
+}
+
+void L2Store::invalidate_tenant(TenantId tenant) {
+  Status s = backend_.erase_tenant(tenant);
+  if (!s.ok()) failed(s, "erase_tenant");
+}
+
+void L2Store::invalidate_namespace(std::string_view ns) {
+  Status s = backend_.erase_namespace(ns);
+  if (!s.ok()) failed(s, "erase_namespace");
+}
+
+Status L2Store::flush() { return backend_.flush(); }
+Status L2Store::health() { return backend_.health(); }
+
+}  // namespace callcache::gateway

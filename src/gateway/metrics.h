@@ -1,0 +1,85 @@
+// Internal: the gateway's own counters (what the engine's StatsSnapshot does
+// not know): request outcomes, upstream calls and latency by method, pacing,
+// 429s, tier errors. Rendered as Prometheus text and as JSON.
+//
+// Method labels: callers pass a method name the preset knows, or "other", so
+// label cardinality stays bounded whatever clients send.
+//
+// Thread-safety: counters are relaxed atomics; the per-method table is
+// guarded by a shared mutex (taken exclusively only the first time a method
+// is seen).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+namespace callcache::gateway {
+
+enum class Outcome : std::uint8_t {
+  kHit,        // answered from L1
+  kL2Hit,      // answered from the L2 tier (and promoted to L1)
+  kMiss,       // led an upstream call for a cacheable read
+  kCoalesced,  // waited for another request's upstream call
+  kStale,      // served a stale answer (revalidating, or the upstream failed)
+  kNegative,   // served a remembered error answer
+  kBypass,     // a read inside a post-write window: went upstream, not stored
+  kPass,       // forwarded uncached (writes, passthrough, uploads, files)
+  kPaced,      // a paced send
+  kRejected,   // refused by the gateway (4xx: malformed, blocked, pacing 429)
+  kError,      // the upstream failed (502)
+  kCount_,
+};
+const char* outcome_name(Outcome o) noexcept;
+
+class Metrics {
+ public:
+  static constexpr std::array<double, 14> kLatencyBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
+
+  void count(Outcome o) noexcept { outcomes_[static_cast<int>(o)].fetch_add(1, kRelaxed); }
+  // One upstream exchange: `status` is the HTTP status (0 = no answer).
+  void upstream_call(std::string_view method, int status, std::chrono::nanoseconds latency);
+  // A paced send waited `wait` (> 0) before going upstream.
+  void pacing_wait(std::chrono::nanoseconds wait) noexcept;
+  void pacing_refused() noexcept { pacing_refused_.fetch_add(1, kRelaxed); }
+  void upstream_429_retried() noexcept { retried_429_.fetch_add(1, kRelaxed); }
+  void tier_error() noexcept { tier_errors_.fetch_add(1, kRelaxed); }
+
+  std::uint64_t outcome(Outcome o) const noexcept {
+    return outcomes_[static_cast<int>(o)].load(kRelaxed);
+  }
+  std::uint64_t upstream_calls() const noexcept { return upstream_calls_.load(kRelaxed); }
+  std::uint64_t received_429() const noexcept { return received_429_.load(kRelaxed); }
+  std::uint64_t pacing_waits() const noexcept { return pacing_waits_.load(kRelaxed); }
+  std::uint64_t tier_errors() const noexcept { return tier_errors_.load(kRelaxed); }
+
+  // Prometheus text (callcache_gateway_* families).
+  std::string to_prometheus() const;
+  // {"requests":{...},"upstream":{...},"pacing":{...},...}
+  std::string to_json() const;
+
+ private:
+  static constexpr auto kRelaxed = std::memory_order_relaxed;
+  struct MethodStats {
+    std::atomic<std::uint64_t> calls{0}, errors{0}, status_429{0}, status_5xx{0}, failed{0};
+    std::array<std::atomic<std::uint64_t>, kLatencyBuckets.size() + 1> buckets{};
+    std::atomic<std::uint64_t> latency_ns_sum{0};
+  };
+  MethodStats& method(std::string_view name);
+
+  std::array<std::atomic<std::uint64_t>, static_cast<int>(Outcome::kCount_)> outcomes_{};
+  std::atomic<std::uint64_t> upstream_calls_{0}, received_429_{0}, retried_429_{0};
+  std::atomic<std::uint64_t> pacing_waits_{0}, pacing_wait_ns_{0}, pacing_refused_{0};
+  std::atomic<std::uint64_t> tier_errors_{0};
+  mutable std::shared_mutex mu_;  // guards the map's shape (not the counters)
+  std::map<std::string, std::unique_ptr<MethodStats>, std::less<>> methods_;
+};
+
+}  // namespace callcache::gateway

@@ -1,0 +1,322 @@
+// HttpServer: listener + per-connection session coroutines (Beast).
+#include "gateway/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+
+#include "gateway/asio.h"
+#include "gateway/error.h"
+
+namespace callcache::gateway {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Errors that mean "the client went away or was idle": normal, not logged.
+bool is_client_gone(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::operation_aborted || ec == beast::error::timeout ||
+         ec == net::error::not_connected || ec == net::error::bad_descriptor;
+}
+
+// A session's state shared with the server's registry, so shutdown can reach
+// idle connections. Touched only on the session's strand, except `busy`.
+struct SessionState {
+  explicit SessionState(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  std::atomic<bool> busy{false};
+  bool closing = false;  // on the strand: close after the current answer
+};
+
+http::response<http::string_body> edge_error(int status, std::string_view description,
+                                             unsigned version) {
+  HttpResponse r = bot_api_error(status, description);
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  res.set(http::field::server, "callcache");
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(false);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(net::io_context& ioc, ServerOptions options, HttpHandler& handler)
+      : ioc_(ioc), options_(std::move(options)), handler_(handler), acceptor_(net::make_strand(ioc)) {}
+
+  Status bind() {
+    error_code ec;
+    auto address = net::ip::make_address(options_.address, ec);
+    if (ec) {
+      return Status::invalid_argument(options_.name + ".listen: '" + options_.address +
+                                      "' is not an IP address");
+    }
+    tcp::endpoint ep(address, options_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status::io_error(options_.name + ": cannot listen on " + options_.address + ":" +
+                              std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint(ec).port();
+    return Status();
+  }
+
+  void start() {
+    net::co_spawn(acceptor_.get_executor(), accept_loop(shared_from_this()), net::detached);
+  }
+
+  void stop_accepting() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      error_code ignored;
+      self->acceptor_.close(ignored);
+    });
+  }
+
+  void close_idle() {
+    for (auto& s : sessions()) {
+      net::post(s->stream.get_executor(), [s] {
+        s->closing = true;
+        if (!s->busy.load()) s->stream.socket().cancel();  // wakes the idle read
+      });
+    }
+  }
+
+  void force_close() {
+    stop_accepting();
+    for (auto& s : sessions()) {
+      net::post(s->stream.get_executor(), [s] {
+        s->closing = true;
+        error_code ignored;
+        s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        s->stream.socket().close(ignored);
+      });
+    }
+  }
+
+  std::uint16_t port() const { return port_; }
+  std::size_t connections() const {
+    std::lock_guard lock(mu_);
+    return sessions_.size();
+  }
+  std::size_t busy() const {
+    std::size_t n = 0;
+    for (auto& s : sessions()) n += s->busy.load() ? 1 : 0;
+    return n;
+  }
+  std::uint64_t accepted_total() const { return accepted_.load(); }
+  std::uint64_t rejected_total() const { return rejected_.load(); }
+
+ private:
+  std::vector<std::shared_ptr<SessionState>> sessions() const {
+    std::vector<std::shared_ptr<SessionState>> out;
+    std::lock_guard lock(mu_);
+    out.reserve(sessions_.size());
+    for (auto& [id, s] : sessions_) out.push_back(s);
+    return out;
+  }
+
+  static awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
+    for (;;) {
+      auto [ec, socket] = co_await self->acceptor_.async_accept(net::make_strand(self->ioc_),
+                                                                use_nothrow);
+      if (ec) {
+        if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) co_return;
+        // Out of descriptors and the like: log, back off briefly, keep going.
+        spdlog::warn("{}: accept failed: {}", self->options_.name, ec.message());
+        net::steady_timer t(self->acceptor_.get_executor(), std::chrono::milliseconds(50));
+        co_await t.async_wait(use_nothrow);
+        continue;
+      }
+      auto state = std::make_shared<SessionState>(std::move(socket));
+      std::uint64_t id;
+      bool refused = false;
+      {
+        std::lock_guard lock(self->mu_);
+        if (self->sessions_.size() >= self->options_.max_connections) {
+          refused = true;
+        } else {
+          id = ++self->next_id_;
+          self->sessions_.emplace(id, state);
+        }
+      }
+      auto ex = state->stream.get_executor();
+      if (refused) {
+        ++self->rejected_;
+        net::co_spawn(ex, refuse(std::move(state)), net::detached);
+        continue;
+      }
+      ++self->accepted_;
+      net::co_spawn(ex, session(self, std::move(state), id), net::detached);
+    }
+  }
+
+  static awaitable<void> refuse(std::shared_ptr<SessionState> s) {
+    auto res = edge_error(503, "Service Unavailable: too many connections", 11);
+    s->stream.expires_after(std::chrono::seconds(2));
+    auto [ec, n] = co_await http::async_write(s->stream, res, use_nothrow);
+    (void)ec;  // refused either way
+    error_code ignored;
+    s->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  static awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<SessionState> s,
+                                 std::uint64_t id) {
+    co_await self->serve(*s);
+    error_code ignored;
+    s->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    s->stream.socket().close(ignored);
+    std::lock_guard lock(self->mu_);
+    self->sessions_.erase(id);
+  }
+
+  awaitable<void> serve(SessionState& s) {
+    error_code ignored;
+    s.stream.socket().set_option(tcp::no_delay(true), ignored);
+    auto remote = s.stream.socket().remote_endpoint(ignored);
+    std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
+    beast::flat_buffer buffer;
+    while (!s.closing) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(options_.max_header_bytes);
+      parser.body_limit(options_.max_body_bytes);
+      s.stream.expires_after(options_.idle_timeout);
+      auto [hec, hn] = co_await http::async_read_header(s.stream, buffer, parser, use_nothrow);
+      if (hec) {
+        co_await reject_bad_request(s, hec, parser.got_some() || buffer.size() > 0);
+        co_return;
+      }
+      s.busy = true;
+      auto started = SteadyClock::now();
+      if (parser.get()[http::field::expect] == "100-continue") {
+        http::response<http::empty_body> cont{http::status::continue_, 11};
+        s.stream.expires_after(options_.write_timeout);
+        auto [cec, cn] = co_await http::async_write(s.stream, cont, use_nothrow);
+        if (cec) co_return;
+      }
+      s.stream.expires_after(options_.read_timeout);
+      auto [bec, bn] = co_await http::async_read(s.stream, buffer, parser, use_nothrow);
+      if (bec) {
+        co_await reject_bad_request(s, bec, true);
+        co_return;
+      }
+      auto& msg = parser.get();
+      HttpRequest req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      req.keep_alive = msg.keep_alive();
+      req.peer = peer;
+      req.headers.reserve(8);
+      for (const auto& f : msg) {
+        req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+      }
+      req.body = std::move(msg.body());
+      const unsigned version = msg.version();
+      const bool keep_alive = req.keep_alive;
+
+      HttpResponse answer;
+      try {
+        answer = co_await handler_.handle(std::move(req));
+      } catch (const std::exception& e) {
+        spdlog::error("{}: handler failed: {}", options_.name, e.what());
+        answer = bot_api_error(500, "Internal Server Error");
+      }
+      http::response<http::span_body<const char>> res{static_cast<http::status>(answer.status),
+                                                      version};
+      res.set(http::field::server, "callcache");
+      res.set(http::field::content_type, answer.content_type);
+      if (!answer.outcome.empty()) res.set("X-Callcache", answer.outcome);
+      for (const auto& h : answer.headers) res.insert(h.name, h.value);
+      std::string_view body = answer.body_view();
+      res.body() = {body.data(), body.size()};
+      res.keep_alive(keep_alive && !s.closing);
+      res.prepare_payload();
+      s.stream.expires_after(options_.write_timeout);
+      auto [wec, wn] = co_await http::async_write(s.stream, res, use_nothrow);
+      s.busy = false;
+      if (options_.access_log) {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() -
+                                                                          started);
+        options_.access_log->info("{} {} {} {} {} {}B {}us", peer, msg.method_string(),
+                                  answer.log_target.empty() ? "-" : answer.log_target,
+                                  answer.status, answer.outcome.empty() ? "-" : answer.outcome,
+                                  body.size(), us.count());
+      }
+      if (wec) {
+        if (!is_client_gone(wec)) {
+          spdlog::warn("{}: write to {} failed: {}", options_.name, peer, wec.message());
+        }
+        co_return;
+      }
+      if (!res.keep_alive()) co_return;
+    }
+  }
+
+  // Answers a request the parser refused (4xx JSON) unless the client simply
+  // went away; then the connection closes.
+  awaitable<void> reject_bad_request(SessionState& s, const error_code& ec, bool got_bytes) {
+    if (is_client_gone(ec) || !got_bytes) co_return;
+    int status = 400;
+    std::string description = "Bad Request: malformed HTTP request (" + ec.message() + ")";
+    if (ec == http::error::header_limit) {
+      status = 431;
+      description = "Request Header Fields Too Large";
+    } else if (ec == http::error::body_limit) {
+      status = 413;
+      description = "Request Entity Too Large: body over " +
+                    std::to_string(options_.max_body_bytes) + " bytes";
+    } else if (ec == http::error::buffer_overflow) {
+      status = 431;
+      description = "Request Header Fields Too Large";
+    }
+    auto res = edge_error(status, description, 11);
+    s.stream.expires_after(options_.write_timeout);
+    auto [wec, wn] = co_await http::async_write(s.stream, res, use_nothrow);
+    if (options_.access_log) {
+      options_.access_log->info("- - - {} rejected {}{}", status, ec.message(),
+                                wec ? " (answer not delivered)" : "");
+    }
+  }
+
+  net::io_context& ioc_;
+  ServerOptions options_;
+  HttpHandler& handler_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  mutable std::mutex mu_;  // guards sessions_ and next_id_
+  std::unordered_map<std::uint64_t, std::shared_ptr<SessionState>> sessions_;
+  std::uint64_t next_id_ = 0;
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(net::io_context& ioc, ServerOptions options,
+                                                       HttpHandler& handler) {
+  auto impl = std::make_shared<Impl>(ioc, std::move(options), handler);
+  Status s = impl->bind();
+  if (!s.ok()) return s;
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { impl_->stop_accepting(); }
+std::uint16_t HttpServer::port() const { return impl_->port(); }
+void HttpServer::start() { impl_->start(); }
+void HttpServer::stop_accepting() { impl_->stop_accepting(); }
+void HttpServer::close_idle() { impl_->close_idle(); }
+void HttpServer::force_close() { impl_->force_close(); }
+std::size_t HttpServer::connections() const { return impl_->connections(); }
+std::size_t HttpServer::busy() const { return impl_->busy(); }
+std::uint64_t HttpServer::accepted_total() const { return impl_->accepted_total(); }
+std::uint64_t HttpServer::rejected_total() const { return impl_->rejected_total(); }
+
+}  // namespace callcache::gateway
