@@ -219,6 +219,14 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
   read_rules(lim, "pacing", s, &s.upstream_limits, s.pacing);
   s.seeds_limiter = seeds_global_limits();
   read_rules(lim, "seeds", s, nullptr, s.seeds_limiter);
+  for (std::size_t i = 0; i < s.pacing.size(); ++i) {
+    if (s.pacing[i].per == Per::kObject) {
+      lim.fail("pacing", "rule " + std::to_string(i) +
+                             " is per: object, which client pacing cannot key by (give pacing "
+                             "rules per account, group, account_group or global)");
+      break;
+    }
+  }
   root.merge(lim.finish());
 
   Status st = root.finish();

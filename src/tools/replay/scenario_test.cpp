@@ -104,6 +104,9 @@ TEST(Scenario, ErrorsNameTheKeyPath) {
                 .find("limits.upstream[0].per"),
             std::string::npos);
   EXPECT_NE(error_of(y + "limits:\n  seeds: fastest\n").find("limits.seeds"), std::string::npos);
+  EXPECT_NE(error_of(y + "limits:\n  upstream:\n    - {per: object, method: view, interval: 1s}\n")
+                .find("limits.pacing: rule 0 is per: object"),
+            std::string::npos);
   EXPECT_NE(error_of("name: x\nmethods: [oops\n").find("test.yaml: malformed YAML at line 3"),
             std::string::npos)
       << error_of("name: x\nmethods: [oops\n");
