@@ -135,7 +135,7 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
   if (!found) {
     return Status::invalid_argument("unknown reference policy '" + std::string(name) +
                                     "' (expected opt, fifo, lru-exact or s3fifo-ref[:small=F]"
-                                    "[:ghost=F][:promote=N][:maxfreq=N])");
+                                    "[:ghost=F][:promote=N][:maxfreq=N][:minsmall=N][:smallcap=F])");
   }
   std::string_view rest = name.substr(head.size());
   if (!rest.empty() && spec.policy != ReferencePolicy::kS3Fifo) {
@@ -159,7 +159,7 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
     auto bad = [&] {
       return Status::invalid_argument("s3fifo-ref: bad parameter '" + std::string(part) +
                                       "' (small=F in (0,1), ghost=F >= 0, promote=N >= 1, "
-                                      "maxfreq=N >= 1)");
+                                      "maxfreq=N >= 1, minsmall=N >= 0, smallcap=F in (0,1))");
     };
     if (used == 0 || used != value.size()) return bad();
     if (key == "small" && v > 0 && v < 1) {
@@ -170,6 +170,10 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
       spec.s3fifo.promote = static_cast<int>(v);
     } else if (key == "maxfreq" && v >= 1 && v <= 100 && v == static_cast<int>(v)) {
       spec.s3fifo.max_freq = static_cast<int>(v);
+    } else if (key == "minsmall" && v >= 0 && v <= 1e9 && v == static_cast<double>(static_cast<std::uint64_t>(v))) {
+      spec.s3fifo.min_small = static_cast<std::uint64_t>(v);
+    } else if (key == "smallcap" && v > 0 && v < 1) {
+      spec.s3fifo.small_cap = v;
     } else {
       return bad();
     }

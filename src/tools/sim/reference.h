@@ -35,6 +35,10 @@ struct S3FifoParams {
                         // (capacity - small entries)
   int promote = 1;      // hits in the small FIFO needed to move to main
   int max_freq = 3;     // saturation of the hit counter (main's second chances)
+  // Floor on the small FIFO in entries, itself capped at small_cap of the
+  // capacity; 0 = no floor.
+  std::uint64_t min_small = 0;
+  double small_cap = 0.5;
 };
 
 struct ReferenceSpec {
@@ -44,7 +48,8 @@ struct ReferenceSpec {
 
 std::string_view reference_policy_name(ReferencePolicy p) noexcept;
 // "opt", "fifo", "lru-exact", or "s3fifo-ref" optionally followed by
-// ":small=F", ":ghost=F", ":promote=N", ":maxfreq=N" in any order, e.g.
+// ":small=F", ":ghost=F", ":promote=N", ":maxfreq=N", ":minsmall=N", ":smallcap=F" in any
+// order, e.g.
 // "s3fifo-ref:small=0.25:ghost=1". Errors name the bad part.
 Result<ReferenceSpec> parse_reference(std::string_view name);
 Result<ReferencePolicy> parse_reference_policy(std::string_view name);

@@ -9,8 +9,12 @@ namespace callcache::sim {
 
 std::uint64_t simulate_s3fifo(const Trace& trace, std::uint64_t capacity, const S3FifoParams& p) {
   enum : std::uint8_t { kOut, kSmall, kMain };
-  const std::uint64_t small_target =
-      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::floor(p.small * static_cast<double>(capacity) + 1e-9)));
+  std::uint64_t small_target = std::max<std::uint64_t>(
+      1, static_cast<std::uint64_t>(std::floor(p.small * static_cast<double>(capacity) + 1e-9)));
+  if (p.min_small > small_target) {
+    const auto cap = static_cast<std::uint64_t>(p.small_cap * static_cast<double>(capacity));
+    small_target = std::max(small_target, std::min(p.min_small, cap));
+  }
   const std::uint64_t main_share = capacity > small_target ? capacity - small_target : 1;
   const auto ghost_cap =
       static_cast<std::uint64_t>(std::llround(p.ghost * static_cast<double>(main_share)));

@@ -30,10 +30,17 @@ PolicyRun reference_run(std::string_view name) {
     case ReferencePolicy::kFifo: r.label = "FIFO (ref)"; break;
     case ReferencePolicy::kLru: r.label = "exact LRU (ref)"; break;
     case ReferencePolicy::kS3Fifo: {
-      char buf[128];
-      std::snprintf(buf, sizeof buf, "S3-FIFO (ref, small=%g ghost=%g promote=%d)",
-                    spec.s3fifo.small, spec.s3fifo.ghost, spec.s3fifo.promote);
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "S3-FIFO (ref, small=%g ghost=%g promote=%d maxfreq=%d",
+                    spec.s3fifo.small, spec.s3fifo.ghost, spec.s3fifo.promote,
+                    spec.s3fifo.max_freq);
       r.label = buf;
+      if (spec.s3fifo.min_small) {
+        std::snprintf(buf, sizeof buf, " minsmall=%llu smallcap=%g",
+                      static_cast<unsigned long long>(spec.s3fifo.min_small), spec.s3fifo.small_cap);
+        r.label += buf;
+      }
+      r.label += ")";
       break;
     }
   }
