@@ -4,8 +4,9 @@
 //             original design: nothing survives from one task to the next);
 //   process   one engine shared by consecutive (and concurrent) tasks, its
 //             expired entries swept in the background every
-//             cleanup_interval, flushed by shutdown() and when the registry
-//             is destroyed (a registry held until exit flushes at exit);
+//             cleanup_interval, flushed by shutdown(), when the registry is
+//             destroyed, and at process exit (std::exit or return from main)
+//             if the registry is still alive then;
 //   isolated  a private engine that never touches the registry (tools, tests).
 //
 //   auto reg = callcache::ScopeRegistry::create(options).value();
@@ -153,8 +154,9 @@ class ScopeRegistry {
   std::uint64_t warm_starts() const;
   std::uint64_t tasks_running() const;
 
+  struct State;  // internal
+
  private:
-  struct State;
   explicit ScopeRegistry(std::shared_ptr<State> state);
   std::shared_ptr<State> state_;
 };

@@ -25,7 +25,7 @@ std::size_t FlightKeyHash::operator()(const FlightKey& k) const noexcept {
 }
 
 FlightTable::FlightTable(std::size_t shards)
-    : shards_(std::make_unique<Shard[]>(shards)), mask_(shards - 1) {
+    : shards_(std::make_unique<Shard[]>(shards)), mask_(shards - 1), life_(std::make_shared<TableLife>()) {
   assert(shards > 0 && (shards & (shards - 1)) == 0);
 }
 
@@ -110,13 +110,13 @@ void FlightTable::clear_cooldown(const FlightKey& key) {
 }
 
 namespace {
-// How many enter()s of each table the current thread is inside.
-thread_local const FlightTable* tl_inside = nullptr;
+// How many enter()s of one TableLife the current thread is inside.
+thread_local const TableLife* tl_inside = nullptr;
 thread_local std::size_t tl_depth = 0;
 }  // namespace
 
-bool FlightTable::enter() {
-  std::lock_guard lock(life_mu_);
+bool TableLife::enter() {
+  std::lock_guard lock(mu_);
   if (closed_) return false;
   ++active_;
   if (tl_inside == this) {
@@ -128,25 +128,46 @@ bool FlightTable::enter() {
   return true;
 }
 
-void FlightTable::leave() {
-  std::lock_guard lock(life_mu_);
+void TableLife::leave() {
+  std::lock_guard lock(mu_);
   assert(active_ > 0);
   --active_;
   if (tl_inside == this && --tl_depth == 0) tl_inside = nullptr;
-  life_cv_.notify_all();
+  cv_.notify_all();
+}
+
+void TableLife::close() {
+  std::unique_lock lock(mu_);
+  closed_ = true;
+  const std::size_t mine = tl_inside == this ? tl_depth : 0;
+  cv_.wait(lock, [&] { return active_ <= mine; });
+}
+
+bool TableLife::closed() const {
+  std::lock_guard lock(mu_);
+  return closed_;
 }
 
 void FlightTable::close() {
-  std::unique_lock lock(life_mu_);
-  closed_ = true;
-  const std::size_t mine = tl_inside == this ? tl_depth : 0;
-  life_cv_.wait(lock, [&] { return active_ <= mine; });
+  life_->close();
+  // Nothing outside the closing thread completes flights any more: fail the
+  // ones still waiting for a loader that will never be heard.
+  std::vector<std::shared_ptr<Flight>> pending;
+  for (std::size_t i = 0; i <= mask_; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    for (auto& [key, f] : shards_[i].flights) {
+      if (f->state_ == Flight::State::kLoading) {
+        f->state_ = Flight::State::kCompleting;
+        pending.push_back(f);
+      }
+    }
+  }
+  for (auto& f : pending) {
+    finish(*f, nullptr, Status::shutdown("cache engine destroyed while loading '" + f->key().key + "'"));
+  }
 }
 
-bool FlightTable::closed() const {
-  std::lock_guard lock(life_mu_);
-  return closed_;
-}
+bool FlightTable::closed() const { return life_->closed(); }
 
 std::size_t FlightTable::in_flight() const {
   std::size_t n = 0;

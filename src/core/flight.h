@@ -83,6 +83,25 @@ class Flight {
   std::vector<FlightWaiter> waiters_;
 };
 
+// Whether a flight table (and the engine owning it) still exists, shared by
+// the background work that may outlive both. Thread-safe.
+class TableLife {
+ public:
+  // Enters unless closed; REQUIRES: a successful enter() is paired with leave().
+  bool enter();
+  void leave();
+  // Refuses new enters and waits until the ones in progress (on other
+  // threads) leave. Idempotent.
+  void close();
+  bool closed() const;
+
+ private:
+  mutable std::mutex mu_;  // guards closed_, active_; paired with cv_
+  std::condition_variable cv_;
+  bool closed_ = false;
+  std::size_t active_ = 0;
+};
+
 class FlightTable {
  public:
   // REQUIRES: shards is a power of two.
@@ -120,13 +139,14 @@ class FlightTable {
   void clear_cooldown(const FlightKey& key);
 
   // ---- Engine lifetime ----
-  // Background work that uses the engine (refresh tasks, load-timeout
-  // timers, loader completions) runs between enter() and leave(). enter()
-  // fails once close() has begun: the engine is going away, the work is
-  // dropped. close() waits for the work inside to leave (work running on the
-  // calling thread itself is not waited for). Idempotent.
-  bool enter();
-  void leave();
+  // Background work that may outlive the engine (refresh tasks, load-timeout
+  // timers, loader completions) holds life() — not the table — and touches
+  // the table and the engine only inside a TableUse of it.
+  std::shared_ptr<TableLife> life() const noexcept { return life_; }
+  // Closes life() (waiting for work inside a TableUse to leave; work on the
+  // calling thread itself is not waited for), then fails every flight still
+  // in progress with kShutdown so no waiter is left hanging. Afterwards the
+  // table may be destroyed. Idempotent.
   void close();
   bool closed() const;
 
@@ -147,35 +167,31 @@ class FlightTable {
 
   std::unique_ptr<Shard[]> shards_;
   const std::size_t mask_;
-  mutable std::mutex life_mu_;  // guards closed_, active_; paired with life_cv_
-  std::condition_variable life_cv_;
-  bool closed_ = false;
-  std::size_t active_ = 0;
+  const std::shared_ptr<TableLife> life_;
   std::atomic<std::uint64_t> late_{0};
 };
 
-// Holds a table entered for the scope of a block (see FlightTable::enter).
+// Enters a TableLife for the scope of a block; false if it is closed.
 class TableUse {
  public:
-  explicit TableUse(FlightTable& t) : t_(t), ok_(t.enter()) {}
+  explicit TableUse(TableLife& life) : life_(life), ok_(life.enter()) {}
   ~TableUse() {
-    if (ok_) t_.leave();
+    if (ok_) life_.leave();
   }
   TableUse(const TableUse&) = delete;
   TableUse& operator=(const TableUse&) = delete;
   explicit operator bool() const noexcept { return ok_; }
 
  private:
-  FlightTable& t_;
+  TableLife& life_;
   const bool ok_;
 };
 
 // The flight table of `engine` (src/core/loading.cpp).
 FlightTable& flight_table(Engine& engine);
-// Called before `engine` is destroyed: closes its table (waiting for
-// background loading work that uses the engine to finish, dropping work not
-// yet started) and detaches it, so an engine created later at the same
-// address starts with a fresh table.
+// Called before `engine` is destroyed (also done by ~Engine): closes its
+// table — waits for background loading work that uses the engine, drops work
+// not yet started, fails flights still in progress with kShutdown.
 void retire_flights(Engine& engine);
 
 }  // namespace callcache::internal

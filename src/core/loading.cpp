@@ -38,77 +38,79 @@ Status loader_threw(const char* what) {
                                   : std::string("loader threw a non-standard exception"));
 }
 
+// The receiving end of a flight's loader. It may outlive the engine (a
+// loader that answers late, a refresh task dropped by a scheduler): it
+// touches the table and the engine only inside a TableUse of the table's
+// life, and once the table has closed, the table has already failed the
+// flight for its waiters.
 class LoadSink {
  public:
   LoadSink(Engine& engine, FlightTable& table, std::shared_ptr<Flight> flight, NamespaceId ns)
-      : engine_(engine), table_(table), flight_(std::move(flight)), ns_(ns) {}
+      : engine_(&engine), table_(&table), life_(table.life()), flight_(std::move(flight)), ns_(ns) {}
 
   // A loader that never completed: fail the flight so the key is not wedged.
-  // Touches only the table (this may run while a scheduler that dropped the
-  // refresh task is being destroyed, so no engine or scheduler calls).
+  // No engine or scheduler calls: this may run while a scheduler that
+  // dropped the refresh task is being destroyed.
   ~LoadSink() {
     if (done_.exchange(true)) return;
-    if (table_.claim(*flight_)) {
-      table_.finish(*flight_, nullptr,
-                    Status::load_failed("the loader's completion was dropped without being called "
-                                        "(or its refresh task was dropped by a stopped scheduler)"));
+    TableUse use(*life_);
+    if (use && table_->claim(*flight_)) {
+      table_->finish(*flight_, nullptr,
+                     Status::load_failed("the loader's completion was dropped without being called "
+                                         "(or its refresh task was dropped by a stopped scheduler)"));
     }
   }
 
   bool complete(LoadOutcome& out) {
-    if (done_.exchange(true)) {
-      table_.count_late_completion();
+    TableUse use(*life_);
+    if (!use) return false;  // the engine is gone; its table failed the flight
+    if (done_.exchange(true) || !table_->claim(*flight_)) {
+      engine_->record(ns_, Event::kLateCompletion);
+      table_->count_late_completion();
       return false;
     }
-    TableUse use(table_);  // the engine is retiring: drop the result, fail the waiters
-    if (!use) {
-      if (table_.claim(*flight_)) {
-        table_.finish(*flight_, nullptr, Status::shutdown("cache engine was destroyed during the load"));
-      }
-      return false;
-    }
-    if (!table_.claim(*flight_)) {
-      table_.count_late_completion();
-      return false;
-    }
-    if (auto id = flight_->timer.load(std::memory_order_acquire)) engine_.scheduler().cancel(id);
+    Engine& engine = *engine_;
+    if (auto id = flight_->timer.load(std::memory_order_acquire)) engine.scheduler().cancel(id);
     const FlightKey& k = flight_->key();
     const TenantId tenant{k.tenant};
-    TimePoint now = engine_.clock().now();
-    engine_.record_load_latency(ns_, now - flight_->started);
+    TimePoint now = engine.clock().now();
+    engine.record_load_latency(ns_, now - flight_->started);
     if (out.value) {
       Entry* e = nullptr;
-      Status s = engine_.insert(ns_, tenant, k.key, out.value, out.charge, out.put, &e);
+      Status s = engine.insert(ns_, tenant, k.key, out.value, out.charge, out.put, &e);
       if (s.ok() && e) {
-        if (flight_->is_refresh()) table_.clear_cooldown(k);
-        table_.finish(*flight_, e, s);
-        unref(e);
+        if (flight_->is_refresh()) table_->clear_cooldown(k);
       } else {
-        if (s.ok()) s = Status::internal("engine stored the value but returned no entry");
-        table_.finish(*flight_, nullptr, s);
+        // Not cacheable (too large, shut down): the waiters still get the
+        // value, in an entry of their own.
+        if (e) unref(e);
+        e = engine.make_unstored(ns_, out.value, out.charge);
       }
+      table_->finish(*flight_, e, Status());
+      unref(e);
       return true;
     }
     Status err = out.error.ok() ? Status::internal("loader completed with neither value nor error")
                                 : std::move(out.error);
-    engine_.record(ns_, Event::kLoadFailure);
-    const NamespacePolicy& policy = engine_.policy(ns_);
+    engine.record(ns_, Event::kLoadFailure);
+    const NamespacePolicy& policy = engine.policy(ns_);
     if (flight_->is_refresh()) {
       // Stale-if-error: keep the stale entry; pace the next refresh.
-      engine_.record(ns_, Event::kRefreshFailure);
+      engine.record(ns_, Event::kRefreshFailure);
       Duration cool = policy.negative_ttl > Duration::zero() ? policy.negative_ttl
                                                              : kDefaultRefreshCooldown;
-      table_.set_cooldown(k, now, now + cool);
+      table_->set_cooldown(k, now, now + cool);
     } else if (policy.negative_ttl > Duration::zero()) {
-      (void)engine_.insert_negative(ns_, tenant, k.key, err);
+      (void)engine.insert_negative(ns_, tenant, k.key, err);
     }
-    table_.finish(*flight_, nullptr, err);
+    table_->finish(*flight_, nullptr, err);
     return true;
   }
 
  private:
-  Engine& engine_;
-  FlightTable& table_;
+  Engine* const engine_;
+  FlightTable* const table_;
+  const std::shared_ptr<TableLife> life_;
   const std::shared_ptr<Flight> flight_;
   const NamespaceId ns_;
   std::atomic<bool> done_{false};
@@ -149,8 +151,11 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
   if (policy.load_timeout > Duration::zero()) {
     std::weak_ptr<Flight> weak = flight;
     Duration limit = policy.load_timeout;
-    auto id = engine.scheduler().schedule_after(limit, [&engine, &table, weak, ns, limit] {
-      TableUse use(table);
+    // Holds the table's life, not the table: it may fire after the engine
+    // is gone (an external scheduler), and then does nothing.
+    auto id = engine.scheduler().schedule_after(limit, [&engine, &table, life = table.life(), weak,
+                                                        ns, limit] {
+      TableUse use(*life);
       std::shared_ptr<Flight> f = weak.lock();
       if (!use || !f || !table.claim(*f)) return;
       engine.record(ns, Event::kLoadTimeout);
@@ -170,10 +175,10 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
     flight->timer.store(id, std::memory_order_release);
   }
 
-  auto run = [starter = call.starter, sink, &table, refresh]() mutable {
-    // A background refresh may run after the engine began retiring: drop it
-    // (the sink's destructor fails the flight without touching the engine).
-    TableUse use(table);
+  auto run = [starter = call.starter, sink, life = table.life(), refresh]() mutable {
+    // A background refresh may run after the engine is gone: drop it (its
+    // flight was failed when the table closed).
+    TableUse use(*life);
     if (refresh && !use) return;
     try {
       starter(sink);

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <mutex>
 #include <utility>
@@ -56,6 +57,9 @@ struct ScopeRegistry::State {
   std::uint64_t warm = 0;
   std::uint64_t running = 0;
 
+  // Flushes (see ScopeRegistry::shutdown). Idempotent.
+  void shutdown();
+
   Result<std::shared_ptr<Engine>> make_engine(CacheScope scope) const {
     auto created = Engine::create(engine_options(
         options, scope, options.scheduler ? options.scheduler : owned_scheduler.get()));
@@ -70,6 +74,32 @@ struct ScopeRegistry::State {
     });
   }
 };
+
+// Registries still alive at process exit are flushed by an atexit handler
+// (a registry that is destroyed earlier flushes in its destructor).
+namespace {
+std::mutex exit_mu;  // guards exit_list
+auto* exit_list = new std::vector<std::weak_ptr<ScopeRegistry::State>>();
+
+void flush_at_exit() {
+  std::vector<std::weak_ptr<ScopeRegistry::State>> list;
+  {
+    std::lock_guard lock(exit_mu);
+    list.swap(*exit_list);
+  }
+  for (auto& w : list) {
+    if (auto st = w.lock()) st->shutdown();
+  }
+}
+
+void flush_at_exit_too(const std::shared_ptr<ScopeRegistry::State>& st) {
+  static const bool registered = [] { return std::atexit(flush_at_exit) == 0; }();
+  (void)registered;
+  std::lock_guard lock(exit_mu);
+  std::erase_if(*exit_list, [](const auto& w) { return w.expired(); });
+  exit_list->push_back(st);
+}
+}  // namespace
 
 // Releases a task's count when its TaskScope ends.
 namespace {
@@ -141,6 +171,7 @@ Result<std::unique_ptr<ScopeRegistry>> ScopeRegistry::create(ScopeOptions option
   } else {
     (*engine)->shutdown();
   }
+  flush_at_exit_too(state);
   return std::unique_ptr<ScopeRegistry>(new ScopeRegistry(std::move(state)));
 }
 
@@ -206,8 +237,8 @@ void ScopeRegistry::on_shutdown(std::function<void(Engine&)> hook) {
   state_->hooks.push_back(std::move(hook));
 }
 
-void ScopeRegistry::shutdown() {
-  State& st = *state_;
+void ScopeRegistry::State::shutdown() {
+  State& st = *this;
   std::shared_ptr<Engine> process;
   std::vector<std::function<void(Engine&)>> hooks;
   std::vector<std::weak_ptr<Engine>> tasks;
@@ -232,6 +263,8 @@ void ScopeRegistry::shutdown() {
     if (auto e = w.lock()) e->shutdown();
   }
 }
+
+void ScopeRegistry::shutdown() { state_->shutdown(); }
 
 bool ScopeRegistry::is_shut_down() const {
   std::lock_guard lock(state_->mu);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -183,6 +185,25 @@ TEST_F(ScopeTest, DestroyingTheRegistryFlushesTheProcessCache) {
   }
   EXPECT_TRUE(engine->is_shut_down());
   EXPECT_EQ(engine->size(), 0u);
+}
+
+TEST(ScopeExitTest, ARegistryStillAliveAtExitIsFlushed) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ScopeOptions o;
+        o.settings.scope = CacheScope::kProcess;
+        auto reg = ScopeRegistry::create(std::move(o)).value();
+        auto task = reg->begin_task().value();
+        auto c = Cache<std::string>::open(task.engine(), "entity").value();
+        (void)c.put(kAlice, "k", "v");
+        reg->on_shutdown([](Engine& e) {
+          std::fprintf(stderr, "flushed %llu entries\n", static_cast<unsigned long long>(e.size()));
+        });
+        (void)reg.release();  // never destroyed: only the exit handler can flush it
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "flushed 1 entries");
 }
 
 TEST_F(ScopeTest, TaskScopeMayOutliveTheRegistry) {
