@@ -147,6 +147,25 @@ TEST(Reference, S3FifoResistsScansAndParamsMatter) {
   EXPECT_EQ(simulate_s3fifo(*t, t->distinct, S3FifoParams{}), t->distinct);
 }
 
+TEST(Reference, S3FifoSmallFloor) {
+  auto t = generate_scan(ScanOptions{ZipfOptions{100'000, 5'000, 0.9, 3}, 300, 2'000});
+  ASSERT_TRUE(t.ok());
+  S3FifoParams floor;
+  floor.min_small = 64;
+  floor.small_cap = 0.6;
+  // A floor below 10% of the capacity changes nothing…
+  EXPECT_EQ(simulate_s3fifo(*t, 1'000, floor), simulate_s3fifo(*t, 1'000, S3FifoParams{}));
+  // …above it, the small queue grows (to 45 of 76 entries here).
+  EXPECT_NE(simulate_s3fifo(*t, 76, floor), simulate_s3fifo(*t, 76, S3FifoParams{}));
+  S3FifoParams frac;
+  frac.small = 45.0 / 76;
+  EXPECT_EQ(simulate_s3fifo(*t, 76, floor), simulate_s3fifo(*t, 76, frac));
+  auto spec = parse_reference("s3fifo-ref:minsmall=64:smallcap=0.6");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->s3fifo.min_small, 64u);
+  EXPECT_DOUBLE_EQ(spec->s3fifo.small_cap, 0.6);
+}
+
 TEST(Reference, ParsesSpecs) {
   auto s = parse_reference("s3fifo-ref:small=0.25:ghost=2:promote=2");
   ASSERT_TRUE(s.ok()) << s.status().to_string();
