@@ -13,9 +13,10 @@
 //    task, or (with a wait timeout) waits up to the timeout, then kTimeout.
 //  - warn: a second acquirer proceeds; the conflict is logged through the log
 //    callback and counted (for adopting locks in code that is not ready).
-// Acquiring several accounts is all-or-nothing: the accounts are taken in
-// one step, in sorted order, never one by one, so tasks acquiring overlapping
-// sets in any order cannot deadlock.
+// Waiting blocks the calling thread (acquire_all) or not (acquire_all_async,
+// which completes through a Scheduler). Acquiring several accounts is
+// all-or-nothing: the accounts are taken in one step, in sorted order, never
+// one by one, so tasks acquiring overlapping sets in any order cannot deadlock.
 //
 // Locks are not re-entrant: a task acquiring an account it already holds is a
 // conflict like any other.
@@ -123,6 +124,19 @@ class AccountLocks {
                                                std::string_view task,
                                                std::optional<Duration> wait_timeout = kDefaultWait) = 0;
 
+  // Completion-callback form of acquire_all(), no thread parked: `done`
+  // receives the guard (or kBusy / kTimeout, as acquire_all() would return)
+  // on the Scheduler, never inside this call. A waiting acquirer is granted
+  // its accounts, all at once, as soon as they are all free. Guards handed to
+  // callbacks still queued on the Scheduler count as live guards: drain the
+  // Scheduler before destroying the locks.
+  // Returns an error without calling `done` for bad arguments
+  // (kInvalidArgument, as acquire_all()) or when the locks have no Scheduler
+  // (kInvalidArgument) or it is shut down (kShutdown).
+  using GuardCallback = std::function<void(Result<AccountLockGuard>)>;
+  virtual Status acquire_all_async(std::vector<std::string> accounts, std::string_view task,
+                                   std::optional<Duration> wait_timeout, GuardCallback done) = 0;
+
   // The task holding `account` (the first one, in warn mode), or nullopt.
   virtual std::optional<LockHolder> holder(std::string_view account) const = 0;
   // Every hold, sorted by account then by since.
@@ -156,6 +170,9 @@ struct AccountLockOptions {
   const Clock* clock = nullptr;
   // See AccountLocks::set_log().
   AccountLocks::LogFn log;
+  // Runs acquire_all_async() callbacks and wait timeouts; nullptr = no async
+  // form. Must outlive the locks and use `clock` (nullptr clock = its clock).
+  Scheduler* scheduler = nullptr;
 };
 
 // The in-process implementation. kInvalidArgument naming the option when

@@ -199,6 +199,136 @@ TEST(AccountLocks, StatsRender) {
   EXPECT_NE(st.to_prometheus().find("callcache_account_lock_conflicts_total 1\n"), std::string::npos);
 }
 
+struct AsyncFixture {
+  ManualClock clock;
+  ManualScheduler sched{clock};
+  std::unique_ptr<AccountLocks> locks;
+  std::vector<Result<AccountLockGuard>> outcomes;
+
+  explicit AsyncFixture(Duration wait = Duration::zero()) {
+    AccountLockOptions o;
+    o.scheduler = &sched;
+    o.wait_timeout = wait;
+    locks = std::move(make_local_account_locks(std::move(o))).value();
+  }
+  AccountLocks::GuardCallback record() {
+    return [this](Result<AccountLockGuard> r) { outcomes.push_back(std::move(r)); };
+  }
+};
+
+TEST(AccountLocksAsync, GrantsFreeAccountsOnTheSchedulerNeverInline) {
+  AsyncFixture f;
+  ASSERT_TRUE(f.locks->acquire_all_async({"a", "b"}, "task-A", std::nullopt, f.record()).ok());
+  EXPECT_TRUE(f.outcomes.empty());
+  EXPECT_EQ(f.locks->holder("a")->task, "task-A");  // reserved at once
+  f.sched.run_due();
+  ASSERT_EQ(f.outcomes.size(), 1u);
+  ASSERT_TRUE(f.outcomes[0].ok());
+  EXPECT_EQ(f.outcomes[0]->accounts(), (std::vector<std::string>{"a", "b"}));
+  // Busy without a wait budget: kBusy naming the holder, on the scheduler.
+  ASSERT_TRUE(f.locks->acquire_all_async({"b"}, "task-B", std::nullopt, f.record()).ok());
+  f.sched.run_due();
+  ASSERT_EQ(f.outcomes.size(), 2u);
+  EXPECT_EQ(f.outcomes[1].status().code(), Code::kBusy);
+  EXPECT_NE(f.outcomes[1].status().message().find("task 'task-A'"), std::string::npos);
+  f.outcomes.clear();  // drops the guard: releases a and b
+  EXPECT_FALSE(f.locks->holder("a").has_value());
+}
+
+TEST(AccountLocksAsync, WaiterIsGrantedWhenTheHolderReleases) {
+  AsyncFixture f(seconds(5));
+  auto held = f.locks->acquire("b", "task-A");
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(f.locks->acquire_all_async({"b", "c"}, "task-B", std::nullopt, f.record()).ok());
+  f.sched.advance(seconds(2));
+  EXPECT_TRUE(f.outcomes.empty());
+  EXPECT_FALSE(f.locks->holder("c").has_value());  // nothing partial while waiting
+  held->release();
+  f.sched.run_due();
+  ASSERT_EQ(f.outcomes.size(), 1u);
+  ASSERT_TRUE(f.outcomes[0].ok()) << f.outcomes[0].status().to_string();
+  EXPECT_EQ(f.locks->holder("b")->task, "task-B");
+  EXPECT_EQ(f.locks->holder("c")->task, "task-B");
+  f.sched.advance(seconds(10));  // the cancelled timeout never fires
+  EXPECT_EQ(f.outcomes.size(), 1u);
+  auto st = f.locks->stats();
+  EXPECT_EQ(st.waits, 1u);
+  EXPECT_EQ(st.timeouts, 0u);
+  EXPECT_EQ(st.total_wait, seconds(2));
+}
+
+TEST(AccountLocksAsync, WaiterTimesOutInVirtualTime) {
+  AsyncFixture f;
+  auto held = f.locks->acquire("a", "task-A");
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(f.locks->acquire_all_async({"a"}, "task-B", seconds(3), f.record()).ok());
+  f.sched.advance(seconds(2));
+  EXPECT_TRUE(f.outcomes.empty());
+  f.sched.advance(seconds(1));
+  ASSERT_EQ(f.outcomes.size(), 1u);
+  EXPECT_EQ(f.outcomes[0].status().code(), Code::kTimeout);
+  EXPECT_NE(f.outcomes[0].status().message().find("waited 3s for account 'a' held by task 'task-A'"),
+            std::string::npos)
+      << f.outcomes[0].status().message();
+  held->release();  // nobody is waiting any more
+  EXPECT_FALSE(f.locks->holder("a").has_value());
+  EXPECT_EQ(f.locks->stats().timeouts, 1u);
+}
+
+TEST(AccountLocksAsync, BadArgumentsAndNoSchedulerAreErrors) {
+  AccountLockOptions no_sched;
+  auto locks = std::move(make_local_account_locks(no_sched)).value();
+  bool called = false;
+  auto cb = [&](Result<AccountLockGuard>) { called = true; };
+  EXPECT_EQ(locks->acquire_all_async({"a"}, "t", std::nullopt, cb).code(), Code::kInvalidArgument);
+  AsyncFixture f;
+  EXPECT_EQ(f.locks->acquire_all_async({}, "t", std::nullopt, cb).code(), Code::kInvalidArgument);
+  EXPECT_EQ(f.locks->acquire_all_async({"a"}, "", std::nullopt, cb).code(), Code::kInvalidArgument);
+  f.sched.run_due();
+  EXPECT_FALSE(called);
+}
+
+TEST(AccountLocksAsyncConcurrency, AsyncAndBlockingAcquirersShareAccountsSafely) {
+  ManualClock clock;
+  auto sched = make_thread_scheduler(clock);  // callbacks on a real scheduler thread
+  AccountLockOptions o;
+  o.scheduler = sched.get();
+  o.clock = &clock;
+  o.wait_timeout = std::chrono::hours(1);
+  auto locks = std::move(make_local_account_locks(o)).value();
+  constexpr int kRounds = 200;
+  std::atomic<int> in_use{0}, violations{0}, granted{0};
+  std::thread blocking([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      auto g = locks->acquire_all({"x", "y"}, "blocking");
+      ASSERT_TRUE(g.ok()) << g.status().to_string();
+      if (in_use.fetch_add(1) != 0) violations.fetch_add(1);
+      std::this_thread::yield();
+      in_use.fetch_sub(1);
+    }
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    std::atomic<bool> done{false};
+    ASSERT_TRUE(locks
+                    ->acquire_all_async({"y"}, "async", std::nullopt,
+                                        [&](Result<AccountLockGuard> r) {
+                                          if (r.ok()) {
+                                            granted.fetch_add(1);
+                                            if (in_use.fetch_add(1) != 0) violations.fetch_add(1);
+                                            in_use.fetch_sub(1);
+                                            r->release();  // before `done`: the test then ends
+                                          }
+                                          done = true;
+                                        })
+                    .ok());
+    while (!done.load()) std::this_thread::yield();
+  }
+  blocking.join();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(granted.load(), kRounds);
+  EXPECT_TRUE(locks->holders().empty());
+}
+
 TEST(AccountLocksConcurrency, OverlappingSetsInAnyOrderNeverDeadlockOrOverlap) {
   SteadyClock clock;
   auto locks = make(LockMode::kStrict, clock, std::chrono::hours(1));
