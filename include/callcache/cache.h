@@ -145,8 +145,9 @@ class Cache {
   //   V or Loaded<V>. Exceptions it throws become kLoadFailed.
   // Errors: the loader's error (every waiter gets the same Status, also when
   // remembered by negative_ttl); kTimeout (load_timeout); kDeadlineExceeded
-  // (options.wait_timeout); kInvalidArgument (empty key); kTooLarge or
-  // kShutdown (the value could not be stored).
+  // (options.wait_timeout); kInvalidArgument (empty key); kShutdown (the
+  // engine was destroyed during the load). A loaded value that cannot be
+  // cached (too large, engine shut down) is still returned, uncached.
   // Blocks the calling thread while a load runs. Returns at once with the
   // stale value when one may be served.
   // REQUIRES: when the namespace has stale_ttl or refresh_ahead, `loader` may
