@@ -87,6 +87,7 @@ struct Args {
   std::string policies = "all";
   std::string reference = "opt,fifo";
   bool json = false;
+  bool markdown = false;
   std::string chart;
   unsigned threads = 1;
 };
@@ -202,7 +203,8 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
                  "reference points computed by the simulator: opt, fifo, lru-exact, "
                  "s3fifo-ref[:small=F][:ghost=F][:promote=N][:maxfreq=N], or none")
       ->capture_default_str();
-  app.add_flag("--json", a.json, "print JSON instead of the table");
+  auto* json_flag = app.add_flag("--json", a.json, "print JSON instead of the table");
+  app.add_flag("--markdown", a.markdown, "print the table as Markdown")->excludes(json_flag);
   app.add_option("--chart", a.chart,
                  "write PREFIX.dat and PREFIX.gp, and render PREFIX.svg / PREFIX.png with gnuplot");
   app.add_option("--threads", a.threads, "worker threads for the (policy, size) runs")
@@ -257,6 +259,8 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
   }
   if (a.json) {
     out << format_json(*results);
+  } else if (a.markdown) {
+    out << format_markdown(*results);
   } else {
     out << format_table(*results);
   }

@@ -102,14 +102,31 @@ double relative_gap(std::uint64_t a, std::uint64_t b) {
   return (static_cast<double>(a) - static_cast<double>(b)) / static_cast<double>(b);
 }
 
-std::string format_table(const SimResults& r) {
+namespace {
+
+std::string render_markdown(const std::vector<std::vector<std::string>>& rows) {
+  std::string out;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    out += "|";
+    for (const auto& c : rows[i]) out += " " + c + " |";
+    out += "\n";
+    if (i == 0) {
+      out += "|";
+      for (std::size_t c = 0; c < rows[0].size(); ++c) out += "---:|";
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string format_grid(const SimResults& r, bool md) {
   std::ostringstream out;
   out << "trace: " << r.trace_name << " — " << with_commas(r.requests) << " requests, "
       << with_commas(r.distinct) << " distinct keys, " << with_commas(r.one_hit_keys)
       << " requested once ("
       << percent(r.distinct ? static_cast<double>(r.one_hit_keys) / r.distinct : 0, 1) << ")\n";
-  out << "miss ratio by cache size (entries); lower is better; * = best engine policy at that "
-         "size\n\n";
+  out << "miss ratio by cache size (entries); lower is better; "
+      << (md ? "bold" : "*") << " = best engine policy at that size\n\n";
 
   const int def = r.default_policy();
   const int lru = r.find("lru");
@@ -121,12 +138,12 @@ std::string format_table(const SimResults& r) {
   for (const auto& p : r.policies) {
     if (p.engine) head.push_back(p.label);
   }
-  if (any_ref) head.push_back("|");
+  if (any_ref && !md) head.push_back("|");
   for (const auto& p : r.policies) {
     if (!p.engine) head.push_back(p.label);
   }
   if (def >= 0) {
-    head.push_back("|");
+    if (!md) head.push_back("|");
     head.push_back("default vs best");
     head.push_back("within 1%");
     if (lru >= 0 && lru != def) head.push_back("default vs lru");
@@ -144,18 +161,18 @@ std::string format_table(const SimResults& r) {
       if (!r.policies[p].engine) continue;
       bool is_best = best >= 0 &&
                      r.policies[p].misses[s] == r.policies[static_cast<std::size_t>(best)].misses[s];
-      std::string cell = is_best ? "*" : "";
-      cell += fixed(r.miss_ratio(p, s), 4);
+      std::string cell = fixed(r.miss_ratio(p, s), 4);
+      if (is_best) cell = md ? "**" + cell + "**" : "*" + cell;
       row.push_back(std::move(cell));
     }
-    if (any_ref) row.push_back("|");
+    if (any_ref && !md) row.push_back("|");
     for (std::size_t p = 0; p < r.policies.size(); ++p) {
       if (!r.policies[p].engine) row.push_back(fixed(r.miss_ratio(p, s), 4));
     }
     if (def >= 0) {
       const auto& d = r.policies[static_cast<std::size_t>(def)].misses[s];
       double gap = relative_gap(d, r.policies[static_cast<std::size_t>(best)].misses[s]);
-      row.push_back("|");
+      if (!md) row.push_back("|");
       row.push_back(signed_percent(gap));
       bool ok = gap <= 0.01;
       met += ok;
@@ -170,7 +187,7 @@ std::string format_table(const SimResults& r) {
     }
     rows.push_back(row);
   }
-  out << render(rows) << "\n";
+  out << (md ? render_markdown(rows) : render(rows)) << "\n";
   if (def >= 0) {
     const auto& d = r.policies[static_cast<std::size_t>(def)];
     out << "default policy " << d.name << ": within 1% of the best engine policy at " << met
@@ -182,11 +199,19 @@ std::string format_table(const SimResults& r) {
   }
   out << "gaps are relative: (default - other) / other; reference columns are computed by the "
          "simulator, not the engine\n";
-  out << "cpu seconds:";
-  for (const auto& p : r.policies) out << " " << p.name << " " << fixed(p.cpu_seconds, 2);
-  out << "\n";
+  if (!md) {
+    out << "cpu seconds:";
+    for (const auto& p : r.policies) out << " " << p.name << " " << fixed(p.cpu_seconds, 2);
+    out << "\n";
+  }
   return out.str();
 }
+
+}  // namespace
+
+std::string format_table(const SimResults& r) { return format_grid(r, false); }
+
+std::string format_markdown(const SimResults& r) { return format_grid(r, true); }
 
 std::string format_json(const SimResults& r) {
   using nlohmann::json;

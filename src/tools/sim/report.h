@@ -19,6 +19,10 @@ namespace callcache::sim {
 // policy and to LRU, with a verdict against the 1% target.
 std::string format_table(const SimResults& r);
 
+// The same table in Markdown (best engine policy in bold; no CPU times, so
+// the output is deterministic), for docs.
+std::string format_markdown(const SimResults& r);
+
 // The same as JSON (see docs/sim.md for the schema).
 std::string format_json(const SimResults& r);
 

@@ -68,6 +68,14 @@ TEST(Report, TableMarksBestAndJudgesTheDefault) {
   EXPECT_THAT(t, HasSubstr("NO"));
 }
 
+TEST(Report, Markdown) {
+  std::string m = format_markdown(sample());
+  EXPECT_THAT(m, HasSubstr("| size | % keys | lru | s3fifo (default) | OPT (ref, offline) |"));
+  EXPECT_THAT(m, HasSubstr("|---:|---:|"));
+  EXPECT_THAT(m, HasSubstr("| 4 | 1.00% | 0.9000 | **0.8800** | 0.8000 | +0.00% | yes | -2.22% |"));
+  EXPECT_THAT(m, Not(HasSubstr("cpu seconds")));
+}
+
 TEST(Report, Json) {
   auto j = nlohmann::json::parse(format_json(sample()));
   EXPECT_EQ(j["trace"]["requests"], 1000);
