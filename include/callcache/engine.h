@@ -36,6 +36,7 @@ namespace callcache {
 namespace internal {
 class Entry;
 class EngineImpl;
+class FlightTable;
 
 // How the engine stores a value of one C++ type without knowing the type.
 struct ValueOps {
@@ -175,10 +176,19 @@ class Engine {
   // Drops one key. Returns true if it was present.
   bool erase(NamespaceId ns, TenantId tenant, std::string_view key);
 
+  // A pinned entry holding *value (moved from) that is not stored in the
+  // cache (expires now): how a loaded value reaches its waiters when it
+  // cannot be cached (too large, shut down). The caller unrefs. Never fails.
+  internal::Entry* make_unstored(NamespaceId ns, void* value, std::size_t charge);
+
+  // The loading layer's single-flight table; lives as long as the engine and
+  // is closed first when the engine is destroyed.
+  internal::FlightTable& flights() noexcept;
+
   // Loading-layer counters, folded into stats().
   enum class LoadEvent : std::uint8_t {
     kLoad, kLoadFailure, kLoadTimeout, kCoalesced, kNegativeHit, kStaleHit, kRefresh,
-    kRefreshFailure, kHit, kMiss,
+    kRefreshFailure, kHit, kMiss, kLateCompletion,
   };
   void record(NamespaceId ns, LoadEvent event, std::uint64_t n = 1) noexcept;
   void record_load_latency(NamespaceId ns, Duration latency) noexcept;

@@ -49,6 +49,7 @@ struct NamespaceStats {
   std::uint64_t stale_hits = 0;
   std::uint64_t refreshes = 0;
   std::uint64_t refresh_failures = 0;
+  std::uint64_t late_loads = 0;  // loader completions discarded (their flight had timed out)
   LatencySummary load_latency;
 
   double hit_ratio() const {

@@ -116,6 +116,7 @@ std::uint64_t EngineImpl::sweep() {
 Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
 
 Engine::~Engine() {
+  impl_->flights->close();  // waits for running loading work, drops queued work
   impl_->stop_sweeper();
   impl_->own_scheduler.reset();  // joins its thread; pending tasks are dropped
 }
@@ -222,14 +223,15 @@ Status check_key(std::string_view key) {
 // now + ttl scaled by a jitter factor in [1 - j, 1 + j] drawn from the key's
 // hash (deterministic for a given seed), saturating instead of overflowing.
 TimePoint expiry(TimePoint now, Duration ttl, double jitter, std::uint64_t hash) {
+  const Duration room = (TimePoint::max() - now) / 2;
+  if (jitter == 0) return now + std::min(ttl, room);
   double scale = 1.0;
   if (jitter > 0) {
     double u = static_cast<double>(internal::mix64(hash, 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
     scale = 1.0 + jitter * (2.0 * u - 1.0);
   }
   double ns = static_cast<double>(ttl.count()) * scale;
-  const double room = static_cast<double>((TimePoint::max() - now).count()) / 2;
-  if (ns >= room) return now + Duration(static_cast<std::int64_t>(room));
+  if (ns >= static_cast<double>(room.count())) return now + room;
   return now + Duration(static_cast<std::int64_t>(ns));
 }
 
@@ -285,6 +287,16 @@ Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view
   e->unref();
   return s;
 }
+
+Entry* Engine::make_unstored(NamespaceId id, void* value, std::size_t charge) {
+  NamespaceState& ns = *impl_->namespaces[id.index];
+  const internal::ValueOps* ops = ns.ops.load(std::memory_order_acquire);
+  return Entry::create(ops, ns.type_index, value, nullptr, TenantId{}, {},
+                       static_cast<std::uint32_t>(std::min<std::size_t>(charge, UINT32_MAX)),
+                       impl_->clock->now(), 0);
+}
+
+internal::FlightTable& Engine::flights() noexcept { return *impl_->flights; }
 
 bool Engine::erase(NamespaceId id, TenantId tenant, std::string_view key) {
   NamespaceState& ns = *impl_->namespaces[id.index];

@@ -12,12 +12,13 @@
 #include <vector>
 
 #include "callcache/engine.h"
+#include "flight.h"
 #include "latency.h"
 #include "shard.h"
 
 namespace callcache::internal {
 
-inline constexpr int kLoadEvents = 10;
+inline constexpr int kLoadEvents = 11;
 
 struct NamespaceState {
   std::string name;
@@ -53,6 +54,11 @@ class EngineImpl {
 
   std::mutex label_mu;  // guards scope_label
   std::string scope_label = "isolated";
+
+  // Single-flight table of the loading layer. Declared before own_scheduler
+  // so it is destroyed after it: refresh tasks dropped by a dying scheduler
+  // fail their flights through the table.
+  std::unique_ptr<FlightTable> flights = std::make_unique<FlightTable>(16);
 
   // Scheduler: the caller's, or our own created on first use.
   std::once_flag scheduler_once;

@@ -27,6 +27,7 @@ concept EvictionStrategy = requires(S s, Entry* e, std::uint64_t hash, TenantId 
   { s.next_victim() } -> std::same_as<Entry*>;      // whom to evict next (nullptr if empty)
   { s.victim_of(t) } -> std::same_as<Entry*>;       // t's least valuable entry
   s.on_evict(e, hash);            // e was chosen by next_victim and is leaving
+  s.on_replace(e, e);             // a new value takes over an entry's place (an update)
 };
 
 // Intrusive doubly linked list through Entry::prev/next. Head = newest.
@@ -45,6 +46,14 @@ class EntryList {
     (e->next ? e->next->prev : tail_) = e->prev;
     e->prev = e->next = nullptr;
     --size_;
+  }
+  // Puts `now` where `old` is.
+  void replace(Entry* old, Entry* now) noexcept {
+    now->prev = old->prev;
+    now->next = old->next;
+    (old->prev ? old->prev->next : head_) = now;
+    (old->next ? old->next->prev : tail_) = now;
+    old->prev = old->next = nullptr;
   }
   Entry* tail() const noexcept { return tail_; }
   Entry* head() const noexcept { return head_; }
@@ -71,6 +80,10 @@ class LruStrategy {
     list_.push_front(e);
   }
   void on_remove(Entry* e) noexcept { list_.remove(e); }
+  void on_replace(Entry* old, Entry* now) noexcept {
+    list_.replace(old, now);
+    promote(now);
+  }
   Entry* next_victim() noexcept { return list_.tail(); }
   Entry* victim_of(TenantId t) const noexcept {
     for (Entry* e = list_.tail(); e; e = e->prev) {
@@ -172,6 +185,13 @@ class S3FifoStrategy {
   static constexpr bool wants_promote() noexcept { return false; }
   void promote(Entry*) noexcept {}
   void on_remove(Entry* e) noexcept { (e->has(Entry::kMain) ? main_ : small_).remove(e); }
+  // An update keeps the key's queue and counts as an access.
+  void on_replace(Entry* old, Entry* now) noexcept {
+    if (old->has(Entry::kMain)) now->set(Entry::kMain);
+    now->set_freq(old->freq());
+    now->touch();
+    (old->has(Entry::kMain) ? main_ : small_).replace(old, now);
+  }
 
   Entry* next_victim() noexcept {
     for (;;) {

@@ -55,16 +55,35 @@ class ShardImpl final : public Shard {
 
   Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags) override {
     std::unique_lock lock(mu_);
-    if (Entry* old = table_.find(hash, e->tenant(), e->key())) {
+    Entry* old = table_.find(hash, e->tenant(), e->key());
+    if (limits_.max_bytes && e->charge() > limits_.max_bytes) {
+      // The caller's new value supersedes the old one even though it cannot
+      // be stored: serving the old value after a failed update would be wrong.
+      if (old) unlink(old, &counters.evictions[static_cast<int>(EvictionCause::kExplicit)], hash);
+      counters.rejected.fetch_add(1, std::memory_order_relaxed);
+      return Status::too_large("value of " + std::to_string(e->charge()) +
+                               " bytes exceeds the byte budget of " + std::to_string(limits_.max_bytes));
+    }
+    if (old && old->version() == e->version()) {
+      // An update takes over the old entry's slot and queue position.
+      counters.updates.fetch_add(1, std::memory_order_relaxed);
+      e->ref();  // the shard's reference
+      e->set(Entry::kLinked);
+      table_.replace(hash, old, e);
+      strategy_.on_replace(old, e);
+      bytes_ = bytes_ - old->charge() + e->charge();
+      if (old->has(Entry::kTagged)) remove_tags(old);
+      if (!tags.empty()) add_tags(e, tags);
+      old->clear(Entry::kLinked);
+      old->unref();
+      enforce_bounds();
+      return Status();
+    }
+    if (old) {
       unlink(old, nullptr, hash);
       counters.updates.fetch_add(1, std::memory_order_relaxed);
     } else {
       counters.inserts.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (limits_.max_bytes && e->charge() > limits_.max_bytes) {
-      counters.rejected.fetch_add(1, std::memory_order_relaxed);
-      return Status::too_large("value of " + std::to_string(e->charge()) +
-                               " bytes exceeds the byte budget of " + std::to_string(limits_.max_bytes));
     }
     if (limits_.max_per_tenant) {
       // A tenant at its cap makes room among its own entries only.
@@ -85,15 +104,7 @@ class ShardImpl final : public Shard {
     bytes_ += e->charge();
     if (limits_.max_per_tenant) ++tenant_counts_[e->tenant().value];
     if (!tags.empty()) add_tags(e, tags);
-    while (entries_ > limits_.max_entries || (limits_.max_bytes && bytes_ > limits_.max_bytes)) {
-      EvictionCause cause = entries_ > limits_.max_entries ? EvictionCause::kSize : EvictionCause::kBytes;
-      Entry* v = strategy_.next_victim();
-      assert(v);
-      if (!v) break;
-      std::uint64_t vh = Table::hash_of(seed_, v);
-      strategy_.on_evict(v, vh);
-      unlink(v, &counters.evictions[static_cast<int>(cause)], vh);
-    }
+    enforce_bounds();
     return Status();
   }
 
@@ -162,6 +173,19 @@ class ShardImpl final : public Shard {
       return ctx.now < e.expire() - ctx.refresh_ahead ? Freshness::kFresh : Freshness::kRefreshDue;
     }
     return ctx.now < e.expire() + ctx.stale_ttl ? Freshness::kStale : Freshness::kMiss;
+  }
+
+  // REQUIRES: mu_ held exclusively.
+  void enforce_bounds() {
+    while (entries_ > limits_.max_entries || (limits_.max_bytes && bytes_ > limits_.max_bytes)) {
+      EvictionCause cause = entries_ > limits_.max_entries ? EvictionCause::kSize : EvictionCause::kBytes;
+      Entry* v = strategy_.next_victim();
+      assert(v);
+      if (!v) break;
+      std::uint64_t vh = Table::hash_of(seed_, v);
+      strategy_.on_evict(v, vh);
+      unlink(v, &counters.evictions[static_cast<int>(cause)], vh);
+    }
   }
 
   void unlink(Entry* e, std::atomic<std::uint64_t>* cause_counter) {

@@ -43,6 +43,7 @@ void add(NamespaceStats& to, const NamespaceStats& s) {
   to.stale_hits += s.stale_hits;
   to.refreshes += s.refreshes;
   to.refresh_failures += s.refresh_failures;
+  to.late_loads += s.late_loads;
 }
 
 std::string num(double v) {
@@ -105,6 +106,7 @@ std::string to_json(const NamespaceStats& s) {
   field("stale_hits", u(s.stale_hits));
   field("refreshes", u(s.refreshes));
   field("refresh_failures", u(s.refresh_failures));
+  field("late_loads", u(s.late_loads));
   field("load_latency_ms", "{\"count\":" + u(s.load_latency.count) + ",\"p50\":" + num(s.load_latency.p50_ms) +
                                ",\"p90\":" + num(s.load_latency.p90_ms) + ",\"p99\":" +
                                num(s.load_latency.p99_ms) + ",\"max\":" + num(s.load_latency.max_ms) + "}");
@@ -166,6 +168,7 @@ std::string StatsSnapshot::to_prometheus() const {
   family("stale_hits_total", "counter", "Expired values served while refreshing.", [&](const NamespaceStats& s) { return u(s.stale_hits); });
   family("refreshes_total", "counter", "Background refreshes.", [&](const NamespaceStats& s) { return u(s.refreshes); });
   family("refresh_failures_total", "counter", "Background refreshes that failed.", [&](const NamespaceStats& s) { return u(s.refresh_failures); });
+  family("late_loads_total", "counter", "Loader completions discarded after their load timed out.", [&](const NamespaceStats& s) { return u(s.late_loads); });
   o += "# HELP callcache_load_latency_seconds Loader latency quantiles.\n# TYPE callcache_load_latency_seconds summary\n";
   for (const auto& s : namespaces) {
     const std::string l = "namespace=\"" + json_escape(s.name) + "\",scope=\"" + json_escape(s.scope) + "\"";
@@ -219,6 +222,7 @@ StatsSnapshot Engine::stats() const {
     s.stale_hits = ev(LoadEvent::kStaleHit);
     s.refreshes = ev(LoadEvent::kRefresh);
     s.refresh_failures = ev(LoadEvent::kRefreshFailure);
+    s.late_loads = ev(LoadEvent::kLateCompletion);
     s.max_entries = ns.policy.max_entries;
     s.max_bytes = ns.policy.max_bytes;
     s.load_latency = ns.latency.summary();
@@ -227,7 +231,7 @@ StatsSnapshot Engine::stats() const {
     snap.namespaces.push_back(std::move(s));
   }
   snap.total.load_latency = internal::LatencyHistogram::summarise(all_latency, all_max);
-  static_assert(kLoadEvents == 10);
+  static_assert(kLoadEvents == 11);
   return snap;
 }
 

@@ -43,6 +43,17 @@ class Table {
 
   // REQUIRES: no entry with the same tenant and key is present.
   void insert(std::uint64_t hash, Entry* e);
+  // Puts `now` in the slot of `old` (same identity, so the same hash).
+  // REQUIRES: old is present.
+  void replace(std::uint64_t hash, const Entry* old, Entry* now) noexcept {
+    std::size_t i = index_of(hash);
+    while (slots_[i] == kTombstone || ptr_of(slots_[i]) != old) {
+      assert(slots_[i] != kEmpty);
+      if (++i == slots_.size()) i = 0;
+    }
+    slots_[i] = tag_of(hash) | reinterpret_cast<std::uint64_t>(now);
+  }
+
   // Removes `e` (found by identity). Returns false if absent.
   bool erase(std::uint64_t hash, const Entry* e) noexcept;
 
