@@ -125,11 +125,90 @@ class RedisAccountLocks final : public AccountLocks {
 
   Result<AccountLockGuard> acquire_all(std::vector<std::string> accounts, std::string_view task,
                                        std::optional<Duration> wait_timeout) override {
+    if (Status s = check(accounts, task); !s.ok()) return s;
+    return acquire_impl(std::move(accounts), task, wait_timeout.value_or(options_.locks.wait_timeout),
+                        /*count=*/true);
+  }
+
+  // Polls Redis on the Scheduler (every 10-50 ms) until the accounts are free
+  // or the wait timeout passes; never parks a thread.
+  Status acquire_all_async(std::vector<std::string> accounts, std::string_view task,
+                           std::optional<Duration> wait_timeout, GuardCallback done) override {
+    if (Status s = check(accounts, task); !s.ok()) return s;
+    Scheduler* sched = options_.locks.scheduler;
+    if (!sched) return Status::invalid_argument("acquire_all_async: the locks have no scheduler");
+    auto st = std::make_shared<AsyncAttempt>();
+    st->accounts = std::move(accounts);
+    st->task = std::string(task);
+    st->wait = wait_timeout.value_or(options_.locks.wait_timeout);
+    st->start = std::chrono::steady_clock::now();
+    st->done = std::move(done);
+    if (sched->schedule_after(Duration::zero(), [this, st] { attempt_async(st); }) == 0) {
+      return Status::shutdown("acquire_all_async: the scheduler is shut down");
+    }
+    return Status();
+  }
+
+ private:
+  struct AsyncAttempt {
+    std::vector<std::string> accounts;
+    std::string task;
+    Duration wait{};
+    std::chrono::steady_clock::time_point start;
+    GuardCallback done;
+    bool conflicted = false;
+    Duration poll = std::chrono::milliseconds(10);
+  };
+
+  static Status check(const std::vector<std::string>& accounts, std::string_view task) {
     if (accounts.empty()) return Status::invalid_argument("account locks: no accounts given");
     if (task.empty()) return Status::invalid_argument("account locks: task name is empty");
     for (const auto& a : accounts) {
       if (a.empty()) return Status::invalid_argument("account locks: empty account name");
     }
+    return Status();
+  }
+
+  void attempt_async(const std::shared_ptr<AsyncAttempt>& st) {
+    auto r = acquire_impl(st->accounts, st->task, Duration::zero(), /*count=*/false);
+    auto now = std::chrono::steady_clock::now();
+    if (r.ok() || r.status().code() != Code::kBusy) {
+      if (r.ok()) acquisitions_.fetch_add(1, std::memory_order_relaxed);
+      if (st->conflicted) {
+        total_wait_ns_.fetch_add((now - st->start).count(), std::memory_order_relaxed);
+      }
+      st->done(std::move(r));
+      return;
+    }
+    if (!st->conflicted) {
+      st->conflicted = true;
+      conflicts_.fetch_add(1, std::memory_order_relaxed);
+      if (st->wait > Duration::zero()) waits_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (st->wait <= Duration::zero()) {
+      refusals_.fetch_add(1, std::memory_order_relaxed);
+      st->done(std::move(r));
+      return;
+    }
+    if (now - st->start >= st->wait) {
+      timeouts_.fetch_add(1, std::memory_order_relaxed);
+      total_wait_ns_.fetch_add((now - st->start).count(), std::memory_order_relaxed);
+      st->done(Status::timeout(r.status().message() + " (waited " +
+                               std::to_string(std::chrono::duration<double>(st->wait).count()) +
+                               " s)"));
+      return;
+    }
+    Duration delay = std::min<Duration>(st->poll, st->wait - (now - st->start));
+    st->poll = std::min<Duration>(st->poll * 2, std::chrono::milliseconds(50));
+    if (options_.locks.scheduler->schedule_after(delay, [this, st] { attempt_async(st); }) == 0) {
+      st->done(Status::shutdown("account locks: the scheduler shut down while waiting"));
+    }
+  }
+
+  // One acquisition, polling while `wait` allows. `count` = update the
+  // conflict/wait/refusal/timeout counters (the async form counts itself).
+  Result<AccountLockGuard> acquire_impl(std::vector<std::string> accounts, std::string_view task,
+                                        Duration wait, bool count) {
     std::sort(accounts.begin(), accounts.end());
     accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
     std::vector<std::string> keys;
@@ -137,7 +216,6 @@ class RedisAccountLocks final : public AccountLocks {
     std::string value = new_token() + " " + std::to_string(unix_ms()) + " " + std::string(task);
 
     const bool strict = options_.locks.mode == LockMode::kStrict;
-    Duration wait = wait_timeout.value_or(options_.locks.wait_timeout);
     auto start = std::chrono::steady_clock::now();
     auto deadline = start + wait;
     bool counted_conflict = false, counted_wait = false;
@@ -157,7 +235,7 @@ class RedisAccountLocks final : public AccountLocks {
         std::vector<std::string> mine = accounts;
         if (rep->elements > 1) {
           // Warn mode: some accounts were held by others.
-          if (!counted_conflict) conflicts_.fetch_add(1, std::memory_order_relaxed);
+          conflicts_.fetch_add(1, std::memory_order_relaxed);
           std::vector<std::string> held_by_others;
           for (std::size_t i = 1; i + 1 < rep->elements; i += 2) {
             auto idx = static_cast<std::size_t>(rep->element[i]->integer) - 1;
@@ -175,7 +253,7 @@ class RedisAccountLocks final : public AccountLocks {
           total_wait_ns_.fetch_add((std::chrono::steady_clock::now() - start).count(),
                                    std::memory_order_relaxed);
         }
-        acquisitions_.fetch_add(1, std::memory_order_relaxed);
+        if (count) acquisitions_.fetch_add(1, std::memory_order_relaxed);
         std::uint64_t id;
         {
           std::lock_guard l(mu_);
@@ -189,21 +267,23 @@ class RedisAccountLocks final : public AccountLocks {
       Parsed p = parse_value({rep->element[2]->str, rep->element[2]->len});
       if (!counted_conflict) {
         counted_conflict = true;
-        conflicts_.fetch_add(1, std::memory_order_relaxed);
+        if (count) conflicts_.fetch_add(1, std::memory_order_relaxed);
       }
       std::string who = "account '" + accounts[idx] + "' is held by task '" + p.task + "'";
       if (wait <= Duration::zero()) {
-        refusals_.fetch_add(1, std::memory_order_relaxed);
+        if (count) refusals_.fetch_add(1, std::memory_order_relaxed);
         return Status::busy(who);
       }
       if (!counted_wait) {
         counted_wait = true;
-        waits_.fetch_add(1, std::memory_order_relaxed);
+        if (count) waits_.fetch_add(1, std::memory_order_relaxed);
       }
       auto now = std::chrono::steady_clock::now();
       if (now >= deadline) {
-        timeouts_.fetch_add(1, std::memory_order_relaxed);
-        total_wait_ns_.fetch_add((now - start).count(), std::memory_order_relaxed);
+        if (count) {
+          timeouts_.fetch_add(1, std::memory_order_relaxed);
+          total_wait_ns_.fetch_add((now - start).count(), std::memory_order_relaxed);
+        }
         return Status::timeout(who + " (waited " +
                                std::to_string(std::chrono::duration<double>(wait).count()) + " s)");
       }
@@ -212,6 +292,7 @@ class RedisAccountLocks final : public AccountLocks {
     }
   }
 
+ public:
   std::optional<LockHolder> holder(std::string_view account) const override {
     auto r = const_cast<RedisPool&>(pool_).command({"GET", base_ + std::string(account)});
     if (!r.ok() || (*r)->type != REDIS_REPLY_STRING) return std::nullopt;

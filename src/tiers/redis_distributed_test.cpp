@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <thread>
 
@@ -205,6 +207,42 @@ TEST_F(RedisLocksTest, WaitingAcquirerGetsTheAccountWhenReleased) {
   auto t = a->acquire("acc", "A", 100ms);
   EXPECT_EQ(t.status().code(), Code::kTimeout);
   EXPECT_NE(t.status().message().find("'B'"), std::string::npos);
+}
+
+TEST_F(RedisLocksTest, AsyncAcquireCompletesOnTheSchedulerWhenFree) {
+  auto sched = make_thread_scheduler();
+  RedisAccountLockOptions o;
+  o.redis = options_for(redis_.url());
+  o.locks.scheduler = sched.get();
+  auto b = make_redis_account_locks(o).value();
+  auto a = locks(redis_.url());
+  auto g = a->acquire("acc", "A");
+  ASSERT_TRUE(g.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<AccountLockGuard>> got;  // guarded by mu
+  ASSERT_TRUE(b->acquire_all_async({"acc"}, "B", 5s, [&](Result<AccountLockGuard> r) {
+                 std::lock_guard l(mu);
+                 got.emplace(std::move(r));
+                 cv.notify_one();
+               }).ok());
+  std::this_thread::sleep_for(100ms);
+  {
+    std::lock_guard l(mu);
+    EXPECT_FALSE(got.has_value()) << "completed while the account was held";
+  }
+  g->release();
+  std::unique_lock l(mu);
+  ASSERT_TRUE(cv.wait_for(l, 5s, [&] { return got.has_value(); }));
+  ASSERT_TRUE(got->ok()) << got->status().to_string();
+  EXPECT_EQ(b->holder("acc")->task, "B");
+  got->value().release();
+  l.unlock();
+  EXPECT_EQ(b->stats().waits, 1u);
+  EXPECT_EQ(b->stats().acquisitions, 1u);
+  // Without a scheduler the async form is refused up front.
+  EXPECT_EQ(a->acquire_all_async({"x"}, "A", 0s, [](Result<AccountLockGuard>) {}).code(),
+            Code::kInvalidArgument);
 }
 
 TEST_F(RedisLocksTest, LeasesAreRenewedWhileHeld) {
