@@ -438,31 +438,28 @@ class LocalRateLimiter final : public RateLimiter {
   // The periodic sweep holds only weak references, so it never keeps a
   // destroyed limiter alive or touches it after the destructor returns.
   void schedule_sweep() {
-    std::weak_ptr<LimiterCore> weak = core_;
-    std::weak_ptr<SweepState> state = sweep_;
-    Scheduler* sched = scheduler_;
-    const Duration every = sweep_every_;
-    auto task = std::make_shared<std::function<void()>>();
-    std::weak_ptr<std::function<void()>> weak_task = task;
-    *task = [weak, state, sched, every, weak_task]() {
+    std::lock_guard lock(sweep_->mu);
+    sweep_->task = arm_sweep(core_, sweep_, scheduler_, sweep_every_);
+  }
+
+  // REQUIRES: state->mu held.
+  static Scheduler::TaskId arm_sweep(std::weak_ptr<LimiterCore> weak,
+                                     std::weak_ptr<SweepState> state, Scheduler* sched,
+                                     Duration every) {
+    return sched->schedule_after(every, [weak, state, sched, every] {
       auto core = weak.lock();
       auto st = state.lock();
-      auto self = weak_task.lock();
-      if (!core || !st || !self) return;
+      if (!core || !st) return;
       core->sweep_all();
       std::lock_guard lock(st->mu);
-      if (!st->stopped) st->task = sched->schedule_after(every, [self] { (*self)(); });
-    };
-    sweep_task_ = task;
-    std::lock_guard lock(sweep_->mu);
-    sweep_->task = scheduler_->schedule_after(every, [task] { (*task)(); });
+      if (!st->stopped) st->task = arm_sweep(weak, state, sched, every);
+    });
   }
 
   std::shared_ptr<LimiterCore> core_;
   Scheduler* scheduler_;
   Duration sweep_every_;
   std::shared_ptr<SweepState> sweep_ = std::make_shared<SweepState>();
-  std::shared_ptr<std::function<void()>> sweep_task_;
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 namespace callcache {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr int kThreads = 4;
@@ -32,6 +33,22 @@ CallAttributes send(std::int64_t chat) {
   c.bot = "bot";
   c.chat = chat;
   return c;
+}
+
+TEST(RateLimiterConcurrency, BlockingAcquireReturnsWhenTheClockReachesTheSlot) {
+  ManualClock clock;
+  auto rl = make(telegram_bot_preset(), clock);
+  ASSERT_TRUE(rl->acquire(send(9)).ok());
+  const TimePoint slot = clock.now() + seconds(1);
+  TimePoint returned_at{};
+  std::thread t([&] {
+    ASSERT_TRUE(rl->acquire(send(9)).ok());
+    returned_at = clock.now();
+  });
+  clock.advance(milliseconds(400));
+  clock.advance(milliseconds(600));
+  t.join();
+  EXPECT_GE(returned_at, slot);
 }
 
 TEST(RateLimiterConcurrency, RefusedCallsNeverLeakCapacityOfOtherRules) {

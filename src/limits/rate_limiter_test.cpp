@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <thread>
 
 namespace callcache {
 namespace {
@@ -306,22 +305,6 @@ TEST(RateLimiter, AsyncWithoutSchedulerIsAnError) {
   Status s = rl->acquire_async(send("b", 1), RateLimiter::kNoDeadline, [&](Status) { called = true; });
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_FALSE(called);
-}
-
-TEST(RateLimiter, BlockingAcquireReturnsWhenTheClockReachesTheSlot) {
-  ManualClock clock;
-  auto rl = make(telegram_bot_preset(), clock);
-  ASSERT_TRUE(rl->acquire(send("b", 9)).ok());
-  const TimePoint slot = clock.now() + seconds(1);
-  TimePoint returned_at{};
-  std::thread t([&] {
-    ASSERT_TRUE(rl->acquire(send("b", 9)).ok());
-    returned_at = clock.now();
-  });
-  clock.advance(milliseconds(400));
-  clock.advance(milliseconds(600));
-  t.join();
-  EXPECT_GE(returned_at, slot);
 }
 
 TEST(RateLimiter, BurstAllowsBackToBackCallsThenPaces) {
