@@ -4,9 +4,9 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 namespace callcache::gateway::logic {
 namespace {
@@ -40,8 +40,10 @@ std::size_t depth_of(std::string_view s) noexcept {
   for (std::size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
@@ -68,24 +70,27 @@ void normalise(Json& j) {
   }
 }
 
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 // Canonical text of a top-level parameter value, or nullopt for null (absent).
 std::optional<std::string> value_text(Json& j, const RequestLimits& limits) {
   switch (j.type()) {
-    case Json::value_t::null: return std::nullopt;
+    case Json::value_t::null:
+      return std::nullopt;
     case Json::value_t::string:
       return canonical_text_value(j.get_ref<const std::string&>(), limits);
-    case Json::value_t::boolean: return std::string(j.get<bool>() ? "true" : "false");
-    case Json::value_t::number_integer: return std::to_string(j.get<std::int64_t>());
-    case Json::value_t::number_unsigned: return std::to_string(j.get<std::uint64_t>());
+    case Json::value_t::boolean:
+      return std::string(j.get<bool>() ? "true" : "false");
+    case Json::value_t::number_integer:
+      return std::to_string(j.get<std::int64_t>());
+    case Json::value_t::number_unsigned:
+      return std::to_string(j.get<std::uint64_t>());
     case Json::value_t::object:
     case Json::value_t::array:
       normalise(j);
       return dump(j);
-    default: return dump(j);
+    default:
+      return dump(j);
   }
 }
 
@@ -121,7 +126,8 @@ Status Params::add(std::string name, std::string value) {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), name,
                              [](const Entry& e, const std::string& n) { return e.first < n; });
   if (it != entries_.end() && it->first == name) {
-    return Status::invalid_argument("Bad Request: parameter '" + name + "' is given more than once");
+    return Status::invalid_argument("Bad Request: parameter '" + name +
+                                    "' is given more than once");
   }
   entries_.emplace(it, std::move(name), std::move(value));
   return Status();

@@ -133,8 +133,8 @@ TEST(Canonical, CanonicalIntegers) {
   for (const char* yes : {"0", "7", "-1", "-1001234567890", "9223372036854775807"}) {
     EXPECT_TRUE(is_canonical_integer(yes)) << yes;
   }
-  for (const char* no : {"", "-", "-0", "007", "+1", "1.0", "1e3", " 1", "9223372036854775808",
-                         "abc", "12a"}) {
+  for (const char* no :
+       {"", "-", "-0", "007", "+1", "1.0", "1e3", " 1", "9223372036854775808", "abc", "12a"}) {
     EXPECT_FALSE(is_canonical_integer(no)) << no;
   }
 }

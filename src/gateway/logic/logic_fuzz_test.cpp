@@ -4,11 +4,10 @@
 // ASan/UBSan (CI) this also checks memory safety.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "plan.h"
 #include "rules.h"
@@ -25,7 +24,9 @@ class Fuzzer {
  public:
   explicit Fuzzer(std::uint32_t seed) : rng_(seed) {}
 
-  std::size_t below(std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_); }
+  std::size_t below(std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
+  }
 
   std::string bytes(std::size_t max_len) {
     std::string s(below(max_len + 1), '\0');
@@ -38,7 +39,8 @@ class Fuzzer {
     static const std::string kAlphabet =
         "{}[]\":,%+&=?/\\ \t\n0123456789-.abcdefghijklmnopqrstuvwxyzAZ_@*etrufalsnul";
     std::string s(below(max_len + 1), '\0');
-    for (char& c : s) c = below(10) == 0 ? static_cast<char>(below(256)) : kAlphabet[below(kAlphabet.size())];
+    for (char& c : s)
+      c = below(10) == 0 ? static_cast<char>(below(256)) : kAlphabet[below(kAlphabet.size())];
     return s;
   }
 
@@ -50,7 +52,10 @@ class Fuzzer {
         case 0:
           if (!s.empty()) s[below(s.size())] = static_cast<char>(below(256));
           break;
-        case 1: s.insert(s.begin() + static_cast<long>(below(s.size() + 1)), static_cast<char>(below(256))); break;
+        case 1:
+          s.insert(s.begin() + static_cast<long>(below(s.size() + 1)),
+                   static_cast<char>(below(256)));
+          break;
         default:
           if (!s.empty()) s.erase(below(s.size()), 1 + below(3));
       }
@@ -86,9 +91,13 @@ TEST(LogicFuzz, TelegramParserAndPlannerNeverCrash) {
   };
   const std::vector<std::string> seed_bodies = {
       R"({"chat_id":-100,"user_id":"7","scope":{"type":"chat","chat_id":"-100"}})",
-      "chat_id=-100&user_id=7&reply_markup=%7B%22a%22%3A%5B1%5D%7D", "", "[]", "{\"a\":{\"b\":[[[]]]}}"};
-  const char* content_types[] = {"application/json", "application/x-www-form-urlencoded",
-                                 "multipart/form-data; boundary=x", "", "text/plain",
+      "chat_id=-100&user_id=7&reply_markup=%7B%22a%22%3A%5B1%5D%7D", "", "[]",
+      "{\"a\":{\"b\":[[[]]]}}"};
+  const char* content_types[] = {"application/json",
+                                 "application/x-www-form-urlencoded",
+                                 "multipart/form-data; boundary=x",
+                                 "",
+                                 "text/plain",
                                  "APPLICATION/JSON ; charset=utf-8"};
   int parsed = 0, rejected = 0;
   for (int i = 0; i < kIterations; ++i) {
@@ -97,16 +106,28 @@ TEST(LogicFuzz, TelegramParserAndPlannerNeverCrash) {
     const std::string& seed_target = seeds_targets[f.below(seeds_targets.size())];
     const std::string& seed_body = seed_bodies[f.below(seed_bodies.size())];
     switch (f.below(4)) {
-      case 0: r.target = f.mutate(seed_target); break;
-      case 1: r.target = testing::bot(f.syntax(12)) + "?" + f.syntax(40); break;
-      case 2: r.target = seed_target; break;
-      default: r.target = f.bytes(60);
+      case 0:
+        r.target = f.mutate(seed_target);
+        break;
+      case 1:
+        r.target = testing::bot(f.syntax(12)) + "?" + f.syntax(40);
+        break;
+      case 2:
+        r.target = seed_target;
+        break;
+      default:
+        r.target = f.bytes(60);
     }
     r.content_type = content_types[f.below(std::size(content_types))];
     switch (f.below(3)) {
-      case 0: r.body = f.mutate(seed_body); break;
-      case 1: r.body = seed_body; break;
-      default: r.body = f.syntax(80);
+      case 0:
+        r.body = f.mutate(seed_body);
+        break;
+      case 1:
+        r.body = seed_body;
+        break;
+      default:
+        r.body = f.syntax(80);
     }
     auto call = parse_telegram(r.view());
     if (!call.ok()) {
@@ -146,8 +167,8 @@ TEST(LogicFuzz, JsonAndQueryHelpersNeverCrash) {
     (void)json_nesting_depth(s);
   }
   // Deep inputs of every bracket kind, in every helper.
-  for (const std::string& deep : {std::string(100000, '['), std::string(100000, '{'),
-                                  "{\"a\":" + std::string(50000, '[')}) {
+  for (const std::string& deep :
+       {std::string(100000, '['), std::string(100000, '{'), "{\"a\":" + std::string(50000, '[')}) {
     EXPECT_FALSE(cacheable_answer(deep));
     EXPECT_FALSE(canonical_json(deep, 32).ok());
     (void)retry_after(429, deep, std::nullopt);
@@ -191,8 +212,10 @@ TEST(LogicFuzz, PresetParserNeverCrashes) {
   for (int i = 0; i < 300; ++i) {
     std::string text = f.mutate(f.mutate(base));
     auto p = parse_preset_text(text, "fuzz.yaml");
-    if (p.ok()) ++ok;
-    else EXPECT_TRUE(p.status().message().starts_with("fuzz.yaml: ")) << p.status().message();
+    if (p.ok())
+      ++ok;
+    else
+      EXPECT_TRUE(p.status().message().starts_with("fuzz.yaml: ")) << p.status().message();
   }
   EXPECT_GT(ok, 0);  // small mutations (in comments) keep it valid
 }

@@ -34,9 +34,7 @@ bool has_all(const Params& params, const std::vector<std::string>& names) {
                      [&](const std::string& n) { return params.find(n) != nullptr; });
 }
 
-bool truthy(const std::string* v) {
-  return v && (ascii_iequals(*v, "true") || *v == "1");
-}
+bool truthy(const std::string* v) { return v && (ascii_iequals(*v, "true") || *v == "1"); }
 
 Pacing pacing_for(const TelegramCall& call, PaceScope scope, std::string_view chat_param,
                   std::string_view paid_param) {
@@ -91,7 +89,9 @@ Plan plan_read(const TelegramCall& call, const ReadMethod& read, TimePoint now,
                const PostWriteState& state) {
   if (!read.cache) return Passthrough{read.name, "caching disabled", std::nullopt};
   if (call.multipart) return Passthrough{read.name, "multipart body", std::nullopt};
-  Params params = without_defaults(call.params, read);
+  Params copy;  // only when defaults must be dropped (the common read has none)
+  if (!read.defaults.empty()) copy = without_defaults(call.params, read);
+  const Params& params = read.defaults.empty() ? call.params : copy;
   CachedRead r;
   r.method = &read;
   r.ns = read.ns;
@@ -101,12 +101,15 @@ Plan plan_read(const TelegramCall& call, const ReadMethod& read, TimePoint now,
   r.ttl = read.ttl;
   r.negative_ttl = read.negative_ttl;
   std::string wide = method_tag(call.tenant, read.name);
-  bool bypass = state.bypassing(wide, now);
+  const bool any_window = state.any_open(now);
+  bool bypass = any_window && state.bypassing(wide, now);
   for (const auto& scope : read.scopes) {
-    std::string id = scope_id(wide, params, scope);
-    if (!bypass && state.bypassing(id, now)) bypass = true;
     // Exact-key scopes are invalidated by key; the others need a tag.
-    if (read.all_params || read.key != scope) r.tags.push_back(std::move(id));
+    const bool tagged = read.all_params || read.key != scope;
+    if (!tagged && !any_window) continue;
+    std::string id = scope_id(wide, params, scope);
+    if (!bypass && any_window && state.bypassing(id, now)) bypass = true;
+    if (tagged) r.tags.push_back(std::move(id));
   }
   r.tags.push_back(std::move(wide));
   r.bypass = bypass;

@@ -116,13 +116,14 @@ struct Mapping {
   const char* write;
   const char* write_params;
   const char* read;
-  const char* read_params;        // must be dropped
-  const char* unrelated_params;   // must survive ("" = not checked)
+  const char* read_params;       // must be dropped
+  const char* unrelated_params;  // must survive ("" = not checked)
 };
 
 TEST_F(PlanTest, EveryInvalidationMapping) {
   const Mapping cases[] = {
-      {"setMyCommands", R"({"commands":[],"scope":{"type":"chat","chat_id":5},"language_code":"en"})",
+      {"setMyCommands",
+       R"({"commands":[],"scope":{"type":"chat","chat_id":5},"language_code":"en"})",
        "getMyCommands", R"({"scope":{"chat_id":"5","type":"chat"},"language_code":"en"})",
        R"({"scope":{"type":"chat","chat_id":6},"language_code":"en"})"},
       {"deleteMyCommands", R"({"scope":{"type":"all_private_chats"},"language_code":"de"})",
@@ -147,8 +148,8 @@ TEST_F(PlanTest, EveryInvalidationMapping) {
        R"({"chat_id":-101})"},
       {"setWebhook", R"({"url":"https://x"})", "getWebhookInfo", "{}", ""},
       {"deleteWebhook", "{}", "getWebhookInfo", "{}", ""},
-      {"setMyName", R"({"name":"n","language_code":"en"})", "getMyName", R"({"language_code":"en"})",
-       R"({"language_code":"de"})"},
+      {"setMyName", R"({"name":"n","language_code":"en"})", "getMyName",
+       R"({"language_code":"en"})", R"({"language_code":"de"})"},
       {"setMyDescription", R"({"description":"d"})", "getMyDescription", "{}", ""},
       {"setMyShortDescription", R"({"short_description":"d","language_code":"fr"})",
        "getMyShortDescription", R"({"language_code":"fr"})", R"({"language_code":"it"})"},
@@ -163,10 +164,10 @@ TEST_F(PlanTest, EveryInvalidationMapping) {
   };
   const char* member_writes[] = {"banChatMember", "unbanChatMember", "restrictChatMember",
                                  "promoteChatMember", "setChatAdministratorCustomTitle"};
-  const char* sticker_writes_by_name[] = {"addStickerToSet", "setStickerSetTitle",
-                                          "setStickerSetThumbnail", "replaceStickerInSet",
-                                          "deleteStickerSet", "setCustomEmojiStickerSetThumbnail",
-                                          "createNewStickerSet"};
+  const char* sticker_writes_by_name[] = {
+      "addStickerToSet",     "setStickerSetTitle", "setStickerSetThumbnail",
+      "replaceStickerInSet", "deleteStickerSet",   "setCustomEmojiStickerSetThumbnail",
+      "createNewStickerSet"};
   const char* sticker_writes_by_file[] = {"deleteStickerFromSet", "setStickerPositionInSet",
                                           "setStickerEmojiList", "setStickerKeywords",
                                           "setStickerMaskPosition"};
@@ -184,8 +185,8 @@ TEST_F(PlanTest, EveryInvalidationMapping) {
                    R"({"name":"cats_by_bot"})", R"({"name":"dogs_by_bot"})"});
   }
   for (const char* w : sticker_writes_by_file) {
-    all.push_back({w, R"({"sticker":"CAADAgAD"})", "getStickerSet", R"({"name":"cats_by_bot"})",
-                   ""});
+    all.push_back(
+        {w, R"({"sticker":"CAADAgAD"})", "getStickerSet", R"({"name":"cats_by_bot"})", ""});
   }
   all.push_back({"leaveChat", R"({"chat_id":-100})", "getChatMember",
                  R"({"chat_id":-100,"user_id":9})", R"({"chat_id":-101,"user_id":9})"});
@@ -283,9 +284,9 @@ TEST_F(PlanTest, PacedSends) {
           .pacing;
   EXPECT_EQ(channel.chat_id, "@news");
   EXPECT_TRUE(channel.is_group);
-  EXPECT_TRUE(std::get<PacedSend>(plan_json("sendPhoto",
-                                            R"({"chat_id":1,"allow_paid_broadcast":true})"))
-                  .pacing.paid);
+  EXPECT_TRUE(
+      std::get<PacedSend>(plan_json("sendPhoto", R"({"chat_id":1,"allow_paid_broadcast":true})"))
+          .pacing.paid);
   EXPECT_TRUE(std::get<PacedSend>(plan(call(get(bot("sendMessage") +
                                                 "?chat_id=1&allow_paid_broadcast=True&text=x")),
                                        preset_, clock_.now(), state_))
@@ -295,13 +296,13 @@ TEST_F(PlanTest, PacedSends) {
   EXPECT_EQ(action.scope, PaceScope::kBot);
   EXPECT_TRUE(action.chat_id.empty());
   // Inline edits name no chat: per bot only.
-  EXPECT_TRUE(std::get<PacedSend>(plan_json("editMessageText",
-                                            R"({"inline_message_id":"abc","text":"x"})"))
-                  .pacing.chat_id.empty());
+  EXPECT_TRUE(
+      std::get<PacedSend>(plan_json("editMessageText", R"({"inline_message_id":"abc","text":"x"})"))
+          .pacing.chat_id.empty());
   // Multipart upload: chat from the query string.
-  Plan up = plan(call(post(bot("sendPhoto") + "?chat_id=-5", "multipart/form-data; boundary=x",
-                           "")),
-                 preset_, clock_.now(), state_);
+  Plan up =
+      plan(call(post(bot("sendPhoto") + "?chat_id=-5", "multipart/form-data; boundary=x", "")),
+           preset_, clock_.now(), state_);
   ASSERT_TRUE(std::holds_alternative<PacedSend>(up));
   EXPECT_EQ(std::get<PacedSend>(up).pacing.chat_id, "-5");
 }
@@ -366,16 +367,25 @@ TEST_F(PlanTest, NegativeCachingFollowsThePreset) {
   AnswerDecision ok = classify_answer(r, 200, R"({"ok":true,"result":{"id":-1}})");
   EXPECT_EQ(ok.action, AnswerAction::kStore);
   EXPECT_EQ(ok.ttl, 5min);
-  const char* not_found = R"({"ok":false,"error_code":400,"description":"Bad Request: chat not found"})";
+  const char* not_found =
+      R"({"ok":false,"error_code":400,"description":"Bad Request: chat not found"})";
   AnswerDecision neg = classify_answer(r, 400, not_found);
   EXPECT_EQ(neg.action, AnswerAction::kStoreNegative);
   EXPECT_EQ(neg.ttl, 30s);
-  EXPECT_EQ(classify_answer(r, 400, R"({"ok":false,"error_code":400,"description":"Bad Request: CHAT NOT FOUND"})").action,
-            AnswerAction::kStoreNegative);
-  EXPECT_EQ(classify_answer(r, 403, R"({"ok":false,"error_code":403,"description":"Forbidden: chat not found"})").action,
-            AnswerAction::kDoNotStore);
-  EXPECT_EQ(classify_answer(r, 400, R"({"ok":false,"error_code":400,"description":"Bad Request: other"})").action,
-            AnswerAction::kDoNotStore);
+  EXPECT_EQ(
+      classify_answer(
+          r, 400, R"({"ok":false,"error_code":400,"description":"Bad Request: CHAT NOT FOUND"})")
+          .action,
+      AnswerAction::kStoreNegative);
+  EXPECT_EQ(
+      classify_answer(r, 403,
+                      R"({"ok":false,"error_code":403,"description":"Forbidden: chat not found"})")
+          .action,
+      AnswerAction::kDoNotStore);
+  EXPECT_EQ(
+      classify_answer(r, 400, R"({"ok":false,"error_code":400,"description":"Bad Request: other"})")
+          .action,
+      AnswerAction::kDoNotStore);
   EXPECT_EQ(classify_answer(r, 502, "").action, AnswerAction::kDoNotStore);
   EXPECT_EQ(classify_answer(r, 200, R"({"ok":false})").action, AnswerAction::kDoNotStore);
   // getMe has no negative caching.
@@ -383,10 +393,12 @@ TEST_F(PlanTest, NegativeCachingFollowsThePreset) {
 }
 
 TEST_F(PlanTest, RetryAfter) {
-  EXPECT_EQ(retry_after(429,
-                        R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}})",
-                        std::nullopt),
-            7s);
+  EXPECT_EQ(
+      retry_after(
+          429,
+          R"({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}})",
+          std::nullopt),
+      7s);
   EXPECT_EQ(retry_after(429, "", std::string_view("12")), 12s);
   EXPECT_EQ(retry_after(429, "{}", std::string_view(" 3 ")), 3s);
   EXPECT_EQ(retry_after(200, R"({"ok":false,"error_code":429,"parameters":{"retry_after":2}})",
@@ -441,11 +453,11 @@ TEST_F(PlanTest, TheTokenNeverAppearsInAnythingPlanned) {
   for (const auto& m : methods) {
     collect(plan_json(m, params));
     collect(plan(call(get(bot(m) + "?chat_id=1")), preset_, clock_.now(), state_));
-    collect(plan(call(post(bot(m), "multipart/form-data; boundary=x", "")), preset_,
-                 clock_.now(), state_));
+    collect(plan(call(post(bot(m), "multipart/form-data; boundary=x", "")), preset_, clock_.now(),
+                 state_));
   }
-  collect(plan(call(get(std::string("/file/bot") + kToken + "/x.jpg")), preset_, clock_.now(),
-               state_));
+  collect(
+      plan(call(get(std::string("/file/bot") + kToken + "/x.jpg")), preset_, clock_.now(), state_));
   // Errors, too, never echo the token.
   for (const char* bad : {"/get_chat", "/getChat?chat_id=%", "/getChat?a=1&a=2"}) {
     auto r = get(std::string("/bot") + kToken + bad);

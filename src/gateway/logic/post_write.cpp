@@ -43,9 +43,7 @@ void PostWriteState::mark(std::span<const std::string> ids, TimePoint until) {
 }
 
 bool PostWriteState::bypassing(std::string_view id, TimePoint now) const {
-  if (now.time_since_epoch().count() >= latest_until_.load(std::memory_order_acquire)) {
-    return false;
-  }
+  if (!any_open(now)) return false;
   Shard& s = shard_for(id);
   std::lock_guard lock(s.mu);
   auto it = s.until.find(std::string(id));

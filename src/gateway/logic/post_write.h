@@ -44,6 +44,12 @@ class PostWriteState {
   // True if scope `id` is inside a window at `now`.
   bool bypassing(std::string_view id, TimePoint now) const;
 
+  // False when no window can be open at `now` (one atomic load): callers may
+  // then skip building scope ids. True does not mean any particular scope is.
+  bool any_open(TimePoint now) const noexcept {
+    return now.time_since_epoch().count() < latest_until_.load(std::memory_order_acquire);
+  }
+
   // Scopes remembered (live or not yet purged). For tests and metrics.
   std::size_t size() const;
 

@@ -208,6 +208,19 @@ void apply_document(Preset& p, MapReader& root) {
     }
     root.merge(reads.finish());
   }
+  // Shorthand for the most common override: ttl: {getChat: 10m, ...}.
+  if (root.has("ttl")) {
+    MapReader ttls = root.map("ttl");
+    for (const std::string& name : ttls.keys()) {
+      auto it = p.reads.find(ascii_lower(name));
+      if (it == p.reads.end()) {
+        ttls.fail(name, "not a read method of the preset");
+        break;
+      }
+      ttls.duration(name, it->second.ttl, /*allow_zero=*/false);
+    }
+    root.merge(ttls.finish());
+  }
   for (std::string_view section_name : {"writes", "sends"}) {
     if (!root.has(section_name)) continue;
     MapReader section = root.map(section_name);
@@ -356,8 +369,7 @@ Result<Preset> load_telegram_preset(const YAML::Node& section, std::string_view 
   } else {
     auto doc = config::load_file(file);
     if (!doc.ok()) {
-      return Status(doc.status().code(),
-                    std::string(path) + ".preset: " + doc.status().message());
+      return Status(doc.status().code(), std::string(path) + ".preset: " + doc.status().message());
     }
     base = parse_preset(*doc, file);
   }

@@ -11,6 +11,7 @@
 //   telegram:
 //     preset: /etc/callcache/my_preset.yaml   # optional; default: built-in
 //     post_write_bypass: 5s
+//     ttl: {getChatMember: 30s, getMe: 1d}     # shorthand for reads.<m>.ttl
 //     reads:
 //       getChat: {ttl: 10m}                    # change one field, keep the rest
 //       getFoo:  {namespace: tg_chat, ttl: 1m} # a method the preset lacks

@@ -1,13 +1,12 @@
 #include "preset.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "request.h"
 #include "yaml_reader.h"
@@ -50,13 +49,26 @@ TEST(BuiltinPreset, EmbeddedTextIsTheConfigFile) {
 
 TEST(BuiltinPreset, CoversTheReadMethods) {
   Preset p = builtin();
-  for (const char* m :
-       {"getMe", "getChat", "getChatMember", "getChatAdministrators", "getChatMemberCount",
-        "getFile", "getWebhookInfo", "getMyCommands", "getMyName", "getMyDescription",
-        "getMyShortDescription", "getChatMenuButton", "getMyDefaultAdministratorRights",
-        "getStickerSet", "getCustomEmojiStickers", "getForumTopicIconStickers",
-        "getUserProfilePhotos", "getBusinessConnection", "getUserChatBoosts",
-        "getAvailableGifts"}) {
+  for (const char* m : {"getMe",
+                        "getChat",
+                        "getChatMember",
+                        "getChatAdministrators",
+                        "getChatMemberCount",
+                        "getFile",
+                        "getWebhookInfo",
+                        "getMyCommands",
+                        "getMyName",
+                        "getMyDescription",
+                        "getMyShortDescription",
+                        "getChatMenuButton",
+                        "getMyDefaultAdministratorRights",
+                        "getStickerSet",
+                        "getCustomEmojiStickers",
+                        "getForumTopicIconStickers",
+                        "getUserProfilePhotos",
+                        "getBusinessConnection",
+                        "getUserChatBoosts",
+                        "getAvailableGifts"}) {
     const ReadMethod* r = p.find_read(ascii_lower(m));
     ASSERT_NE(r, nullptr) << m;
     EXPECT_EQ(r->name, m);
@@ -77,9 +89,9 @@ TEST(BuiltinPreset, CoversTheReadMethods) {
 
 TEST(BuiltinPreset, SendsWritesAndPassthrough) {
   Preset p = builtin();
-  for (const char* m : {"sendMessage", "sendPhoto", "sendMediaGroup", "forwardMessage",
-                        "forwardMessages", "copyMessage", "copyMessages", "editMessageText",
-                        "sendDocument", "sendPoll"}) {
+  for (const char* m :
+       {"sendMessage", "sendPhoto", "sendMediaGroup", "forwardMessage", "forwardMessages",
+        "copyMessage", "copyMessages", "editMessageText", "sendDocument", "sendPoll"}) {
     const ActionMethod* a = p.find_action(ascii_lower(m));
     ASSERT_NE(a, nullptr) << m;
     EXPECT_EQ(a->pace, PaceScope::kChat) << m;
@@ -136,9 +148,9 @@ namespaces:
   EXPECT_EQ(p->post_write_bypass, 7s);
   const ReadMethod* chat = p->find_read("getchat");
   EXPECT_EQ(chat->ttl, 10min);
-  EXPECT_EQ(chat->ns, "tg_chat");                    // kept
+  EXPECT_EQ(chat->ns, "tg_chat");                             // kept
   EXPECT_EQ(chat->key, std::vector<std::string>{"chat_id"});  // kept
-  EXPECT_GT(chat->negative_ttl, 0s);                 // kept
+  EXPECT_GT(chat->negative_ttl, 0s);                          // kept
   EXPECT_EQ(p->find_read("getfoo")->ttl, 1min);
   EXPECT_EQ(p->find_action("setfoo")->bypass, 1s);
   EXPECT_EQ(p->find_read("getfoo")->scopes.size(), 1u);
@@ -147,6 +159,16 @@ namespaces:
   EXPECT_EQ(p->find_namespace("tg_chat")->policy.max_entries, 1000u);
   EXPECT_EQ(p->find_namespace("tg_chat")->policy.ttl, 5min);  // kept
   EXPECT_EQ(p->find_namespace("extra")->policy.ttl, 5s);
+}
+
+TEST(PresetOverrides, TtlShorthand) {
+  auto p = with_overrides("ttl: {getChatMember: 30s, GETME: 1d}");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  EXPECT_EQ(p->find_read("getchatmember")->ttl, 30s);
+  EXPECT_EQ(p->find_read("getme")->ttl, 24h);
+  expect_error(with_overrides("ttl: {getNothing: 5s}"), {"telegram.ttl.getNothing", "not a read"});
+  expect_error(with_overrides("ttl: {getMe: 0}"), {"telegram.ttl.getMe", "greater than zero"});
+  expect_error(with_overrides("ttl: {getMe: a while}"), {"telegram.ttl.getMe", "a while"});
 }
 
 TEST(PresetOverrides, NewReadTakesNamespaceTtlByDefault) {
@@ -241,7 +263,8 @@ TEST(PresetFile, AlternativeFileAndItsErrorsNameTheFile) {
 
 TEST(PresetText, DuplicateWithinOneDocumentIsAnError) {
   auto p = parse_preset_text(
-      "namespaces: {n: {ttl: 1m}}\nreads: {getMe: {namespace: n}}\npassthrough: [getme]\n", "x.yaml");
+      "namespaces: {n: {ttl: 1m}}\nreads: {getMe: {namespace: n}}\npassthrough: [getme]\n",
+      "x.yaml");
   expect_error(p, {"x.yaml: passthrough", "already defined at reads.getMe"});
 }
 

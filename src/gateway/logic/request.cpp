@@ -133,11 +133,16 @@ std::pair<std::string_view, std::string_view> split_target(std::string_view targ
 
 int http_status_of(const Status& status) noexcept {
   switch (status.code()) {
-    case Code::kInvalidArgument: return 400;
-    case Code::kBusy: return 403;
-    case Code::kNotFound: return 404;
-    case Code::kTooLarge: return 413;
-    default: return 500;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kBusy:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kTooLarge:
+      return 413;
+    default:
+      return 500;
   }
 }
 
@@ -148,11 +153,21 @@ std::string json_escape(std::string_view s) {
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";

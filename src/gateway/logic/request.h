@@ -77,11 +77,11 @@ struct HttpRequestView {
 
 // What a Content-Type says about how the body is to be read.
 enum class BodyKind : std::uint8_t {
-  kNone,        // no body / no content type
-  kJson,        // application/json
-  kForm,        // application/x-www-form-urlencoded
-  kMultipart,   // multipart/form-data: never parsed, passed through
-  kOther,       // anything else: ignored for parameters
+  kNone,       // no body / no content type
+  kJson,       // application/json
+  kForm,       // application/x-www-form-urlencoded
+  kMultipart,  // multipart/form-data: never parsed, passed through
+  kOther,      // anything else: ignored for parameters
 };
 BodyKind body_kind(std::string_view content_type) noexcept;
 

@@ -130,14 +130,18 @@ bool render_parts(const std::vector<RequestPart>& parts, const QueryPairs& query
       case RequestPart::Source::kQuery: {
         auto it = std::find_if(query.begin(), query.end(),
                                [&](const auto& kv) { return kv.first == part.name; });
-        if (it != query.end()) add("q.", it->first, it->second);
-        else if (require_all) return false;
+        if (it != query.end())
+          add("q.", it->first, it->second);
+        else if (require_all)
+          return false;
         break;
       }
       case RequestPart::Source::kHeader: {
         auto v = req.header(part.name);
-        if (v) add("h.", part.name, *v);
-        else if (require_all) return false;
+        if (v)
+          add("h.", part.name, *v);
+        else if (require_all)
+          return false;
         break;
       }
     }
@@ -245,8 +249,10 @@ Result<Rules> parse_rules(const YAML::Node& section, std::string_view path) {
     }
     if (r.error().ok()) {
       auto compiled = compile_pattern(pattern);
-      if (!compiled.ok()) r.fail("match", compiled.status().message());
-      else rule.pattern = std::move(*compiled);
+      if (!compiled.ok())
+        r.fail("match", compiled.status().message());
+      else
+        rule.pattern = std::move(*compiled);
       for (const auto& t : rule.pattern) {
         if (t.kind == PatternToken::Kind::kParam) rule.params.push_back(t.text);
       }
@@ -283,15 +289,19 @@ Result<Rules> parse_rules(const YAML::Node& section, std::string_view path) {
         r.fail("match", "rule '" + rule.name +
                             "' needs namespace (to cache), invalidates (a write) or cache: false");
       }
-      if (rule.action != Rule::Action::kCache && (r.has("ttl") || r.has("key") || r.has("tenant"))) {
-        r.fail(r.has("ttl") ? "ttl" : r.has("key") ? "key" : "tenant",
+      if (rule.action != Rule::Action::kCache &&
+          (r.has("ttl") || r.has("key") || r.has("tenant"))) {
+        r.fail(r.has("ttl")   ? "ttl"
+               : r.has("key") ? "key"
+                              : "tenant",
                "only caching rules (with a namespace) take ttl, key and tenant");
       }
     }
     if (r.error().ok()) {
       auto [it, inserted] = by_name.emplace(rule.name, index);
-      if (!inserted) r.fail("name", "rule name '" + rule.name + "' is already used by " +
-                                        rules.rules[it->second].origin);
+      if (!inserted)
+        r.fail("name", "rule name '" + rule.name + "' is already used by " +
+                           rules.rules[it->second].origin);
       // The match text also names the rule, when no explicit name differs.
       if (rule.name != rule.match) by_name.emplace(rule.match, index);
     }
@@ -373,8 +383,8 @@ Result<RulePlan> plan_generic(const HttpRequestView& req, const Rules& rules,
   auto render_params = [&](const std::vector<std::string>& names) {
     std::string out;
     for (const std::string& n : names) {
-      auto it = std::find_if(params.begin(), params.end(),
-                             [&](const auto& kv) { return kv.first == n; });
+      auto it =
+          std::find_if(params.begin(), params.end(), [&](const auto& kv) { return kv.first == n; });
       if (it == params.end()) continue;
       if (!out.empty()) out += '&';
       out += "p." + percent_encode(n) + "=" + percent_encode(it->second);
@@ -402,8 +412,9 @@ Result<RulePlan> plan_generic(const HttpRequestView& req, const Rules& rules,
       }
     }
     std::sort(plan.invalidate_tags.begin(), plan.invalidate_tags.end());
-    plan.invalidate_tags.erase(std::unique(plan.invalidate_tags.begin(), plan.invalidate_tags.end()),
-                               plan.invalidate_tags.end());
+    plan.invalidate_tags.erase(
+        std::unique(plan.invalidate_tags.begin(), plan.invalidate_tags.end()),
+        plan.invalidate_tags.end());
     return plan;
   }
 

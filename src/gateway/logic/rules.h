@@ -81,13 +81,13 @@ struct RequestPart {
 
 struct Rule {
   enum class Action : std::uint8_t {
-    kCache,       // store 200 answers under the rule's key
-    kInvalidate,  // a write: drop what `invalidates` names, then forward
-    kPassthrough, // forward uncached
+    kCache,        // store 200 answers under the rule's key
+    kInvalidate,   // a write: drop what `invalidates` names, then forward
+    kPassthrough,  // forward uncached
   };
-  std::string name;   // unique among the rules
-  std::string match;  // "GET /templates/{id}" as written (normalised spaces)
-  std::string method; // "GET", or "*" for any
+  std::string name;    // unique among the rules
+  std::string match;   // "GET /templates/{id}" as written (normalised spaces)
+  std::string method;  // "GET", or "*" for any
   std::vector<PatternToken> pattern;
   std::vector<std::string> params;  // captured parameter names, in order
   Action action = Action::kPassthrough;

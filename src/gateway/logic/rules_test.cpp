@@ -106,8 +106,8 @@ TEST(Patterns, Matching) {
 }
 
 TEST(Patterns, CompileErrors) {
-  for (const char* bad : {"", "templates", "/t/{id", "/t/{}", "/t/{a-b}", "/t/{id}/{id}", "/t?x",
-                          "/t}"}) {
+  for (const char* bad :
+       {"", "templates", "/t/{id", "/t/{}", "/t/{a-b}", "/t/{id}/{id}", "/t?x", "/t}"}) {
     EXPECT_FALSE(compile_pattern(bad).ok()) << bad;
   }
 }
@@ -240,18 +240,21 @@ TEST(Rules, ErrorsNameTheEntryAndKey) {
        {"rules[0].invalidates", "not both"}},
       {"rules:\n  - match: POST /t\n    invalidates: [GET /nothing]\n",
        {"rules[0].invalidates[0]", "GET /nothing"}},
-      {"rules:\n  - match: GET /h\n    cache: false\n  - match: POST /t\n    invalidates: [GET /h]\n",
+      {"rules:\n  - match: GET /h\n    cache: false\n  - match: POST /t\n    invalidates: [GET "
+       "/h]\n",
        {"rules[1].invalidates[0]", "does not cache"}},
-      {"rules:\n  - match: GET /a\n    namespace: x\n  - match: GET /b\n    name: GET /a\n    namespace: x\n",
+      {"rules:\n  - match: GET /a\n    namespace: x\n  - match: GET /b\n    name: GET /a\n    "
+       "namespace: x\n",
        {"rules[1].name", "already used by rules[0]"}},
-      {"rules:\n  - match: POST /t\n    invalidates: [x]\n    ttl: 5s\n", {"rules[0].ttl", "only caching"}},
+      {"rules:\n  - match: POST /t\n    invalidates: [x]\n    ttl: 5s\n",
+       {"rules[0].ttl", "only caching"}},
   };
   for (const auto& c : cases) {
     Status s = load_error(c.yaml);
     ASSERT_FALSE(s.ok()) << c.yaml;
     for (const char* n : c.needles) {
-      EXPECT_NE(s.message().find(n), std::string::npos) << "missing '" << n << "' in "
-                                                         << s.message();
+      EXPECT_NE(s.message().find(n), std::string::npos)
+          << "missing '" << n << "' in " << s.message();
     }
   }
   // No rules at all is fine.

@@ -46,8 +46,8 @@ TEST(ParseTelegram, JsonFormAndQueryGiveTheSameParams) {
                       R"({"chat_id":"-100123","user_id":42})"));
   auto b = parse(post(bot("getChatMember"), "application/x-www-form-urlencoded",
                       "user_id=42&chat_id=-100123"));
-  auto c = parse(post(bot("getChatMember") + "?chat_id=-100123", "application/json",
-                      R"({"user_id":"42"})"));
+  auto c = parse(
+      post(bot("getChatMember") + "?chat_id=-100123", "application/json", R"({"user_id":"42"})"));
   auto d = parse(get(bot("getChatMember") + "?user_id=42&chat_id=-100123"));
   for (auto* r : {&a, &b, &c, &d}) ASSERT_TRUE(r->ok()) << r->status().to_string();
   EXPECT_EQ(key_string(a->params), "chat_id=-100123&user_id=42");
@@ -117,9 +117,9 @@ TEST(ParseTelegram, MalformedBodiesAreBadRequests) {
   }
   EXPECT_EQ(status_of(parse(get(bot("getChat") + "?chat_id=%"))), 400);
   // Duplicate across query and body.
-  EXPECT_EQ(status_of(parse(post(bot("getChat") + "?chat_id=1", "application/json",
-                                 R"({"chat_id":1})"))),
-            400);
+  EXPECT_EQ(
+      status_of(parse(post(bot("getChat") + "?chat_id=1", "application/json", R"({"chat_id":1})"))),
+      400);
 }
 
 TEST(ParseTelegram, BlankJsonBodyAndOtherContentTypesCarryNoParams) {
@@ -177,9 +177,9 @@ TEST(ParseTelegram, UsernamesAreCaseInsensitive) {
 
 TEST(RedactTarget, RemovesTheToken) {
   const std::string secret = "ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
-  for (std::string t : {bot("getChat") + "?chat_id=1", std::string("/file/bot") + kToken + "/a.jpg",
-                        std::string("/bot123456%3A") + secret + "/getMe", bot(""),
-                        std::string("/bot") + kToken}) {
+  for (std::string t :
+       {bot("getChat") + "?chat_id=1", std::string("/file/bot") + kToken + "/a.jpg",
+        std::string("/bot123456%3A") + secret + "/getMe", bot(""), std::string("/bot") + kToken}) {
     std::string r = redact_target(t);
     EXPECT_EQ(r.find(secret), std::string::npos) << r;
     EXPECT_NE(r.find("<redacted>"), std::string::npos) << r;
