@@ -124,7 +124,10 @@ Result<std::unique_ptr<RateLimiter>> make_redis_rate_limiter(RedisRateLimiterOpt
 //   - while held, a background thread renews every lease each lease/3
 //     (compare-and-PEXPIRE); a holder that crashes stops renewing and its
 //     lock expires after at most one lease;
-//   - strict waits poll Redis (every 10-50 ms) until the wait timeout.
+//   - strict waits poll Redis (every 10-50 ms) until the wait timeout;
+//     acquire_all_async() polls on `locks.scheduler` instead of parking a
+//     thread (kInvalidArgument without one). Waits run on real time (the
+//     leases are Redis's), not on `locks.clock`, which only dates `since`.
 // Warn mode takes the free accounts, logs and counts the held ones, and
 // proceeds. holders() scans <prefix>:lock:*. When Redis cannot be reached,
 // acquire returns kUnavailable (a lock must never be assumed).
