@@ -204,13 +204,14 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   if (auto* read = std::get_if<logic::CachedRead>(&plan)) {
     res = co_await cached_read(std::move(request), std::move(*read), label);
   } else if (auto* send = std::get_if<logic::PacedSend>(&plan)) {
-    res = co_await paced(std::move(request), label, &send->pacing, Outcome::kPaced);
+    res = co_await paced(std::move(request), label, send->method, &send->pacing, Outcome::kPaced);
     apply(send->invalidations);
   } else if (auto* write = std::get_if<logic::Write>(&plan)) {
-    res = co_await paced(std::move(request), label, nullptr, Outcome::kPass);
+    res = co_await paced(std::move(request), label, write->method, nullptr, Outcome::kPass);
     apply(write->invalidations);
   } else if (auto* pass = std::get_if<logic::Passthrough>(&plan)) {
-    res = co_await paced(std::move(request), label, pass->pacing ? &*pass->pacing : nullptr,
+    res = co_await paced(std::move(request), label, pass->method,
+                         pass->pacing ? &*pass->pacing : nullptr,
                          pass->pacing ? Outcome::kPaced : Outcome::kPass);
   } else {
     const auto& reject = std::get<logic::Reject>(plan);
@@ -359,11 +360,12 @@ void BotApiHandler::apply(const logic::Invalidations& inv) {
 }
 
 awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, const std::string& label,
+                                             const std::string& method,
                                              const logic::Pacing* pacing, Outcome outcome) {
   Metrics& m = *deps_.metrics;
   RateLimiter* limiter = pacing ? deps_.limiter : nullptr;
   PacingCall pc;
-  if (limiter) fill_pacing(pc, *pacing, label);
+  if (limiter) fill_pacing(pc, *pacing, method);
   const bool keep_for_retry = limiter && options_.retry_429 > 0;
 
   for (std::uint64_t attempt = 0;; ++attempt) {

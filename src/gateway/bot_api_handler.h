@@ -79,8 +79,8 @@ class BotApiHandler final : public HttpHandler {
                 const std::string& flight_key, bool background);
   boost::asio::awaitable<void> refresh(HttpRequest request, logic::CachedRead read,
                                        std::string label, std::string flight_key);
-  Response paced(HttpRequest request, const std::string& label, const logic::Pacing* pacing,
-                 Outcome outcome);
+  Response paced(HttpRequest request, const std::string& label, const std::string& method,
+                 const logic::Pacing* pacing, Outcome outcome);
   boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, const std::string& label);
   void apply(const logic::Invalidations& invalidations);
   void store(const logic::CachedRead& read, const HttpResponse& answer);

@@ -117,6 +117,8 @@ class FakeTelegram::Impl {
     ioc_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    error_code ignored;
+    acceptor_.close(ignored);  // the posted close may not have run before stop()
   }
 
   ~Impl() { stop(); }

@@ -72,7 +72,14 @@ class Gateway::Impl {
 
     if (config_.pacing_enabled) {
       RateLimiterOptions ro;
-      ro.rules = config_.pacing_rules.empty() ? telegram_bot_preset() : config_.pacing_rules;
+      if (config_.pacing_rules.empty()) {
+        // The Bot API preset (config/telegram_preset.yaml) decides which calls
+        // are paced and whether per chat; the limits are Telegram's.
+        ro.rules = telegram_bot_preset();
+        for (auto& rule : ro.rules) rule.methods.clear();
+      } else {
+        ro.rules = config_.pacing_rules;
+      }
       auto limiter = make_local_rate_limiter(std::move(ro));
       if (!limiter.ok()) {
         return Status(limiter.status().code(), "gateway.pacing: " + limiter.status().message());
