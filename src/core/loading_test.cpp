@@ -119,6 +119,95 @@ TEST_F(LoadingTest, LoaderMayReturnLoadedWithTtlOverrideAndTags) {
   EXPECT_EQ(calls, 3);
 }
 
+// A value the namespace cannot hold is not cached, but every waiter still
+// gets it (and the next call loads again). `shards` = 4 gives each shard 25
+// of the namespace's 100 bytes.
+void too_large_values_reach_their_waiters(ManualClock& clock, ManualScheduler& sched,
+                                          std::size_t shards) {
+  NamespacePolicy p;
+  p.ttl = 10s;
+  p.max_bytes = 100;
+  EngineOptions o;
+  o.namespaces = {{"small", p}};
+  o.shards = shards;
+  o.clock = &clock;
+  o.scheduler = &sched;
+  o.sweep_interval = Duration::zero();
+  auto engine = Engine::create(std::move(o)).value();
+  auto c = StrCache::open(*engine, "small").value();
+  for (std::size_t size : {std::size_t{80}, std::size_t{500}}) {
+    SCOPED_TRACE("shards " + std::to_string(shards) + ", value of " + std::to_string(size));
+    const std::string key = "big" + std::to_string(size);
+    std::vector<std::string> got;
+    std::optional<LoadCompletion<std::string>> pending;
+    auto loader = [&](LoadCompletion<std::string> done) { pending = done; };
+    auto cb = [&](Result<Ref<std::string>> r) { got.push_back(r.ok() ? **r : r.status().to_string()); };
+    c.get_or_load_async(kAlice, key, loader, cb);
+    c.get_or_load_async(kAlice, key, loader, cb);
+    ASSERT_TRUE(pending);
+    (*pending)(std::string(size, 'x'));
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0], std::string(size, 'x'));
+    EXPECT_EQ(got[1], std::string(size, 'x'));
+    EXPECT_EQ(c.get(kAlice, key).has_value(), size * shards <= 100);
+  }
+}
+
+TEST_F(LoadingTest, ValueTooLargeToCacheStillReachesItsWaiters) {
+  too_large_values_reach_their_waiters(clock_, sched_, 1);
+}
+
+// Disabled until Engine::insert stops consuming a value that a shard's share
+// of max_bytes rejects (/work/notes/loading-requests.md #5): the waiters get
+// a moved-from value today.
+TEST_F(LoadingTest, DISABLED_ValueOverAShardsShareStillReachesItsWaiters) {
+  too_large_values_reach_their_waiters(clock_, sched_, 4);
+}
+
+// The engine goes away while a load is pending and its timeout timer sits
+// on an external scheduler: the waiter hears kShutdown, the timer and the
+// loader's late answer find nothing to touch.
+TEST_F(LoadingTest, EngineDestroyedDuringALoadFailsItsWaitersAndLeavesNoDanglingWork) {
+  NamespacePolicy p;
+  p.ttl = 10s;
+  p.load_timeout = 1s;
+  EngineOptions o;
+  o.namespaces = {{"n", p}};
+  o.clock = &clock_;
+  o.scheduler = &sched_;
+  o.sweep_interval = Duration::zero();
+  auto engine = Engine::create(std::move(o)).value();
+  auto c = StrCache::open(*engine, "n").value();
+  std::optional<LoadCompletion<std::string>> pending;
+  std::optional<Status> got;
+  c.get_or_load_async(
+      kAlice, "k", [&](LoadCompletion<std::string> done) { pending = done; },
+      [&](Result<Ref<std::string>> r) { got = r.status(); });
+  EXPECT_EQ(sched_.pending(), 1u);  // the load-timeout timer
+  engine.reset();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code(), Code::kShutdown);
+  sched_.advance(2s);                          // the timer fires into a closed table
+  EXPECT_FALSE((*pending)(std::string("v")));  // and so does the late answer
+}
+
+TEST_F(LoadingTest, LoadLatencyPercentilesAreMeasuredOnTheEngineClock) {
+  auto c = cache("plain");
+  for (int i = 0; i < 100; ++i) {
+    Duration took = i < 90 ? Duration(10ms) : i < 99 ? Duration(100ms) : Duration(1s);
+    ASSERT_TRUE(c.get_or_load(kAlice, "k" + std::to_string(i), [&] {
+                   clock_.advance(took);
+                   return Result<std::string>(std::string("v"));
+                 }).ok());
+  }
+  auto lat = stats_of(*engine_, "plain").load_latency;
+  EXPECT_EQ(lat.count, 100u);
+  EXPECT_NEAR(lat.p50_ms, 10, 1);
+  EXPECT_NEAR(lat.p90_ms, 10, 1);
+  EXPECT_NEAR(lat.p99_ms, 100, 10);
+  EXPECT_NEAR(lat.max_ms, 1000, 0.001);
+}
+
 TEST_F(LoadingTest, EmptyKeyIsRejected) {
   auto c = cache("plain");
   auto r = c.get_or_load(kAlice, "", [] { return Result<std::string>(std::string("v")); });
