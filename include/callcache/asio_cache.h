@@ -38,7 +38,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,7 +69,8 @@ class AsioWait : public std::enable_shared_from_this<AsioWait<V, Handler>> {
     slot.assign([weak](boost::asio::cancellation_type type) {
       if (type == boost::asio::cancellation_type::none) return;
       if (auto self = weak.lock()) {
-        self->complete(Status::cancelled("get_or_load wait cancelled; the load continues for others"));
+        self->complete(
+            Status::cancelled("get_or_load wait cancelled; the load continues for others"));
       }
     });
   }

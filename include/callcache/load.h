@@ -104,8 +104,8 @@ struct LoadCall {
   TenantId tenant;
   std::string_view key;
   const LoadOptions* options;
-  LoadStarter starter;    // copied if a background refresh needs it
-  bool blocking_loader;   // the loader blocks its thread: refreshes go to an executor
+  LoadStarter starter;   // copied if a background refresh needs it
+  bool blocking_loader;  // the loader blocks its thread: refreshes go to an executor
 };
 
 // Everything but a fresh hit: `entry`/`freshness` are what lookup_for_load

@@ -11,7 +11,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <optional>
 #include <string>
@@ -77,12 +76,13 @@ TEST_F(AsioCacheTest, RunDoesNotReturnWhileALoadCompletesOnAnotherThread) {
   asio::co_spawn(
       io_,
       [&]() -> asio::awaitable<void> {
-        got.emplace(co_await co_get_or_load(*cache_, kAlice, "k", [&](LoadCompletion<std::string> done) {
-          upstream = std::thread([done] {
-            std::this_thread::sleep_for(20ms);
-            done(std::string("from another thread"));
-          });
-        }));
+        got.emplace(
+            co_await co_get_or_load(*cache_, kAlice, "k", [&](LoadCompletion<std::string> done) {
+              upstream = std::thread([done] {
+                std::this_thread::sleep_for(20ms);
+                done(std::string("from another thread"));
+              });
+            }));
       },
       asio::detached);
   io_.run();  // returns only after the coroutine has finished
@@ -118,12 +118,13 @@ TEST_F(AsioCacheTest, CancelledWaiterLeavesTheLoadToTheOthers) {
   std::vector<Status> cancelled_results;
   std::optional<Result<Ref<std::string>>> patient;
   async_get_or_load(*cache_, kAlice, "k", loader,
-                    asio::bind_cancellation_slot(cancel.slot(), asio::bind_executor(
-                        io_, [&](Result<Ref<std::string>> r) {
+                    asio::bind_cancellation_slot(
+                        cancel.slot(), asio::bind_executor(io_, [&](Result<Ref<std::string>> r) {
                           cancelled_results.push_back(r.status());
                         })));
-  async_get_or_load(*cache_, kAlice, "k", loader,
-                    asio::bind_executor(io_, [&](Result<Ref<std::string>> r) { patient.emplace(r); }));
+  async_get_or_load(
+      *cache_, kAlice, "k", loader,
+      asio::bind_executor(io_, [&](Result<Ref<std::string>> r) { patient.emplace(r); }));
   asio::post(io_, [&] { cancel.emit(asio::cancellation_type::terminal); });
   io_.run_one();  // the emit
   io_.run_one();  // the cancelled handler

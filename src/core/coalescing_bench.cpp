@@ -148,8 +148,7 @@ void run_two_threads(benchmark::State& state, Upstream& upstream, Issue issue) {
   go.arrive_and_wait();
   for (auto& c : callers) c.join();
   const double keys = static_cast<double>(n);
-  state.counters["loader_calls_per_key"] =
-      static_cast<double>(upstream.calls() - calls0) / keys;
+  state.counters["loader_calls_per_key"] = static_cast<double>(upstream.calls() - calls0) / keys;
   state.counters["overhead_ns_per_waiter"] =
       waiters * 2 > 1 ? overhead_ns / keys / (2.0 * waiters - 1) : overhead_ns / keys;
   state.counters["waiters_per_key"] = 2.0 * waiters;
@@ -227,17 +226,28 @@ void BM_HitGetOrLoad(benchmark::State& state) {
   auto keys = hit_keys();
   std::size_t i = static_cast<std::size_t>(state.thread_index()) * 64;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(
-        f.cache.get_or_load(TenantId{1}, keys[i++ & 1023], [] { return Result<std::string>("x"); }));
+    benchmark::DoNotOptimize(f.cache.get_or_load(TenantId{1}, keys[i++ & 1023],
+                                                 [] { return Result<std::string>("x"); }));
   }
 }
 
 BENCHMARK(BM_HitGet)->Threads(1)->Threads(2);
 BENCHMARK(BM_HitGetOrLoad)->Threads(1)->Threads(2);
 
-BENCHMARK(BM_Coalesced)->Arg(1)->Arg(16)->Arg(256)->Arg(2048)->UseManualTime()->Iterations(200)
+BENCHMARK(BM_Coalesced)
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Arg(2048)
+    ->UseManualTime()
+    ->Iterations(200)
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_NoCoalescing)->Arg(1)->Arg(16)->Arg(64)->UseManualTime()->Iterations(20)
+BENCHMARK(BM_NoCoalescing)
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(64)
+    ->UseManualTime()
+    ->Iterations(20)
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -25,7 +25,9 @@ std::size_t FlightKeyHash::operator()(const FlightKey& k) const noexcept {
 }
 
 FlightTable::FlightTable(std::size_t shards)
-    : shards_(std::make_unique<Shard[]>(shards)), mask_(shards - 1), life_(std::make_shared<TableLife>()) {
+    : shards_(std::make_unique<Shard[]>(shards)),
+      mask_(shards - 1),
+      life_(std::make_shared<TableLife>()) {
   assert(shards > 0 && (shards & (shards - 1)) == 0);
 }
 
@@ -163,7 +165,8 @@ void FlightTable::close() {
     }
   }
   for (auto& f : pending) {
-    finish(*f, nullptr, Status::shutdown("cache engine destroyed while loading '" + f->key().key + "'"));
+    finish(*f, nullptr,
+           Status::shutdown("cache engine destroyed while loading '" + f->key().key + "'"));
   }
 }
 

@@ -57,7 +57,7 @@ TEST(FlightTable, ClaimSucceedsOnceSoATimeoutAndALateCompletionCannotBothWin) {
   FlightTable table;
   std::vector<Status> got;
   auto j = table.join(key("k"), [&](Entry*, const Status& s) { got.push_back(s); });
-  ASSERT_TRUE(table.claim(*j.flight));  // e.g. the timeout
+  ASSERT_TRUE(table.claim(*j.flight));   // e.g. the timeout
   EXPECT_FALSE(table.claim(*j.flight));  // the late loader
   table.finish(*j.flight, nullptr, Status::timeout("t"));
   EXPECT_FALSE(table.claim(*j.flight));
@@ -87,7 +87,7 @@ TEST(FlightTable, RefreshStartsOnlyWhenNoFlightAndNoCooldown) {
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->is_refresh());
   EXPECT_FALSE(table.start_refresh(key("k"), t0));  // one refresh at a time
-  auto follower = table.join(key("k"), nullptr);  // a miss joins the refresh
+  auto follower = table.join(key("k"), nullptr);    // a miss joins the refresh
   EXPECT_FALSE(follower.leader);
   ASSERT_TRUE(table.claim(*r));
   table.finish(*r, nullptr, Status::load_failed("upstream down"));

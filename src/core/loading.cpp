@@ -46,7 +46,11 @@ Status loader_threw(const char* what) {
 class LoadSink {
  public:
   LoadSink(Engine& engine, FlightTable& table, std::shared_ptr<Flight> flight, NamespaceId ns)
-      : engine_(&engine), table_(&table), life_(table.life()), flight_(std::move(flight)), ns_(ns) {}
+      : engine_(&engine),
+        table_(&table),
+        life_(table.life()),
+        flight_(std::move(flight)),
+        ns_(ns) {}
 
   // A loader that never completed: fail the flight so the key is not wedged.
   // No engine or scheduler calls: this may run while a scheduler that
@@ -55,9 +59,10 @@ class LoadSink {
     if (done_.exchange(true)) return;
     TableUse use(*life_);
     if (use && table_->claim(*flight_)) {
-      table_->finish(*flight_, nullptr,
-                     Status::load_failed("the loader's completion was dropped without being called "
-                                         "(or its refresh task was dropped by a stopped scheduler)"));
+      table_->finish(
+          *flight_, nullptr,
+          Status::load_failed("the loader's completion was dropped without being called "
+                              "(or its refresh task was dropped by a stopped scheduler)"));
     }
   }
 
@@ -97,8 +102,8 @@ class LoadSink {
     if (flight_->is_refresh()) {
       // Stale-if-error: keep the stale entry; pace the next refresh.
       engine.record(ns_, Event::kRefreshFailure);
-      Duration cool = policy.negative_ttl > Duration::zero() ? policy.negative_ttl
-                                                             : kDefaultRefreshCooldown;
+      Duration cool =
+          policy.negative_ttl > Duration::zero() ? policy.negative_ttl : kDefaultRefreshCooldown;
       table_->set_cooldown(k, now, now + cool);
     } else if (policy.negative_ttl > Duration::zero()) {
       (void)engine.insert_negative(ns_, tenant, k.key, err);
@@ -163,14 +168,13 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
         engine.record(ns, Event::kRefreshFailure);
         TimePoint now = engine.clock().now();
         const NamespacePolicy& p = engine.policy(ns);
-        table.set_cooldown(f->key(), now,
-                           now + (p.negative_ttl > Duration::zero() ? p.negative_ttl
-                                                                     : kDefaultRefreshCooldown));
+        table.set_cooldown(
+            f->key(), now,
+            now + (p.negative_ttl > Duration::zero() ? p.negative_ttl : kDefaultRefreshCooldown));
       }
       table.finish(*f, nullptr,
                    Status::timeout("load of '" + f->key().key + "' in namespace '" +
-                                   engine.name(ns) + "' did not complete within " +
-                                   millis(limit)));
+                                   engine.name(ns) + "' did not complete within " + millis(limit)));
     });
     flight->timer.store(id, std::memory_order_release);
   }
@@ -266,9 +270,9 @@ void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadRece
     Duration limit = *call.options->wait_timeout;
     (void)engine.scheduler().schedule_after(limit, [weak, limit] {
       if (auto o = weak.lock()) {
-        o->deliver(nullptr, Status::deadline_exceeded("gave up waiting for the load after " +
-                                                      millis(limit) +
-                                                      "; it continues for other waiters"));
+        o->deliver(nullptr,
+                   Status::deadline_exceeded("gave up waiting for the load after " + millis(limit) +
+                                             "; it continues for other waiters"));
       }
     });
   }

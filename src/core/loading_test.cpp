@@ -65,8 +65,8 @@ class LoadingTest : public ::testing::Test {
     NamespacePolicy shared = plain;
     shared.shared = true;
     EngineOptions o;
-    o.namespaces = {ns("plain", plain), ns("neg", neg),       ns("swr", swr),
-                    ns("ahead", ahead), ns("slow", slow),     ns("shared", shared)};
+    o.namespaces = {ns("plain", plain), ns("neg", neg),   ns("swr", swr),
+                    ns("ahead", ahead), ns("slow", slow), ns("shared", shared)};
     o.clock = &clock_;
     o.scheduler = &sched_;
     o.sweep_interval = Duration::zero();
@@ -141,7 +141,9 @@ void too_large_values_reach_their_waiters(ManualClock& clock, ManualScheduler& s
     std::vector<std::string> got;
     std::optional<LoadCompletion<std::string>> pending;
     auto loader = [&](LoadCompletion<std::string> done) { pending = done; };
-    auto cb = [&](Result<Ref<std::string>> r) { got.push_back(r.ok() ? **r : r.status().to_string()); };
+    auto cb = [&](Result<Ref<std::string>> r) {
+      got.push_back(r.ok() ? **r : r.status().to_string());
+    };
     c.get_or_load_async(kAlice, key, loader, cb);
     c.get_or_load_async(kAlice, key, loader, cb);
     ASSERT_TRUE(pending);
@@ -278,7 +280,9 @@ TEST_F(LoadingTest, CallbacksOnAnEventLoopShareOneLoad) {
             // The "response" arrives after every caller has asked.
             loop.post([done] { done(std::string("from-upstream")); });
           },
-          [&](Result<Ref<std::string>> r) { got.push_back(r.ok() ? **r : r.status().to_string()); });
+          [&](Result<Ref<std::string>> r) {
+            got.push_back(r.ok() ? **r : r.status().to_string());
+          });
     });
   }
   loop.run();
@@ -398,9 +402,8 @@ TEST_F(LoadingTest, WaitTimeoutDoesNotApplyToTheBlockingLeader) {
 
 TEST_F(LoadingTest, ThrowingLoaderBecomesLoadFailedForAllWaiters) {
   auto c = cache("plain");
-  auto r = c.get_or_load(kAlice, "k", []() -> Result<std::string> {
-    throw std::runtime_error("FLOOD_WAIT_30");
-  });
+  auto r = c.get_or_load(
+      kAlice, "k", []() -> Result<std::string> { throw std::runtime_error("FLOOD_WAIT_30"); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kLoadFailed);
   EXPECT_NE(r.status().message().find("FLOOD_WAIT_30"), std::string::npos);
@@ -465,7 +468,8 @@ TEST_F(LoadingTest, LoadTimeoutFailsAllWaitersFreesTheKeyAndDiscardsTheLateResul
   c.get_or_load_async(kAlice, "k", loader, callback);
   std::optional<Result<Ref<std::string>>> blocked;
   std::thread follower([&] {
-    blocked.emplace(c.get_or_load(kAlice, "k", [] { return Result<std::string>(std::string("x")); }));
+    blocked.emplace(
+        c.get_or_load(kAlice, "k", [] { return Result<std::string>(std::string("x")); }));
   });
   ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "slow").coalesced == 2; }));
   sched_.advance(999ms);

@@ -1,6 +1,6 @@
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -12,9 +12,12 @@ namespace callcache {
 
 std::string_view scope_name(CacheScope scope) noexcept {
   switch (scope) {
-    case CacheScope::kTask: return "task";
-    case CacheScope::kProcess: return "process";
-    case CacheScope::kIsolated: return "isolated";
+    case CacheScope::kTask:
+      return "task";
+    case CacheScope::kProcess:
+      return "process";
+    case CacheScope::kIsolated:
+      return "isolated";
   }
   return "unknown";
 }
@@ -30,7 +33,8 @@ EngineOptions engine_options(const ScopeOptions& options, CacheScope scope, Sche
   if (scope == CacheScope::kProcess) o.sweep_interval = s.cleanup_interval;
   for (auto& spec : o.namespaces) {
     NamespacePolicy& p = spec.policy;
-    if (scope == CacheScope::kProcess && s.process_max_entries) p.max_entries = s.process_max_entries;
+    if (scope == CacheScope::kProcess && s.process_max_entries)
+      p.max_entries = s.process_max_entries;
     if (s.per_tenant_max_entries &&
         (p.max_entries_per_tenant == 0 || s.per_tenant_max_entries < p.max_entries_per_tenant)) {
       p.max_entries_per_tenant = s.per_tenant_max_entries;
