@@ -271,7 +271,7 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
       err << "callcache sim: chart: " << chart.status().to_string() << "\n";
       return 1;
     }
-    std::ostream& note = a.json ? err : out;
+    std::ostream& note = a.json || a.markdown ? err : out;
     note << "chart data: " << chart->dat << ", script: " << chart->gp;
     if (!chart->svg.empty()) note << ", svg: " << chart->svg;
     if (!chart->png.empty()) note << ", png: " << chart->png;

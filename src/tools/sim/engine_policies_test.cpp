@@ -65,7 +65,7 @@ TEST(EnginePolicies, LoopDefeatsLru) {
 
 TEST(EnginePolicies, SingleShardLruIsExactLru) {
   for (double alpha : {0.6, 1.0}) {
-    auto t = generate_zipf(ZipfOptions{100'000, 10'000, alpha, 11});
+    auto t = generate_zipf(ZipfOptions{50'000, 10'000, alpha, 11});
     ASSERT_TRUE(t.ok());
     for (std::uint64_t size : {1u, 10u, 100u, 1'000u}) {
       EXPECT_EQ(engine_misses(EvictionPolicy::kLru, *t, size),
@@ -85,7 +85,7 @@ TEST(EnginePolicies, EveryPolicyOnlyColdMissesWhenEverythingFits) {
 
 TEST(EnginePolicies, NoPolicyBeatsOpt) {
   for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-    auto t = generate_scan(ScanOptions{ZipfOptions{40'000, 4'000, 0.9, seed}, 300, 2'000});
+    auto t = generate_scan(ScanOptions{ZipfOptions{20'000, 4'000, 0.9, seed}, 300, 2'000});
     ASSERT_TRUE(t.ok());
     for (std::uint64_t size : {4u, 40u, 400u}) {
       auto opt = simulate_reference(ReferencePolicy::kOpt, *t, size);
@@ -99,7 +99,7 @@ TEST(EnginePolicies, NoPolicyBeatsOpt) {
 TEST(EnginePolicies, S3FifoResistsScansThatFlushLru) {
   // Zipf traffic interleaved with one-time scans as long as the cache: LRU
   // loses its hot set on every scan; S3-FIFO's small queue absorbs them.
-  auto t = generate_scan(ScanOptions{ZipfOptions{300'000, 20'000, 0.9, 1}, 2'000, 5'000});
+  auto t = generate_scan(ScanOptions{ZipfOptions{150'000, 20'000, 0.9, 1}, 2'000, 5'000});
   ASSERT_TRUE(t.ok());
   for (std::uint64_t size : {500u, 2'000u}) {
     auto lru = engine_misses(EvictionPolicy::kLru, *t, size);
