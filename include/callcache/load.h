@@ -23,7 +23,9 @@
 //  - background refreshes of the blocking form run the loader on
 //    LoadOptions::executor or, by default, on Engine::scheduler()'s thread —
 //    never on the thread that read the entry. The asynchronous form starts
-//    its (non-blocking) loader inline.
+//    its (non-blocking) loader inline. The scheduler has one thread, shared
+//    with expiry sweeps and load timeouts: give an executor to blocking
+//    loaders that may take long, or a hung refresh delays those timers.
 //
 // Statistics (NamespaceStats): hits (fresh and refresh-due), misses (a load
 // was needed), stale_hits, negative_hits, coalesced, loads (every loader
