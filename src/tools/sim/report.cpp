@@ -73,6 +73,10 @@ bool file_exists(const std::string& path) {
 std::string gnuplot_quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -298,14 +302,19 @@ Result<ChartFiles> write_chart(const SimResults& r, const std::string& prefix) {
     if (!gp) return Status::io_error("cannot write '" + f.gp + "': " + std::strerror(errno));
     gp << "# Miss ratio vs cache size, one line per policy (callcache sim).\n"
        << "# Re-render with: gnuplot " << base << ".gp  (in this directory)\n"
-       << "set title " << gnuplot_quote("callcache sim: " + r.trace_name + " (" +
+       << "set title " << gnuplot_quote("callcache sim: " + r.trace_name + "\n" +
                                         with_commas(r.requests) + " requests, " +
-                                        with_commas(r.distinct) + " keys)")
+                                        with_commas(r.distinct) + " distinct keys")
        << " noenhanced\n"
        << "set xlabel \"cache size (entries, log scale)\"\n"
        << "set ylabel \"miss ratio\"\n"
        << "set logscale x\nset grid\nset key top right noenhanced\n"
        << "set yrange [0:*]\n";
+    if (!r.sizes.empty()) {
+      // A little room either side of the data instead of whole decades.
+      gp << "set xrange [" << fixed(static_cast<double>(r.sizes.front()) / 1.25, 3) << ":"
+         << fixed(static_cast<double>(r.sizes.back()) * 1.25, 3) << "]\n";
+    }
     gp << "set terminal svg size 800,500 dynamic font \"sans,12\" background rgb \"white\"\n"
        << "set output " << gnuplot_quote(base + ".svg") << "\n";
     gp << "plot ";
