@@ -45,7 +45,8 @@ Result<std::size_t> read_raw(std::FILE* f, const std::string& path, char* buf, s
 
 class PlainSource final : public ByteSource {
  public:
-  PlainSource(std::string path, std::FILE* f) : ByteSource(std::move(path), Compression::kNone), f_(f) {}
+  PlainSource(std::string path, std::FILE* f)
+      : ByteSource(std::move(path), Compression::kNone), f_(f) {}
   Result<std::size_t> read(char* buf, std::size_t n) override {
     return read_raw(f_.get(), path(), buf, n);
   }
@@ -94,12 +95,24 @@ class XzSource final : public ByteSource {
   Status error(lzma_ret r) const {
     std::string what;
     switch (r) {
-      case LZMA_FORMAT_ERROR: what = "not an xz stream"; break;
-      case LZMA_DATA_ERROR: what = "xz data is corrupt"; break;
-      case LZMA_BUF_ERROR: what = "xz stream is truncated"; break;
-      case LZMA_MEM_ERROR: what = "out of memory while decompressing"; break;
-      case LZMA_OPTIONS_ERROR: what = "unsupported xz options"; break;
-      default: what = "xz decoder error " + std::to_string(static_cast<int>(r)); break;
+      case LZMA_FORMAT_ERROR:
+        what = "not an xz stream";
+        break;
+      case LZMA_DATA_ERROR:
+        what = "xz data is corrupt";
+        break;
+      case LZMA_BUF_ERROR:
+        what = "xz stream is truncated";
+        break;
+      case LZMA_MEM_ERROR:
+        what = "out of memory while decompressing";
+        break;
+      case LZMA_OPTIONS_ERROR:
+        what = "unsupported xz options";
+        break;
+      default:
+        what = "xz decoder error " + std::to_string(static_cast<int>(r));
+        break;
     }
     return Status::corruption("'" + path() + "': " + what + " (at compressed byte offset " +
                               std::to_string(strm_.total_in) + ")");
@@ -140,14 +153,15 @@ class ZstdSource final : public ByteSource {
       consumed_ += in.pos - in_pos_;
       in_pos_ = in.pos;
       if (ZSTD_isError(r)) {
-        return Status::corruption("'" + path() + "': zstd data is corrupt: " +
-                                  ZSTD_getErrorName(r) + " (at compressed byte offset " +
-                                  std::to_string(consumed_) + ")");
+        return Status::corruption("'" + path() +
+                                  "': zstd data is corrupt: " + ZSTD_getErrorName(r) +
+                                  " (at compressed byte offset " + std::to_string(consumed_) + ")");
       }
       frame_open_ = r != 0;
     }
     if (out.pos == 0 && frame_open_) {
-      return Status::corruption("'" + path() + "': zstd stream is truncated (at compressed byte offset " +
+      return Status::corruption("'" + path() +
+                                "': zstd stream is truncated (at compressed byte offset " +
                                 std::to_string(consumed_) + ")");
     }
     return out.pos;
@@ -168,9 +182,12 @@ class ZstdSource final : public ByteSource {
 
 std::string_view compression_name(Compression c) noexcept {
   switch (c) {
-    case Compression::kNone: return "none";
-    case Compression::kXz: return "xz";
-    case Compression::kZstd: return "zstd";
+    case Compression::kNone:
+      return "none";
+    case Compression::kXz:
+      return "xz";
+    case Compression::kZstd:
+      return "zstd";
   }
   return "?";
 }
@@ -194,7 +211,8 @@ Result<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path) {
   }
   if (ends_with(path, ".zst") && !is_zstd) {
     std::fclose(f);
-    return Status::corruption("'" + path + "': named .zst but is not a zstd file (bad magic bytes)");
+    return Status::corruption("'" + path +
+                              "': named .zst but is not a zstd file (bad magic bytes)");
   }
   if (is_xz) {
     auto src = std::make_unique<XzSource>(path, f);

@@ -34,7 +34,8 @@ Result<std::vector<std::uint64_t>> parse_sizes(const std::string& list) {
     std::uint64_t v = 0;
     auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
     if (ec != std::errc() || p != item.data() + item.size() || v == 0) {
-      return Status::invalid_argument("--sizes: '" + item + "' is not a cache size (an integer > 0)");
+      return Status::invalid_argument("--sizes: '" + item +
+                                      "' is not a cache size (an integer > 0)");
     }
     sizes.push_back(v);
   }
@@ -168,15 +169,17 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
   app.add_option("trace", a.trace_path,
                  "trace file: text (one key per line), csv, oracleGeneral (libCacheSim binary) "
                  "or cache2k (32-bit big-endian keys); .xz and .zst are decompressed");
-  app.add_option("--format", a.format, "trace format: auto (from the file name), text, csv, "
-                                       "oracle, cache2k")
+  app.add_option("--format", a.format,
+                 "trace format: auto (from the file name), text, csv, "
+                 "oracle, cache2k")
       ->capture_default_str();
   app.add_option("--csv-column", a.csv_column, "csv key column: 1-based index or header name")
       ->capture_default_str();
   auto* hdr = app.add_flag("--csv-header", a.csv_header, "the first csv row is a header");
   app.add_flag("--no-csv-header", a.no_csv_header, "the first csv row is data")->excludes(hdr);
-  app.add_option("--csv-delimiter", a.csv_delimiter, "csv field separator (default ',', "
-                                                     "tab for .tsv; 'tab' for a tab)");
+  app.add_option("--csv-delimiter", a.csv_delimiter,
+                 "csv field separator (default ',', "
+                 "tab for .tsv; 'tab' for a tab)");
   app.add_option("--limit", a.limit, "use only the first N requests (0 = all)");
   auto* gen = app.add_option("--generate", a.generate,
                              "synthetic trace instead of a file: zipf, scan (zipf with one-time "
@@ -195,9 +198,9 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
                  "cache sizes as fractions of the distinct keys, e.g. 0.01,5% (default "
                  "0.1%,0.5%,1%,2%,5%,10%,20%)")
       ->excludes(sizes);
-  app.add_option("--policies", a.policies,
-                 "engine policies to run, comma-separated, or all / none (engine: " +
-                     engine_names + ")")
+  app.add_option(
+         "--policies", a.policies,
+         "engine policies to run, comma-separated, or all / none (engine: " + engine_names + ")")
       ->capture_default_str();
   app.add_option("--reference", a.reference,
                  "reference points computed by the simulator: opt, fifo, lru-exact, "

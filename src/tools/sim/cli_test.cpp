@@ -14,11 +14,11 @@
 namespace callcache::sim {
 namespace {
 
-using ::testing::HasSubstr;
 using test_util::cache2k_bytes;
 using test_util::TempDir;
 using test_util::write_file;
 using test_util::xz_compress;
+using ::testing::HasSubstr;
 
 std::vector<PolicyRun> stand_ins() {
   PolicyRun lru = reference_run("lru-exact");
@@ -48,8 +48,8 @@ CliRun run(std::vector<std::string> args) {
 }
 
 TEST(Cli, GeneratedTraceTable) {
-  CliRun r = run({"--generate", "zipf", "--requests", "20000", "--keys", "2000", "--sizes",
-               "10,100,1000"});
+  CliRun r = run(
+      {"--generate", "zipf", "--requests", "20000", "--keys", "2000", "--sizes", "10,100,1000"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("zipf(alpha=0.9, keys=2000, requests=20000, seed=1)"));
   EXPECT_THAT(r.out, HasSubstr("OPT (ref, offline)"));
@@ -59,13 +59,15 @@ TEST(Cli, GeneratedTraceTable) {
 }
 
 TEST(Cli, JsonIsDeterministicForASeed) {
-  std::vector<std::string> args = {"--generate", "scan",  "--requests", "30000", "--keys", "3000",
-                                   "--json",     "--reference", "opt", "--seed", "7"};
+  std::vector<std::string> args = {"--generate", "scan",   "--requests", "30000",
+                                   "--keys",     "3000",   "--json",     "--reference",
+                                   "opt",        "--seed", "7"};
   CliRun a = run(args), b = run(args);
   ASSERT_EQ(a.rc, 0) << a.err;
   auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
   ASSERT_EQ(ja["policies"].size(), 3u);  // lru, fifo, opt
-  for (std::size_t p = 0; p < 3; ++p) EXPECT_EQ(ja["policies"][p]["misses"], jb["policies"][p]["misses"]);
+  for (std::size_t p = 0; p < 3; ++p)
+    EXPECT_EQ(ja["policies"][p]["misses"], jb["policies"][p]["misses"]);
   EXPECT_EQ(ja["policies"][2]["name"], "opt");
   EXPECT_EQ(ja["sizes"].size(), 7u);  // default fractions
 }
@@ -76,7 +78,7 @@ TEST(Cli, ReadsATraceFileAndWritesAChart) {
   for (std::uint32_t i = 0; i < 5000; ++i) keys.push_back((i * i) % 701);
   write_file(dir.file("t.trace.xz"), xz_compress(cache2k_bytes(keys)));
   CliRun r = run({dir.file("t.trace.xz"), "--fractions", "1%,0.1", "--chart", dir.file("chart"),
-               "--policies", "lru", "--reference", "none"});
+                  "--policies", "lru", "--reference", "none"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("t.trace.xz — 5,000 requests"));
   EXPECT_THAT(r.out, HasSubstr("chart data: " + dir.file("chart.dat")));

@@ -131,8 +131,8 @@ TEST(EnginePolicies, SimulationIsDeterministic) {
 }
 
 TEST(SimMain, RunsTheEnginePoliciesEndToEnd) {
-  std::vector<const char*> argv = {"sim",       "--generate", "scan",  "--requests", "40000",
-                                   "--keys",    "4000",       "--sizes", "40,400",   "--json"};
+  std::vector<const char*> argv = {"sim",    "--generate", "scan",    "--requests", "40000",
+                                   "--keys", "4000",       "--sizes", "40,400",     "--json"};
   std::ostringstream out, err;
   int rc = run_sim_cli(static_cast<int>(argv.size()), argv.data(), out, err, engine_policy_runs());
   ASSERT_EQ(rc, 0) << err.str();

@@ -107,9 +107,8 @@ Result<Trace> generate_scan(const ScanOptions& o) {
     ++since_scan;
   }
   return densify("scan(alpha=" + fmt_double(o.zipf.alpha) + ", keys=" +
-                     std::to_string(o.zipf.keys) + ", requests=" +
-                     std::to_string(o.zipf.requests) + ", scan_length=" +
-                     std::to_string(o.scan_length) + ", scan_every=" +
+                     std::to_string(o.zipf.keys) + ", requests=" + std::to_string(o.zipf.requests) +
+                     ", scan_length=" + std::to_string(o.scan_length) + ", scan_every=" +
                      std::to_string(o.scan_every) + ", seed=" + std::to_string(o.zipf.seed) + ")",
                  raw);
 }
@@ -119,9 +118,9 @@ Result<Trace> generate_loop(const LoopOptions& o) {
   if (o.keys == 0) return Status::invalid_argument("keys must be > 0");
   std::vector<std::uint64_t> raw(o.requests);
   for (std::uint64_t i = 0; i < o.requests; ++i) raw[i] = i % o.keys;
-  return densify("loop(keys=" + std::to_string(o.keys) +
-                     ", requests=" + std::to_string(o.requests) + ")",
-                 raw);
+  return densify(
+      "loop(keys=" + std::to_string(o.keys) + ", requests=" + std::to_string(o.requests) + ")",
+      raw);
 }
 
 }  // namespace callcache::sim

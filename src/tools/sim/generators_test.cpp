@@ -87,7 +87,8 @@ TEST(Zipf, EmpiricalShapeMatchesAlpha) {
     auto c = counts_desc(*t);
     // Frequency of rank r ∝ r^-alpha: the log-log slope between ranks 1 and
     // 100 recovers alpha.
-    double slope = std::log(static_cast<double>(c[0]) / static_cast<double>(c[99])) / std::log(100.0);
+    double slope =
+        std::log(static_cast<double>(c[0]) / static_cast<double>(c[99])) / std::log(100.0);
     EXPECT_NEAR(slope, alpha, 0.06) << "alpha " << alpha;
     ZipfSampler z(10'000, alpha);
     EXPECT_NEAR(static_cast<double>(c[0]) / 1e6, z.probability(0), 0.004) << "alpha " << alpha;

@@ -36,12 +36,12 @@ std::string trace_path(const std::string& file) {
   return std::filesystem::exists(path) ? path : "";
 }
 
-#define REQUIRE_TRACE(var, file)                                                        \
-  const std::string var = trace_path(file);                                             \
-  if (var.empty()) {                                                                    \
-    GTEST_SKIP() << "SKIPPED: trace " file " not found in '" << traces_dir()            \
-                 << "' (set CALLCACHE_TRACES_DIR, pass --traces-dir=DIR, or put "       \
-                    "../shared/traces beside the source tree)";                          \
+#define REQUIRE_TRACE(var, file)                                                  \
+  const std::string var = trace_path(file);                                       \
+  if (var.empty()) {                                                              \
+    GTEST_SKIP() << "SKIPPED: trace " file " not found in '" << traces_dir()      \
+                 << "' (set CALLCACHE_TRACES_DIR, pass --traces-dir=DIR, or put " \
+                    "../shared/traces beside the source tree)";                   \
   }
 
 TEST(RealTraces, Web07) {

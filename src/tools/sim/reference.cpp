@@ -113,10 +113,14 @@ std::uint64_t opt(const Trace& t, std::uint64_t cap) {
 
 std::string_view reference_policy_name(ReferencePolicy p) noexcept {
   switch (p) {
-    case ReferencePolicy::kOpt: return "opt";
-    case ReferencePolicy::kFifo: return "fifo";
-    case ReferencePolicy::kLru: return "lru-exact";
-    case ReferencePolicy::kS3Fifo: return "s3fifo-ref";
+    case ReferencePolicy::kOpt:
+      return "opt";
+    case ReferencePolicy::kFifo:
+      return "fifo";
+    case ReferencePolicy::kLru:
+      return "lru-exact";
+    case ReferencePolicy::kS3Fifo:
+      return "s3fifo-ref";
   }
   return "?";
 }
@@ -133,9 +137,10 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
     }
   }
   if (!found) {
-    return Status::invalid_argument("unknown reference policy '" + std::string(name) +
-                                    "' (expected opt, fifo, lru-exact or s3fifo-ref[:small=F]"
-                                    "[:ghost=F][:promote=N][:maxfreq=N][:minsmall=N][:smallcap=F])");
+    return Status::invalid_argument(
+        "unknown reference policy '" + std::string(name) +
+        "' (expected opt, fifo, lru-exact or s3fifo-ref[:small=F]"
+        "[:ghost=F][:promote=N][:maxfreq=N][:minsmall=N][:smallcap=F])");
   }
   std::string_view rest = name.substr(head.size());
   if (!rest.empty() && spec.policy != ReferencePolicy::kS3Fifo) {
@@ -170,7 +175,8 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
       spec.s3fifo.promote = static_cast<int>(v);
     } else if (key == "maxfreq" && v >= 1 && v <= 100 && v == static_cast<int>(v)) {
       spec.s3fifo.max_freq = static_cast<int>(v);
-    } else if (key == "minsmall" && v >= 0 && v <= 1e9 && v == static_cast<double>(static_cast<std::uint64_t>(v))) {
+    } else if (key == "minsmall" && v >= 0 && v <= 1e9 &&
+               v == static_cast<double>(static_cast<std::uint64_t>(v))) {
       spec.s3fifo.min_small = static_cast<std::uint64_t>(v);
     } else if (key == "smallcap" && v > 0 && v < 1) {
       spec.s3fifo.small_cap = v;
@@ -203,10 +209,14 @@ std::vector<std::uint64_t> next_use(const Trace& trace) {
 std::uint64_t simulate_reference(const ReferenceSpec& spec, const Trace& trace,
                                  std::uint64_t capacity) {
   switch (spec.policy) {
-    case ReferencePolicy::kS3Fifo: return simulate_s3fifo(trace, capacity, spec.s3fifo);
-    case ReferencePolicy::kOpt: return opt(trace, capacity);
-    case ReferencePolicy::kFifo: return fifo(trace, capacity);
-    case ReferencePolicy::kLru: return lru(trace, capacity);
+    case ReferencePolicy::kS3Fifo:
+      return simulate_s3fifo(trace, capacity, spec.s3fifo);
+    case ReferencePolicy::kOpt:
+      return opt(trace, capacity);
+    case ReferencePolicy::kFifo:
+      return fifo(trace, capacity);
+    case ReferencePolicy::kLru:
+      return lru(trace, capacity);
   }
   return 0;
 }

@@ -129,8 +129,8 @@ std::string format_grid(const SimResults& r, bool md) {
       << with_commas(r.distinct) << " distinct keys, " << with_commas(r.one_hit_keys)
       << " requested once ("
       << percent(r.distinct ? static_cast<double>(r.one_hit_keys) / r.distinct : 0, 1) << ")\n";
-  out << "miss ratio by cache size (entries); lower is better; "
-      << (md ? "bold" : "*") << " = best engine policy at that size\n\n";
+  out << "miss ratio by cache size (entries); lower is better; " << (md ? "bold" : "*")
+      << " = best engine policy at that size\n\n";
 
   const int def = r.default_policy();
   const int lru = r.find("lru");
@@ -163,8 +163,8 @@ std::string format_grid(const SimResults& r, bool md) {
                                     percent(static_cast<double>(r.sizes[s]) / r.distinct, 2)};
     for (std::size_t p = 0; p < r.policies.size(); ++p) {
       if (!r.policies[p].engine) continue;
-      bool is_best = best >= 0 &&
-                     r.policies[p].misses[s] == r.policies[static_cast<std::size_t>(best)].misses[s];
+      bool is_best = best >= 0 && r.policies[p].misses[s] ==
+                                      r.policies[static_cast<std::size_t>(best)].misses[s];
       std::string cell = fixed(r.miss_ratio(p, s), 4);
       if (is_best) cell = md ? "**" + cell + "**" : "*" + cell;
       row.push_back(std::move(cell));
@@ -186,7 +186,8 @@ std::string format_grid(const SimResults& r, bool md) {
       }
       row.push_back(ok ? "yes" : "NO");
       if (lru >= 0 && lru != def) {
-        row.push_back(signed_percent(relative_gap(d, r.policies[static_cast<std::size_t>(lru)].misses[s])));
+        row.push_back(
+            signed_percent(relative_gap(d, r.policies[static_cast<std::size_t>(lru)].misses[s])));
       }
     }
     rows.push_back(row);
@@ -197,7 +198,8 @@ std::string format_grid(const SimResults& r, bool md) {
     out << "default policy " << d.name << ": within 1% of the best engine policy at " << met
         << " of " << r.sizes.size() << " sizes";
     if (met < r.sizes.size()) {
-      out << "; worst gap " << signed_percent(worst) << " at size " << with_commas(r.sizes[worst_at]);
+      out << "; worst gap " << signed_percent(worst) << " at size "
+          << with_commas(r.sizes[worst_at]);
     }
     out << "\n";
   }
@@ -292,7 +294,8 @@ Result<ChartFiles> write_chart(const SimResults& r, const std::string& prefix) {
     dat << "\n";
     for (std::size_t s = 0; s < r.sizes.size(); ++s) {
       dat << r.sizes[s] << "\t" << fixed(static_cast<double>(r.sizes[s]) / r.distinct, 6);
-      for (std::size_t p = 0; p < r.policies.size(); ++p) dat << "\t" << fixed(r.miss_ratio(p, s), 6);
+      for (std::size_t p = 0; p < r.policies.size(); ++p)
+        dat << "\t" << fixed(r.miss_ratio(p, s), 6);
       dat << "\n";
     }
     if (!dat.flush()) return Status::io_error("cannot write '" + f.dat + "'");
@@ -302,9 +305,9 @@ Result<ChartFiles> write_chart(const SimResults& r, const std::string& prefix) {
     if (!gp) return Status::io_error("cannot write '" + f.gp + "': " + std::strerror(errno));
     gp << "# Miss ratio vs cache size, one line per policy (callcache sim).\n"
        << "# Re-render with: gnuplot " << base << ".gp  (in this directory)\n"
-       << "set title " << gnuplot_quote("callcache sim: " + r.trace_name + "\n" +
-                                        with_commas(r.requests) + " requests, " +
-                                        with_commas(r.distinct) + " distinct keys")
+       << "set title "
+       << gnuplot_quote("callcache sim: " + r.trace_name + "\n" + with_commas(r.requests) +
+                        " requests, " + with_commas(r.distinct) + " distinct keys")
        << " noenhanced\n"
        << "set xlabel \"cache size (entries, log scale)\"\n"
        << "set ylabel \"miss ratio\"\n"

@@ -30,9 +30,9 @@ std::string format_json(const SimResults& r);
 double relative_gap(std::uint64_t a, std::uint64_t b);
 
 struct ChartFiles {
-  std::string dat, gp;    // always written
-  std::string svg, png;   // empty when not produced
-  std::string note;       // why something was not produced (gnuplot absent, no pngcairo)
+  std::string dat, gp;   // always written
+  std::string svg, png;  // empty when not produced
+  std::string note;      // why something was not produced (gnuplot absent, no pngcairo)
 };
 
 // Writes `<prefix>.dat` and `<prefix>.gp`, then runs gnuplot (if on PATH) to

@@ -12,9 +12,9 @@
 namespace callcache::sim {
 namespace {
 
+using test_util::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using test_util::TempDir;
 
 // Two engine policies and one reference at three sizes, 1,000 requests.
 SimResults sample() {

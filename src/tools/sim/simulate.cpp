@@ -26,9 +26,15 @@ PolicyRun reference_run(std::string_view name) {
   PolicyRun r;
   r.name = std::string(name);
   switch (spec.policy) {
-    case ReferencePolicy::kOpt: r.label = "OPT (ref, offline)"; break;
-    case ReferencePolicy::kFifo: r.label = "FIFO (ref)"; break;
-    case ReferencePolicy::kLru: r.label = "exact LRU (ref)"; break;
+    case ReferencePolicy::kOpt:
+      r.label = "OPT (ref, offline)";
+      break;
+    case ReferencePolicy::kFifo:
+      r.label = "FIFO (ref)";
+      break;
+    case ReferencePolicy::kLru:
+      r.label = "exact LRU (ref)";
+      break;
     case ReferencePolicy::kS3Fifo: {
       char buf[160];
       std::snprintf(buf, sizeof buf, "S3-FIFO (ref, small=%g ghost=%g promote=%d maxfreq=%d",
@@ -37,7 +43,8 @@ PolicyRun reference_run(std::string_view name) {
       r.label = buf;
       if (spec.s3fifo.min_small) {
         std::snprintf(buf, sizeof buf, " minsmall=%llu smallcap=%g",
-                      static_cast<unsigned long long>(spec.s3fifo.min_small), spec.s3fifo.small_cap);
+                      static_cast<unsigned long long>(spec.s3fifo.min_small),
+                      spec.s3fifo.small_cap);
         r.label += buf;
       }
       r.label += ")";
@@ -120,9 +127,9 @@ Result<SimResults> run_matrix(const Trace& trace, std::vector<std::uint64_t> siz
       auto m = policies[p].misses(trace, sizes[s]);
       cpu[j] = thread_cpu_seconds() - t0;
       if (!m.ok()) {
-        errors[j] = Status(m.status().code(), "policy " + policies[p].name + " at size " +
-                                                  std::to_string(sizes[s]) + ": " +
-                                                  m.status().message());
+        errors[j] =
+            Status(m.status().code(), "policy " + policies[p].name + " at size " +
+                                          std::to_string(sizes[s]) + ": " + m.status().message());
         continue;
       }
       r.policies[p].misses[s] = *m;

@@ -26,7 +26,8 @@ std::string base_name(std::string_view path) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -230,8 +231,9 @@ Status read_csv(ByteSource& src, const ReadOptions& options, Interner& interner,
                                 " column(s); the key is column " + std::to_string(index + 1));
     }
     std::string_view key = trim(fields[index]);
-    if (key.empty()) return Status::corruption(where() + ": the key (column " +
-                                               std::to_string(index + 1) + ") is empty");
+    if (key.empty())
+      return Status::corruption(where() + ": the key (column " + std::to_string(index + 1) +
+                                ") is empty");
     trace.requests.push_back(interner.id_of_string(key));
   }
   if (!header_seen) return Status::invalid_argument("'" + src.path() + "': no header row");
@@ -260,10 +262,10 @@ Status read_records(ByteSource& src, std::size_t record, const char* what,
           interner.id_of_int(key_of(reinterpret_cast<const unsigned char*>(buf.data() + i))));
     }
     if (whole != n) {
-      return Status::corruption("'" + src.path() + "': truncated " + what + " record at byte offset " +
-                                std::to_string(offset + whole) + " (" + std::to_string(n - whole) +
-                                " trailing bytes; records are " + std::to_string(record) +
-                                " bytes)");
+      return Status::corruption("'" + src.path() + "': truncated " + what +
+                                " record at byte offset " + std::to_string(offset + whole) + " (" +
+                                std::to_string(n - whole) + " trailing bytes; records are " +
+                                std::to_string(record) + " bytes)");
     }
     offset += n;
     if (n < buf.size()) break;
@@ -308,11 +310,16 @@ std::uint64_t count_one_hit_keys(const Trace& trace) {
 
 std::string_view trace_format_name(TraceFormat f) noexcept {
   switch (f) {
-    case TraceFormat::kAuto: return "auto";
-    case TraceFormat::kText: return "text";
-    case TraceFormat::kCsv: return "csv";
-    case TraceFormat::kOracleGeneral: return "oracle";
-    case TraceFormat::kCache2k: return "cache2k";
+    case TraceFormat::kAuto:
+      return "auto";
+    case TraceFormat::kText:
+      return "text";
+    case TraceFormat::kCsv:
+      return "csv";
+    case TraceFormat::kOracleGeneral:
+      return "oracle";
+    case TraceFormat::kCache2k:
+      return "cache2k";
   }
   return "?";
 }
@@ -330,8 +337,10 @@ Result<TraceFormat> parse_trace_format(std::string_view name) {
 Result<TraceFormat> detect_trace_format(std::string_view path) {
   std::string name = base_name(path);
   std::string_view n = name;
-  if (ends_with(n, ".xz")) n.remove_suffix(3);
-  else if (ends_with(n, ".zst")) n.remove_suffix(4);
+  if (ends_with(n, ".xz"))
+    n.remove_suffix(3);
+  else if (ends_with(n, ".zst"))
+    n.remove_suffix(4);
   if (n.find("oracleGeneral") != std::string_view::npos || ends_with(n, ".bin")) {
     return TraceFormat::kOracleGeneral;
   }

@@ -17,11 +17,11 @@
 namespace callcache::sim {
 namespace {
 
-using ::testing::HasSubstr;
 using test_util::cache2k_bytes;
 using test_util::TempDir;
 using test_util::write_file;
 using test_util::xz_compress;
+using ::testing::HasSubstr;
 
 std::vector<std::uint32_t> ids(std::initializer_list<std::uint32_t> v) { return v; }
 
@@ -30,7 +30,8 @@ std::string oracle_record(std::uint32_t ts, std::uint64_t obj, std::uint32_t siz
                           std::int64_t next) {
   std::string r(24, '\0');
   auto put = [&](std::size_t at, std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) r[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+    for (int i = 0; i < bytes; ++i)
+      r[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
   };
   put(0, ts, 4);
   put(4, obj, 8);
@@ -83,7 +84,8 @@ TEST(ReadText, LongTraceAcrossBufferBoundaries) {
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   ASSERT_EQ(t->requests.size(), static_cast<std::size_t>(n));
   EXPECT_EQ(t->distinct, 1000u);
-  for (int i = 0; i < n; ++i) ASSERT_EQ(t->requests[static_cast<std::size_t>(i)], static_cast<std::uint32_t>(i % 1000));
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(t->requests[static_cast<std::size_t>(i)], static_cast<std::uint32_t>(i % 1000));
 }
 
 TEST(ReadText, BinaryFileIsAnErrorNamingTheLine) {
