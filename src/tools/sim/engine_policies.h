@@ -14,6 +14,7 @@
 
 #include "callcache/policy.h"
 #include "callcache/status.h"
+#include "tools/sim/reference.h"
 #include "tools/sim/simulate.h"
 #include "tools/sim/trace.h"
 
@@ -25,6 +26,11 @@ inline constexpr EvictionPolicy kEnginePolicies[] = {
     EvictionPolicy::kLru,
     EvictionPolicy::kS3Fifo,
 };
+
+// The settings of the engine's S3-FIFO (src/core/eviction.h) in terms of the
+// textbook reference; a test checks that the two agree. Keep in sync when the
+// engine's S3-FIFO is tuned.
+inline constexpr S3FifoParams kEngineS3FifoParams{};
 
 // Misses of the engine under `policy` with max_entries = size. Errors:
 // whatever Engine::create / Cache::put return, e.g. a rejected policy.

@@ -116,7 +116,7 @@ TEST(EnginePolicies, EngineS3FifoTracksTheTextbookReference) {
   ASSERT_TRUE(t.ok());
   for (std::uint64_t size : {50u, 500u, 5'000u}) {
     auto engine = engine_misses(EvictionPolicy::kS3Fifo, *t, size);
-    auto ref = simulate_s3fifo(*t, size, S3FifoParams{});
+    auto ref = simulate_s3fifo(*t, size, kEngineS3FifoParams);
     EXPECT_NEAR(static_cast<double>(engine) / static_cast<double>(ref), 1.0, 0.01)
         << "size " << size << ": engine " << engine << " vs reference " << ref;
   }
