@@ -27,9 +27,8 @@ inline constexpr EvictionPolicy kEnginePolicies[] = {
     EvictionPolicy::kS3Fifo,
 };
 
-// The settings of the engine's S3-FIFO (src/core/eviction.h) in terms of the
-// textbook reference; a test checks that the two agree. Keep in sync when the
-// engine's S3-FIFO is tuned.
+// The textbook S3-FIFO settings closest to the engine's S3-FIFO
+// (src/core/eviction.h); a test checks that the engine stays near them.
 inline constexpr S3FifoParams kEngineS3FifoParams{};
 
 // Misses of the engine under `policy` with max_entries = size. Errors:
