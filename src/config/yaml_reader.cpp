@@ -204,7 +204,7 @@ void MapReader::string(std::string_view key, std::string& out, bool allow_empty)
 
 void MapReader::string_list(std::string_view key, std::vector<std::string>& out) {
   YAML::Node n = child(key);
-  if (!n) return;
+  if (!has(key)) return;  // child() of an absent key is a null node, not an invalid one
   std::vector<std::string> v;
   if (n.IsScalar()) {
     v.push_back(n.Scalar());

@@ -63,6 +63,17 @@ TEST(MapReader, ZeroRejectedWhereNotAllowed) {
   EXPECT_EQ(n, 7u);
 }
 
+TEST(MapReader, AbsentStringListLeavesTheFieldAlone) {
+  auto doc = load_string("other: 1\n");
+  MapReader r(*doc, "x");
+  std::vector<std::string> v = {"keep"};
+  r.string_list("methods", v);
+  std::int64_t other = 0;
+  r.integer("other", other);
+  EXPECT_TRUE(r.finish().ok()) << r.error().to_string();
+  EXPECT_EQ(v, std::vector<std::string>{"keep"});
+}
+
 TEST(LoadString, MalformedYamlNamesLine) {
   auto doc = load_string("a: [1, 2\nb: 3\n");
   ASSERT_FALSE(doc.ok());

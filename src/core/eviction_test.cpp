@@ -93,6 +93,36 @@ double hot_hit_ratio_after_scan(EvictionPolicy pol) {
   return hits / 50.0;
 }
 
+// Every key is read twice, 30 new keys apart, in a 100-entry cache: LRU
+// keeps every key until its second read; a fixed 10-entry small queue evicts
+// them all first. The adaptive small queue must learn to keep them.
+double reuse_at_distance_hit_ratio(EvictionPolicy pol) {
+  ManualClock clock;
+  auto engine = make(pol, 100, 0, 1, &clock);
+  auto cache = Cache<int>::open(*engine, "ns").value();
+  int hits = 0, reads = 0;
+  for (int t = 0; t < 20000; ++t) {
+    for (int k : {t, t - 30}) {
+      if (k < 0) continue;
+      std::string key = "k" + std::to_string(k);
+      ++reads;
+      if (cache.get(TenantId{1}, key)) {
+        ++hits;
+      } else {
+        (void)cache.put(TenantId{1}, key, k);
+      }
+    }
+  }
+  return static_cast<double>(hits) / reads;
+}
+
+TEST(S3Fifo, AdaptsItsSmallQueueToReuseDistance) {
+  double lru = reuse_at_distance_hit_ratio(EvictionPolicy::kLru);
+  double s3 = reuse_at_distance_hit_ratio(EvictionPolicy::kS3Fifo);
+  EXPECT_GT(lru, 0.49);
+  EXPECT_GT(s3, 0.9 * lru) << "lru " << lru << " s3fifo " << s3;
+}
+
 TEST(S3Fifo, ResistsScans) {
   EXPECT_GE(hot_hit_ratio_after_scan(EvictionPolicy::kS3Fifo), 0.9);
   EXPECT_LE(hot_hit_ratio_after_scan(EvictionPolicy::kLru), 0.1);
