@@ -216,7 +216,7 @@ void BM_Upstream50ms(benchmark::State& state) {
   for (auto _ : state) std::this_thread::sleep_for(50ms);
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Upstream50ms)->Iterations(10)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Upstream50ms)->Iterations(10)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace callcache
