@@ -16,7 +16,7 @@ using Json = nlohmann::json;
 bool valid_name(std::string_view name) noexcept {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+    if (!is_ascii_alnum(c) && c != '_') return false;
   }
   return true;
 }
@@ -143,10 +143,17 @@ void Params::erase(std::string_view name) {
   if (it != entries_.end() && it->first == name) entries_.erase(it);
 }
 
-std::string canonical_text_value(std::string_view text, const RequestLimits& limits) {
+namespace {
+// First non-blank character is '{' or '[': worth trying as JSON.
+bool looks_like_json(std::string_view text) noexcept {
   std::size_t i = 0;
   while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  if (i == text.size() || (text[i] != '{' && text[i] != '[')) return std::string(text);
+  return i < text.size() && (text[i] == '{' || text[i] == '[');
+}
+}  // namespace
+
+std::string canonical_text_value(std::string_view text, const RequestLimits& limits) {
+  if (!looks_like_json(text)) return std::string(text);
   auto canon = canonical_json(text, limits.max_json_depth);
   return canon.ok() ? std::move(*canon) : std::string(text);
 }
@@ -174,7 +181,9 @@ Status add_urlencoded(Params& params, std::string_view encoded, const RequestLim
                                     " parameters");
   }
   for (auto& [name, value] : *pairs) {
-    Status s = params.add(std::move(name), canonical_text_value(value, limits));
+    Status s =
+        params.add(std::move(name),
+                   looks_like_json(value) ? canonical_text_value(value, limits) : std::move(value));
     if (!s.ok()) return s;
   }
   return Status();
@@ -226,9 +235,9 @@ Status add_json_object(Params& params, std::string_view json, const RequestLimit
 namespace {
 void append_pair(std::string& out, const Params::Entry& e) {
   if (!out.empty()) out += '&';
-  out += percent_encode(e.first);
+  append_percent_encoded(out, e.first);
   out += '=';
-  out += percent_encode(e.second);
+  append_percent_encoded(out, e.second);
 }
 }  // namespace
 

@@ -50,8 +50,7 @@ BodyKind body_kind(std::string_view content_type) noexcept {
 bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
+    if (ascii_tolower(a[i]) != ascii_tolower(b[i])) {
       return false;
     }
   }
@@ -60,11 +59,21 @@ bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
 
 std::string ascii_lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = ascii_tolower(c);
   return out;
 }
 
 Result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  // Nothing to decode is the common case. (A plain loop: find_first_of
+  // calls memchr once per character.)
+  bool plain = true;
+  for (char c : s) {
+    if (c == '%' || (c == '+' && plus_is_space)) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return std::string(s);
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -88,12 +97,17 @@ Result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
 }
 
 std::string percent_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
-  out.reserve(s.size());
+  append_percent_encoded(out, s);
+  return out;
+}
+
+void append_percent_encoded(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '_' || c == '.' || c == '~' || c == '-') {
+    if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || c == '_' ||
+        c == '.' || c == '~' || c == '-') {
       out += c;
     } else {
       out += '%';
@@ -101,7 +115,6 @@ std::string percent_encode(std::string_view s) {
       out += kHex[u & 15];
     }
   }
-  return out;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view query) {

@@ -85,6 +85,18 @@ enum class BodyKind : std::uint8_t {
 };
 BodyKind body_kind(std::string_view content_type) noexcept;
 
+// Locale-independent ASCII character classes (the <cctype> ones consult the
+// locale and are not inlined: they showed up in profiles of the hot path).
+constexpr bool is_ascii_alpha(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+constexpr bool is_ascii_alnum(char c) noexcept {
+  return is_ascii_alpha(c) || (c >= '0' && c <= '9');
+}
+constexpr char ascii_tolower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 // ASCII case-insensitive equality.
 bool ascii_iequals(std::string_view a, std::string_view b) noexcept;
 // ASCII lowercase copy.
@@ -97,6 +109,8 @@ Result<std::string> percent_decode(std::string_view s, bool plus_is_space);
 // Encodes every byte outside [A-Za-z0-9_.~-] as %XX (used to build keys whose
 // separators stay unambiguous).
 std::string percent_encode(std::string_view s);
+// Appends percent_encode(s) to `out` without a temporary.
+void append_percent_encoded(std::string& out, std::string_view s);
 
 // Splits "a=1&b=2" into decoded (name, value) pairs in order. Empty pieces
 // ("a=1&&b=2", a trailing '&') are skipped; a piece without '=' has an empty

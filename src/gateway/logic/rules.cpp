@@ -14,7 +14,7 @@ using config::MapReader;
 
 constexpr int kMatchBudget = 20000;  // steps per match attempt (bounds backtracking)
 
-bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool name_char(char c) { return is_ascii_alnum(c) || c == '_'; }
 
 bool method_ok(std::string_view m) {
   if (m == "*") return true;
@@ -86,7 +86,7 @@ bool parse_part(std::string_view text, bool allow_all_query, RequestPart& out) {
     std::string_view n = text.substr(7);
     if (n.empty()) return false;
     for (char c : n) {
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+      if (!is_ascii_alnum(c) && c != '-' && c != '_') return false;
     }
     out = {RequestPart::Source::kHeader, ascii_lower(n)};
     return true;

@@ -10,7 +10,7 @@ Status not_found(std::string why) { return Status::not_found("Not Found: " + std
 bool valid_method_name(std::string_view m) noexcept {
   if (m.empty() || m.size() > 64) return false;
   for (char c : m) {
-    if (!std::isalpha(static_cast<unsigned char>(c))) return false;
+    if (!is_ascii_alpha(c)) return false;
   }
   return true;
 }
@@ -76,7 +76,7 @@ bool valid_token_shape(std::string_view token) noexcept {
   std::string_view secret = token.substr(colon + 1);
   if (secret.size() < 20 || secret.size() > 128) return false;
   for (char c : secret) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+    if (!is_ascii_alnum(c) && c != '_' && c != '-') return false;
   }
   return true;
 }
@@ -91,11 +91,15 @@ Result<TelegramCall> parse_telegram(const HttpRequestView& req, const TenantKey&
   Route route = split_route(path);
   if (!route.matched) return not_found("unknown route (expected /bot<token>/<method>)");
   if (route.raw_token.empty()) return not_found("missing bot token");
-  auto token = percent_decode(route.raw_token, false);
-  if (!token.ok() || !valid_token_shape(*token)) return not_found("malformed bot token");
-
   TelegramCall call;
-  call.tenant = tenant_from_secret(*token, tenant_key);
+  if (route.raw_token.find('%') == std::string_view::npos) {  // no copy of the secret
+    if (!valid_token_shape(route.raw_token)) return not_found("malformed bot token");
+    call.tenant = tenant_from_secret(route.raw_token, tenant_key);
+  } else {
+    auto token = percent_decode(route.raw_token, false);
+    if (!token.ok() || !valid_token_shape(*token)) return not_found("malformed bot token");
+    call.tenant = tenant_from_secret(*token, tenant_key);
+  }
 
   if (route.file) {
     if (req.method != "GET" && req.method != "HEAD") return not_found("files are served by GET");
