@@ -155,7 +155,7 @@ Result<std::unique_ptr<BotApiHandler>> BotApiHandler::create(BotApiHandlerDeps d
   return h;
 }
 
-std::string BotApiHandler::label_of(const logic::TelegramCall& call) const {
+std::string_view BotApiHandler::label_of(const logic::TelegramCall& call) const {
   if (call.kind == logic::TelegramCall::Kind::kFile) return "file";
   const logic::Preset& p = *deps_.preset;
   if (const auto* r = p.find_read(call.method_lower)) return r->name;
@@ -186,7 +186,8 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   view.limits = options_.limits;
 
   auto call = logic::parse_telegram(view, options_.tenant_key);
-  std::string log_target = logic::redact_target(request.target, options_.tenant_key);
+  std::string log_target;
+  if (options_.log_targets) log_target = logic::redact_target(request.target, options_.tenant_key);
   if (!call.ok()) {
     HttpResponse r;
     r.status = logic::http_status_of(call.status());
@@ -196,7 +197,7 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
     deps_.metrics->count(Outcome::kRejected);
     co_return r;
   }
-  std::string label = label_of(*call);
+  std::string_view label = label_of(*call);
   logic::Plan plan =
       logic::plan(*call, *deps_.preset, deps_.engine->clock().now(), *deps_.post_write);
 
@@ -224,7 +225,7 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   co_return res;
 }
 
-awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, const std::string& label) {
+awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::string_view label) {
   UpstreamResult u = co_await deps_.upstream->send(options_.upstream, std::move(request));
   deps_.metrics->upstream_call(label, u.error ? 0 : u.response.status, u.latency);
   if (u.error) {
@@ -234,7 +235,7 @@ awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, const std:
 }
 
 awaitable<HttpResponse> BotApiHandler::cached_read(HttpRequest request, logic::CachedRead read,
-                                                   std::string label) {
+                                                   std::string_view label) {
   Metrics& m = *deps_.metrics;
   if (read.bypass) {
     UpstreamResult u = co_await forward(upstream_request(request), label);
@@ -292,7 +293,7 @@ awaitable<HttpResponse> BotApiHandler::cached_read(HttpRequest request, logic::C
 }
 
 awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::CachedRead& read,
-                                            const std::string& label,
+                                            std::string_view label,
                                             const std::string& flight_key, bool background) {
   FlightGuard guard(flights_, flight_key);
   Metrics& m = *deps_.metrics;
@@ -325,7 +326,7 @@ awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::Ca
 }
 
 awaitable<void> BotApiHandler::refresh(HttpRequest request, logic::CachedRead read,
-                                       std::string label, std::string flight_key) {
+                                       std::string_view label, std::string flight_key) {
   // REQUIRES: the caller leads `flight_key` (lead() completes it).
   (void)co_await lead(std::move(request), read, label, flight_key, true);
 }
@@ -359,7 +360,7 @@ void BotApiHandler::apply(const logic::Invalidations& inv) {
   }
 }
 
-awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, const std::string& label,
+awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_view label,
                                              const std::string& method,
                                              const logic::Pacing* pacing, Outcome outcome) {
   Metrics& m = *deps_.metrics;

@@ -47,6 +47,9 @@ struct BotApiHandlerOptions {
   Duration retry_max_delay = std::chrono::seconds(5);
   // Used when an upstream 429 names no retry_after.
   Duration default_retry_after = std::chrono::seconds(1);
+  // Fill HttpResponse::log_target (token-redacted) for the access log; off
+  // when no access log is written (it costs an allocation per request).
+  bool log_targets = true;
 };
 
 struct BotApiHandlerDeps {
@@ -74,17 +77,18 @@ class BotApiHandler final : public HttpHandler {
   using Response = boost::asio::awaitable<HttpResponse>;
   BotApiHandler(BotApiHandlerDeps deps, BotApiHandlerOptions options);
 
-  Response cached_read(HttpRequest request, logic::CachedRead read, std::string label);
-  Response lead(HttpRequest request, const logic::CachedRead& read, const std::string& label,
+  // `label` (metrics) views the preset or a literal: valid while the handler lives.
+  Response cached_read(HttpRequest request, logic::CachedRead read, std::string_view label);
+  Response lead(HttpRequest request, const logic::CachedRead& read, std::string_view label,
                 const std::string& flight_key, bool background);
   boost::asio::awaitable<void> refresh(HttpRequest request, logic::CachedRead read,
-                                       std::string label, std::string flight_key);
-  Response paced(HttpRequest request, const std::string& label, const std::string& method,
+                                       std::string_view label, std::string flight_key);
+  Response paced(HttpRequest request, std::string_view label, const std::string& method,
                  const logic::Pacing* pacing, Outcome outcome);
-  boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, const std::string& label);
+  boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, std::string_view label);
   void apply(const logic::Invalidations& invalidations);
   void store(const logic::CachedRead& read, const HttpResponse& answer);
-  std::string label_of(const logic::TelegramCall& call) const;
+  std::string_view label_of(const logic::TelegramCall& call) const;
   BotApiHandlerDeps deps_;
   BotApiHandlerOptions options_;
   std::map<std::string, Cache<std::string>, std::less<>> caches_;

@@ -46,7 +46,7 @@ void read_listen(config::MapReader& r, std::string_view key, ListenAddress& out)
 
 void read_rules(config::MapReader& r, std::vector<Rule>& out) {
   YAML::Node list = r.child("rules");
-  if (!list) return;
+  if (!list || list.IsNull()) return;
   if (!list.IsSequence()) {
     r.fail("rules", "expected a list of rules");
     return;

@@ -215,7 +215,15 @@ class FakeTelegram::Impl {
   // per-chat interval) under the lock; returns the latency to apply.
   Answer answer(const http::request<http::string_body>& req, std::chrono::milliseconds& latency) {
     std::string_view target = req.target();
-    std::string_view path = target.substr(0, target.find('?'));
+    // Clients percent-encode paths (python-telegram-bot sends %3A for the
+    // token's ':' in file URLs); the Bot API decodes them.
+    std::string decoded_path;
+    try {
+      decoded_path = url_decode(target.substr(0, target.find('?')));
+    } catch (...) {
+      decoded_path = std::string(target.substr(0, target.find('?')));
+    }
+    std::string_view path = decoded_path;
     std::string_view query =
         target.find('?') == std::string_view::npos ? "" : target.substr(target.find('?') + 1);
     bool file = false;

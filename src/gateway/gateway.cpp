@@ -115,6 +115,7 @@ class Gateway::Impl {
     ho.pacing_max_wait = config_.pacing_max_wait;
     ho.retry_429 = config_.retry_429;
     ho.retry_max_delay = config_.retry_max_delay;
+    ho.log_targets = !config_.access_log.empty();
     auto handler = BotApiHandler::create(deps, ho);
     if (!handler.ok()) return handler.status();
     handler_ = std::move(*handler);
