@@ -20,10 +20,18 @@ Result<std::vector<Rule>> to_toolkit_rules(const std::vector<LimitRule>& rules, 
     r.period = lr.interval;
     r.burst = lr.burst;
     switch (lr.per) {
-      case Per::kAccount: r.key = who; break;
-      case Per::kGroup: r.key = key_scope::kChat; break;
-      case Per::kAccountGroup: r.key = who | key_scope::kChat; break;
-      case Per::kGlobal: r.key = key_scope::kGlobal; break;
+      case Per::kAccount:
+        r.key = who;
+        break;
+      case Per::kGroup:
+        r.key = key_scope::kChat;
+        break;
+      case Per::kAccountGroup:
+        r.key = who | key_scope::kChat;
+        break;
+      case Per::kGlobal:
+        r.key = key_scope::kGlobal;
+        break;
       case Per::kObject:
         return Status::invalid_argument("pacing rule " + std::to_string(i) +
                                         ": per: object cannot be paced by the client toolkit");
@@ -76,8 +84,10 @@ class PacedCaller {
   CallAttributes attributes(const StepCall& c) const {
     CallAttributes a;
     a.method = c.method->name;
-    if (env_.scenario->account_kind == AccountKind::kBot) a.bot = c.account;
-    else a.account = c.account;
+    if (env_.scenario->account_kind == AccountKind::kBot)
+      a.bot = c.account;
+    else
+      a.account = c.account;
     a.chat = c.chat_id;
     return a;
   }
@@ -93,9 +103,8 @@ class PacedCaller {
         (void)limiter_->penalize(attributes(*c), scope, r.retry_after);
         call(std::move(c), std::move(done));
       } else {
-        env_.scheduler->schedule_after(r.retry_after, [this, c, done]() mutable {
-          call(std::move(c), std::move(done));
-        });
+        env_.scheduler->schedule_after(
+            r.retry_after, [this, c, done]() mutable { call(std::move(c), std::move(done)); });
       }
     });
   }
@@ -171,8 +180,10 @@ class CachedBase : public Design {
 
   // Classifies a fetch of `key` (scope-qualified) as it starts.
   void fetch_started(NamespaceCounters& n, const std::string& key) {
-    if (in_flight_[key]++ > 0) ++n.duplicates;
-    else if (!fetched_.insert(key).second) ++n.reloads;
+    if (in_flight_[key]++ > 0)
+      ++n.duplicates;
+    else if (!fetched_.insert(key).second)
+      ++n.reloads;
   }
   void fetch_ended(const std::string& key) {
     if (--in_flight_[key] == 0) in_flight_.erase(key);
@@ -270,8 +281,8 @@ class CallcacheDesign final : public CachedBase {
           const std::string& bytes = (*got)->bytes;
           std::size_t sep = bytes.rfind('\x1f');
           if (sep != std::string::npos) {
-            Duration left = Duration(std::stoll(bytes.substr(sep + 1))) -
-                            env_.clock->now().time_since_epoch();
+            Duration left =
+                Duration(std::stoll(bytes.substr(sep + 1))) - env_.clock->now().time_since_epoch();
             if (left > Duration::zero()) {
               ++n.l2_hits;
               complete(Result<Loaded<Payload>>(Loaded<Payload>{bytes.substr(0, sep), left, {}}));

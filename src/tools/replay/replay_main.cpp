@@ -58,8 +58,10 @@ int replay_main(int argc, char** argv) {
     } else if (a == "--scenario" || a == "--log" || a == "--builtin" || a == "--tier-dir") {
       const char* v = value(a.c_str());
       if (!v) return 2;
-      (a == "--scenario" ? scenario_path : a == "--log" ? log_path
-                                       : a == "--builtin" ? builtin : tier_dir) = v;
+      (a == "--scenario"  ? scenario_path
+       : a == "--log"     ? log_path
+       : a == "--builtin" ? builtin
+                          : tier_dir) = v;
     } else if (a == "--seed" || a == "--workers") {
       const char* v = value(a.c_str());
       if (!v) return 2;

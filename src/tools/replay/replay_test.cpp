@@ -50,11 +50,11 @@ TEST(Replay, LikebotFloorNamesEachNamespaceScope) {
   const Floor& f = likebot_report().floor;
   ASSERT_EQ(f.namespaces.size(), 3u);
   EXPECT_TRUE(f.namespaces.at("entity").shared);
-  EXPECT_EQ(f.namespaces.at("entity").objects, 5u);        // 5 channels, shared
+  EXPECT_EQ(f.namespaces.at("entity").objects, 5u);  // 5 channels, shared
   EXPECT_FALSE(f.namespaces.at("input_peer").shared);
-  EXPECT_EQ(f.namespaces.at("input_peer").objects, 50u);   // 10 accounts x 5 channels
+  EXPECT_EQ(f.namespaces.at("input_peer").objects, 50u);  // 10 accounts x 5 channels
   EXPECT_TRUE(f.namespaces.at("message").shared);
-  EXPECT_EQ(f.namespaces.at("message").objects, 50u);      // 50 posts, shared
+  EXPECT_EQ(f.namespaces.at("message").objects, 50u);  // 50 posts, shared
   EXPECT_EQ(f.action_total, 1000u);
   EXPECT_EQ(f.actions.at("view"), 500u);
   EXPECT_EQ(f.actions.at("send_reaction"), 500u);
@@ -65,8 +65,8 @@ TEST(Replay, LikebotFloorNamesEachNamespaceScope) {
 TEST(Replay, NoCacheMakesTwoThousandFiveHundredCalls) {
   const ModeResult& m = mode(likebot_report(), 1);
   EXPECT_EQ(m.calls, 2500u);
-  for (const char* method : {"get_entity", "get_input_entity", "get_messages", "view",
-                             "send_reaction"})
+  for (const char* method :
+       {"get_entity", "get_input_entity", "get_messages", "view", "send_reaction"})
     EXPECT_EQ(m.methods.at(method).calls, 500u) << method;
   EXPECT_EQ(m.floods, 0u);
   EXPECT_EQ(m.steps, 2500u);

@@ -21,9 +21,9 @@ std::string fmt(const char* f, ...) {
 double seconds(Duration d) { return static_cast<double>(d.count()) / 1e9; }
 
 double hit_rate(const NamespaceCounters& n) {
-  return n.requests ? 100.0 * static_cast<double>(n.requests - n.loads) /
-                          static_cast<double>(n.requests)
-                    : 0.0;
+  return n.requests
+             ? 100.0 * static_cast<double>(n.requests - n.loads) / static_cast<double>(n.requests)
+             : 0.0;
 }
 
 const ModeResult* find_mode(const ReplayReport& r, int mode) {
@@ -34,10 +34,10 @@ const ModeResult* find_mode(const ReplayReport& r, int mode) {
 
 std::string saved(std::uint64_t base, std::uint64_t ours) {
   if (base == 0) return "n/a";
-  double pct = 100.0 * (static_cast<double>(base) - static_cast<double>(ours)) /
-               static_cast<double>(base);
-  return fmt("%" PRId64 " (%.1f%%)", static_cast<std::int64_t>(base) - static_cast<std::int64_t>(ours),
-             pct);
+  double pct =
+      100.0 * (static_cast<double>(base) - static_cast<double>(ours)) / static_cast<double>(base);
+  return fmt("%" PRId64 " (%.1f%%)",
+             static_cast<std::int64_t>(base) - static_cast<std::int64_t>(ours), pct);
 }
 
 }  // namespace
@@ -48,11 +48,12 @@ std::string verdict(const ReplayReport& r) {
   const ModeResult* m3 = find_mode(r, 3);
   const ModeResult* m4 = find_mode(r, 4);
   if (!m1 || !m2 || !m3 || !m4) return "verdict: incomplete run";
-  double speed = seconds(m2->virtual_time) > 0
-                     ? seconds(m3->virtual_time) / seconds(m2->virtual_time)
-                     : 0.0;
-  return fmt("verdict: callcache first run: %" PRIu64 " calls, saves %s vs no cache and %s vs the "
-             "seeds, in %.2fx the seeds' time; re-run: %" PRIu64 " calls, saves %s vs no cache and "
+  double speed =
+      seconds(m2->virtual_time) > 0 ? seconds(m3->virtual_time) / seconds(m2->virtual_time) : 0.0;
+  return fmt("verdict: callcache first run: %" PRIu64
+             " calls, saves %s vs no cache and %s vs the "
+             "seeds, in %.2fx the seeds' time; re-run: %" PRIu64
+             " calls, saves %s vs no cache and "
              "%s vs the seeds",
              m3->calls, saved(m1->calls, m3->calls).c_str(), saved(m2->calls, m3->calls).c_str(),
              speed, m4->calls, saved(m1->calls, m4->calls).c_str(),

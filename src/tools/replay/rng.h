@@ -44,7 +44,8 @@ class Rng {
     if (sigma <= 0) return median;
     double f = std::exp(sigma * normal());
     f = std::fmin(10.0, std::fmax(0.1, f));
-    return Duration(static_cast<std::int64_t>(std::llround(static_cast<double>(median.count()) * f)));
+    return Duration(
+        static_cast<std::int64_t>(std::llround(static_cast<double>(median.count()) * f)));
   }
 
  private:
@@ -67,7 +68,10 @@ class ZipfSampler {
     std::size_t lo = 0, hi = cdf_.size() - 1;
     while (lo < hi) {
       std::size_t mid = (lo + hi) / 2;
-      if (cdf_[mid] > u) hi = mid; else lo = mid + 1;
+      if (cdf_[mid] > u)
+        hi = mid;
+      else
+        lo = mid + 1;
     }
     return lo;
   }

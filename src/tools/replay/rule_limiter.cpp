@@ -26,11 +26,20 @@ std::vector<RuleLimiter::Match> RuleLimiter::matches(const CallKey& c) const {
     }
     std::string scope;
     switch (r.per) {
-      case Per::kAccount: scope = std::string(c.account); break;
-      case Per::kGroup: scope = std::string(c.group); break;
-      case Per::kAccountGroup: scope = std::string(c.account) + "|" + std::string(c.group); break;
-      case Per::kObject: scope = std::string(c.object); break;
-      case Per::kGlobal: break;
+      case Per::kAccount:
+        scope = std::string(c.account);
+        break;
+      case Per::kGroup:
+        scope = std::string(c.group);
+        break;
+      case Per::kAccountGroup:
+        scope = std::string(c.account) + "|" + std::string(c.group);
+        break;
+      case Per::kObject:
+        scope = std::string(c.object);
+        break;
+      case Per::kGlobal:
+        break;
     }
     Duration tol = r.interval * static_cast<std::int64_t>(r.burst - 1);
     out.push_back({std::to_string(i) + "|" + method_part + "|" + scope, r.interval, tol});

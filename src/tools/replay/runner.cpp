@@ -114,8 +114,7 @@ Floor compute_floor(const Scenario& s, const Plan& p) {
 }
 
 using DesignFactory = std::function<Result<std::unique_ptr<Design>>(const DesignEnv&, Backend*)>;
-using TierFactory =
-    std::function<Result<std::unique_ptr<Backend>>(const Clock&, Scheduler&)>;
+using TierFactory = std::function<Result<std::unique_ptr<Backend>>(const Clock&, Scheduler&)>;
 
 // Drives one design through the plan in its own virtual time line.
 class Driver {
@@ -216,7 +215,8 @@ Result<ModeResult> run_mode(const Scenario& s, const Plan& plan, int mode, std::
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "callcache-replay-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "callcache-replay-XXXXXX").string();
     if (char* p = ::mkdtemp(tmpl.data())) path_ = p;
   }
   ~TempDir() {

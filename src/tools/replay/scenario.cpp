@@ -2,8 +2,8 @@
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <set>
+#include <sstream>
 
 #include "yaml_reader.h"
 
@@ -14,11 +14,16 @@ using std::chrono::seconds;
 
 const char* per_name(Per p) {
   switch (p) {
-    case Per::kAccount: return "account";
-    case Per::kGroup: return "group";
-    case Per::kAccountGroup: return "account_group";
-    case Per::kObject: return "object";
-    case Per::kGlobal: return "global";
+    case Per::kAccount:
+      return "account";
+    case Per::kGroup:
+      return "group";
+    case Per::kAccountGroup:
+      return "account_group";
+    case Per::kObject:
+      return "object";
+    case Per::kGlobal:
+      return "global";
   }
   return "?";
 }
@@ -95,11 +100,16 @@ void read_rules(config::MapReader& r, std::string_view key, const Scenario& s,
   if (!n || n.IsNull()) return;
   if (n.IsScalar()) {
     const std::string& name = n.Scalar();
-    if (name == "telegram_user") out = telegram_user_limits();
-    else if (name == "telegram_bot") out = telegram_bot_limits();
-    else if (name == "seeds") out = seeds_global_limits();
-    else if (name == "none") out.clear();
-    else if (name == "upstream" && same_as) out = *same_as;
+    if (name == "telegram_user")
+      out = telegram_user_limits();
+    else if (name == "telegram_bot")
+      out = telegram_bot_limits();
+    else if (name == "seeds")
+      out = seeds_global_limits();
+    else if (name == "none")
+      out.clear();
+    else if (name == "upstream" && same_as)
+      out = *same_as;
     else
       r.fail(key, "expected a list of rules or one of telegram_user, telegram_bot, seeds, none" +
                       std::string(same_as ? ", upstream" : "") + ", got '" + name + "'");
@@ -111,18 +121,23 @@ void read_rules(config::MapReader& r, std::string_view key, const Scenario& s,
     config::MapReader rr(n[i], r.path_of(key) + "[" + std::to_string(i) + "]");
     LimitRule rule;
     rr.choice("per", rule.per,
-              {{"account", Per::kAccount}, {"group", Per::kGroup},
-               {"account_group", Per::kAccountGroup}, {"object", Per::kObject},
+              {{"account", Per::kAccount},
+               {"group", Per::kGroup},
+               {"account_group", Per::kAccountGroup},
+               {"object", Per::kObject},
                {"global", Per::kGlobal}});
     rr.string("method", rule.method);
     rr.duration("interval", rule.interval, /*allow_zero=*/false);
     rr.count("burst", rule.burst, /*allow_zero=*/false);
     if (rr.error().ok()) {
-      if (!rr.has("method")) rr.fail("method", "is required");
-      else if (!rr.has("interval")) rr.fail("interval", "is required");
+      if (!rr.has("method"))
+        rr.fail("method", "is required");
+      else if (!rr.has("interval"))
+        rr.fail("interval", "is required");
       else if (rule.method != "default" && rule.method != "any" && !s.methods.count(rule.method))
-        rr.fail("method", "unknown method '" + rule.method + "' (declare it under methods, or use "
-                          "'default' or 'any')");
+        rr.fail("method", "unknown method '" + rule.method +
+                              "' (declare it under methods, or use "
+                              "'default' or 'any')");
     }
     r.merge(rr.finish());
     out.push_back(rule);
@@ -197,8 +212,8 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
     }
   }
   wl.number("zipf", s.workload.zipf, 0.0, 5.0);
-  wl.choice("order", s.workload.order, {{"rotated", std::string("rotated")},
-                                         {"same", std::string("same")}});
+  wl.choice("order", s.workload.order,
+            {{"rotated", std::string("rotated")}, {"same", std::string("same")}});
   if (wl.has("steps")) wl.string_list("steps", s.workload.steps);
   wl.count("workers", s.workload.workers, /*allow_zero=*/false);
   if (wl.error().ok()) {
@@ -212,8 +227,8 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
   root.merge(wl.finish());
 
   config::MapReader lim = root.map("limits");
-  s.upstream_limits = s.account_kind == AccountKind::kBot ? telegram_bot_limits()
-                                                           : telegram_user_limits();
+  s.upstream_limits =
+      s.account_kind == AccountKind::kBot ? telegram_bot_limits() : telegram_user_limits();
   read_rules(lim, "upstream", s, nullptr, s.upstream_limits);
   s.pacing = s.upstream_limits;
   read_rules(lim, "pacing", s, &s.upstream_limits, s.pacing);
@@ -259,7 +274,8 @@ Status validate_scenario(const Scenario& s) {
   }
   std::set<std::string> seen;
   for (const auto& a : s.accounts) {
-    if (!seen.insert(a).second) return Status::invalid_argument("accounts: duplicate name '" + a + "'");
+    if (!seen.insert(a).second)
+      return Status::invalid_argument("accounts: duplicate name '" + a + "'");
   }
   return Status();
 }

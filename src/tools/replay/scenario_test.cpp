@@ -1,4 +1,6 @@
 // Scenario files, call logs and their errors.
+#include "scenario.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,7 +11,6 @@
 #include "report.h"
 #include "rule_limiter.h"
 #include "runner.h"
-#include "scenario.h"
 
 namespace callcache::replay {
 namespace {
@@ -137,13 +138,15 @@ TEST(CallLog, ParsesAndRejectsWithLineNumbers) {
   };
   const std::string good =
       "{\"t\": 1, \"account\": \"a\", \"method\": \"view\", \"object\": \"c/1\"}\n";
-  EXPECT_NE(err(good + "{not json\n").find("traffic.jsonl:2: not a JSON object"), std::string::npos);
+  EXPECT_NE(err(good + "{not json\n").find("traffic.jsonl:2: not a JSON object"),
+            std::string::npos);
   EXPECT_NE(err(good + "{\"t\": 2, \"account\": \"a\", \"method\": \"fly\", \"object\": \"c\"}\n")
                 .find("traffic.jsonl:2: 'method': unknown method 'fly'"),
             std::string::npos);
-  EXPECT_NE(err(good + "{\"t\": 0.5, \"account\": \"a\", \"method\": \"view\", \"object\": \"c\"}\n")
-                .find("traffic.jsonl:2: 't': lines must be in time order"),
-            std::string::npos);
+  EXPECT_NE(
+      err(good + "{\"t\": 0.5, \"account\": \"a\", \"method\": \"view\", \"object\": \"c\"}\n")
+          .find("traffic.jsonl:2: 't': lines must be in time order"),
+      std::string::npos);
   EXPECT_NE(err("{\"t\": 1, \"method\": \"view\", \"object\": \"c\"}\n")
                 .find("traffic.jsonl:1: 'account'"),
             std::string::npos);

@@ -28,9 +28,8 @@ void SimUpstream::call(const CallKey& call, Done done) {
                     (per_account ? "@" + std::string(call.account) : std::string());
   }
   Duration latency = rng_.lognormal(m.latency_median, m.latency_sigma);
-  scheduler_.schedule_after(latency, [done = std::move(done), reply = std::move(reply)] {
-    done(reply);
-  });
+  scheduler_.schedule_after(latency,
+                            [done = std::move(done), reply = std::move(reply)] { done(reply); });
 }
 
 std::uint64_t SimUpstream::total_calls() const {
