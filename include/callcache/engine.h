@@ -166,7 +166,8 @@ class Engine {
   // Stores *value (moved from; `value` points to a V of the bound type) with
   // `charge` bytes. Returns the pinned new entry in *out if out != nullptr.
   // Errors: kInvalidArgument (empty key, key over 64 KiB), kTooLarge (charge
-  // over the shard's byte budget: not stored, counted), kShutdown.
+  // over the shard's byte budget, max_bytes / shards: not stored, counted),
+  // kShutdown. On error *value is left untouched.
   Status insert(NamespaceId ns, TenantId tenant, std::string_view key, void* value,
                 std::size_t charge, const PutOptions& options, internal::Entry** out = nullptr);
 

@@ -251,6 +251,14 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
     return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds max_bytes of namespace '" +
                              ns.name + "'");
   }
+  if (ns.byte_budget && charge > ns.byte_budget) {
+    // Checked before the value is moved into an entry: on error the caller
+    // still owns it (the loading layer hands it to waiters uncached).
+    ns.shards[0]->counters.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds the per-shard share (" +
+                             std::to_string(ns.byte_budget) + " bytes) of max_bytes of namespace '" +
+                             ns.name + "'");
+  }
   Duration ttl = options.ttl.value_or(ns.policy.ttl);
   if (ttl <= Duration::zero()) return Status::invalid_argument("ttl must be > 0");
   tenant = ns.effective(tenant);
@@ -262,8 +270,7 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   Status s = ns.shard_for(h, tenant).insert(h, e, options.tags);
   if (!s.ok()) {
     e->unref();
-    return Status(s.code(), "namespace '" + ns.name + "': " + s.message() +
-                                " (the per-shard share of max_bytes)");
+    return Status(s.code(), "namespace '" + ns.name + "': " + s.message());
   }
   if (out) {
     *out = e;

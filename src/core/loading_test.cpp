@@ -162,7 +162,7 @@ TEST_F(LoadingTest, ValueTooLargeToCacheStillReachesItsWaiters) {
 // Disabled until Engine::insert stops consuming a value that a shard's share
 // of max_bytes rejects (/work/notes/loading-requests.md #5): the waiters get
 // a moved-from value today.
-TEST_F(LoadingTest, DISABLED_ValueOverAShardsShareStillReachesItsWaiters) {
+TEST_F(LoadingTest, ValueOverAShardsShareStillReachesItsWaiters) {
   too_large_values_reach_their_waiters(clock_, sched_, 4);
 }
 
