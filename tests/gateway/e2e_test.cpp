@@ -336,7 +336,8 @@ TEST_F(GatewayTest, MalformedRequestsGet4xxJsonAndTheServerKeepsServing) {
                                  R"({"chat_id":1,"text":")" + std::string(2 << 20, 'x') + "\"}");
   EXPECT_EQ(huge.status, 413) << huge.body.substr(0, 200);
   EXPECT_TRUE(is_bot_error(huge)) << huge.body.substr(0, 200);
-  std::string garbage = client_->raw(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n", 27));
+  static const char kTlsHelloAndJunk[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n";
+  std::string garbage = client_->raw(std::string(kTlsHelloAndJunk, sizeof kTlsHelloAndJunk - 1));
   EXPECT_NE(garbage.find("HTTP/1.1 400"), std::string::npos) << garbage;
   EXPECT_NE(garbage.find(R"("ok":false)"), std::string::npos) << garbage;
   std::string huge_header =
