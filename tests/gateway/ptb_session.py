@@ -83,10 +83,10 @@ def main():
             check(bytes(data) == b"FAKEFILE:documents/abc.txt", "file download through /file/bot")
             check(bot.get_updates(timeout=0) == [], "getUpdates passes through")
             try:
-                bot.get_chat_member(-100555, 0)  # the fake says: invalid user_id
+                bot.get_file("")  # the fake answers 400 "file_id is empty"
                 check(False, "error answer raises")
             except telegram.error.BadRequest as e:
-                check("invalid user_id" in str(e).lower(), "Bot API error relayed: %s" % e)
+                check("file_id is empty" in str(e).lower(), "Bot API error relayed: %s" % e)
 
             metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port, timeout=5).read().decode()
             hits = int(re.search(r'callcache_gateway_requests_total\{outcome="hit"\} (\d+)', metrics).group(1))
