@@ -2,11 +2,11 @@
 
 #include <cassert>
 #include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "eviction.h"
+#include "rw_lock.h"
 #include "table.h"
 
 namespace callcache::internal {
@@ -32,7 +32,7 @@ class ShardImpl final : public Shard {
     Entry* e;
     Freshness f = Freshness::kMiss;
     {
-      std::shared_lock lock(mu_);
+      SharedGuard lock(mu_);
       e = table_.find(hash, tenant, key);
       if (e) f = classify(*e, ctx);
       if (count ? (f == Freshness::kFresh || f == Freshness::kRefreshDue) : f != Freshness::kMiss) {
@@ -41,8 +41,13 @@ class ShardImpl final : public Shard {
       } else {
         e = nullptr;
       }
+      if (count) {
+        // Counted on the reader's own stripe: no cache line shared with
+        // readers on other cores.
+        auto& st = mu_.stripe(lock.stripe());
+        (e ? st.hits : st.misses).fetch_add(1, std::memory_order_relaxed);
+      }
     }
-    if (count) (e ? counters.hits : counters.misses).fetch_add(1, std::memory_order_relaxed);
     if (freshness) *freshness = e ? f : Freshness::kMiss;
     if (e && Strategy::wants_promote()) {
       // Reorder only if nobody else holds the lock: contention makes LRU
@@ -71,7 +76,7 @@ class ShardImpl final : public Shard {
       e->set(Entry::kLinked);
       table_.replace(hash, old, e);
       strategy_.on_replace(old, e);
-      bytes_ = bytes_ - old->charge() + e->charge();
+      bytes_.store(bytes_.load(std::memory_order_relaxed) - old->charge() + e->charge(), std::memory_order_relaxed);
       if (old->has(Entry::kTagged)) remove_tags(old);
       if (!tags.empty()) add_tags(e, tags);
       old->clear(Entry::kLinked);
@@ -100,8 +105,8 @@ class ShardImpl final : public Shard {
     e->set(Entry::kLinked);
     table_.insert(hash, e);
     strategy_.on_insert(e, hash);
-    ++entries_;
-    bytes_ += e->charge();
+    entries_.store(entries_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bytes_.store(bytes_.load(std::memory_order_relaxed) + e->charge(), std::memory_order_relaxed);
     if (limits_.max_per_tenant) ++tenant_counts_[e->tenant().value];
     if (!tags.empty()) add_tags(e, tags);
     enforce_bounds();
@@ -120,7 +125,7 @@ class ShardImpl final : public Shard {
     std::vector<Entry*> doomed;
     {
       // Scan under the shared lock first: most sweeps find little to remove.
-      std::shared_lock lock(mu_);
+      SharedGuard lock(mu_);
       table_.for_each([&](Entry* e) {
         if (pred(*e)) {
           e->ref();
@@ -152,17 +157,21 @@ class ShardImpl final : public Shard {
     return doomed.size();
   }
 
-  std::uint64_t entries() const noexcept override {
-    std::shared_lock lock(mu_);
-    return entries_;
-  }
-  std::uint64_t bytes() const noexcept override {
-    std::shared_lock lock(mu_);
-    return bytes_;
-  }
+  std::uint64_t entries() const noexcept override { return entries_.load(std::memory_order_relaxed); }
+  std::uint64_t bytes() const noexcept override { return bytes_.load(std::memory_order_relaxed); }
   std::size_t overhead_bytes() const noexcept override {
-    std::shared_lock lock(mu_);
+    std::unique_lock lock(mu_);
     return sizeof(*this) + table_.memory_bytes();
+  }
+  std::uint64_t hits() const noexcept override {
+    std::uint64_t n = 0;
+    for (int i = 0; i < StripedRwLock::kStripes; ++i) n += mu_.stripe(i).hits.load(std::memory_order_relaxed);
+    return n;
+  }
+  std::uint64_t misses() const noexcept override {
+    std::uint64_t n = 0;
+    for (int i = 0; i < StripedRwLock::kStripes; ++i) n += mu_.stripe(i).misses.load(std::memory_order_relaxed);
+    return n;
   }
 
  private:
@@ -177,8 +186,11 @@ class ShardImpl final : public Shard {
 
   // REQUIRES: mu_ held exclusively.
   void enforce_bounds() {
-    while (entries_ > limits_.max_entries || (limits_.max_bytes && bytes_ > limits_.max_bytes)) {
-      EvictionCause cause = entries_ > limits_.max_entries ? EvictionCause::kSize : EvictionCause::kBytes;
+    for (;;) {
+      const std::uint64_t n = entries_.load(std::memory_order_relaxed);
+      const std::uint64_t b = bytes_.load(std::memory_order_relaxed);
+      if (n <= limits_.max_entries && (!limits_.max_bytes || b <= limits_.max_bytes)) break;
+      EvictionCause cause = n > limits_.max_entries ? EvictionCause::kSize : EvictionCause::kBytes;
       Entry* v = strategy_.next_victim();
       assert(v);
       if (!v) break;
@@ -199,8 +211,8 @@ class ShardImpl final : public Shard {
     assert(erased);
     (void)erased;
     strategy_.on_remove(e);
-    --entries_;
-    bytes_ -= e->charge();
+    entries_.store(entries_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    bytes_.store(bytes_.load(std::memory_order_relaxed) - e->charge(), std::memory_order_relaxed);
     if (limits_.max_per_tenant) {
       auto it = tenant_counts_.find(e->tenant().value);
       if (it != tenant_counts_.end() && --it->second == 0) tenant_counts_.erase(it);
@@ -235,11 +247,12 @@ class ShardImpl final : public Shard {
 
   const ShardLimits limits_;
   const std::uint64_t seed_;
-  mutable std::shared_mutex mu_;  // guards everything below
+  mutable StripedRwLock mu_;  // guards everything below (entries_ and bytes_ are also read unlocked)
   Table table_;
   Strategy strategy_;
-  std::uint64_t entries_ = 0;
-  std::uint64_t bytes_ = 0;
+  // Changed only under mu_ exclusively; atomic so stats can read them unlocked.
+  std::atomic<std::uint64_t> entries_{0};
+  std::atomic<std::uint64_t> bytes_{0};
   std::unordered_map<std::uint64_t, std::uint64_t> tenant_counts_;  // only with max_per_tenant
   std::unordered_map<std::string, std::unordered_set<Entry*>> tag_index_;
   std::unordered_map<const Entry*, std::vector<std::string>> entry_tags_;

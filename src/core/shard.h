@@ -1,7 +1,7 @@
 // Internal: a shard — one slice of a namespace with its own lock, table,
 // eviction strategy and bounds.
 //
-// Locking: `mu_` (a reader-writer lock) guards the table, the strategy's
+// Locking: `mu_` (a striped reader-writer lock, rw_lock.h) guards the table, the strategy's
 // queues, the tag index, tenant counts and entry flags. Lookups take it
 // shared; inserts, removals and sweeps take it exclusive. Counters are relaxed
 // atomics read without the lock.
@@ -42,8 +42,10 @@ struct LookupContext {
   Duration refresh_ahead;
 };
 
+// Counters written under the exclusive lock (hits and misses live in the
+// lock's per-thread stripes, see rw_lock.h).
 struct alignas(64) ShardCounters {
-  std::atomic<std::uint64_t> hits{0}, misses{0}, inserts{0}, updates{0}, rejected{0};
+  std::atomic<std::uint64_t> inserts{0}, updates{0}, rejected{0};
   std::atomic<std::uint64_t> evictions[static_cast<int>(EvictionCause::kCount_)] = {};
   std::atomic<std::uint64_t> expirations{0};
 };
@@ -71,6 +73,8 @@ class Shard {
                                   EvictionCause cause) = 0;
   virtual std::uint64_t remove_tag(const std::string& tag) = 0;
 
+  virtual std::uint64_t hits() const noexcept = 0;
+  virtual std::uint64_t misses() const noexcept = 0;
   virtual std::uint64_t entries() const noexcept = 0;
   virtual std::uint64_t bytes() const noexcept = 0;
   // Approximate memory held by the shard's own structures (not entries).

@@ -199,8 +199,8 @@ StatsSnapshot Engine::stats() const {
     s.scope = scope;
     for (const auto& shard : ns.shards) {
       const auto& c = shard->counters;
-      s.hits += c.hits.load(std::memory_order_relaxed);
-      s.misses += c.misses.load(std::memory_order_relaxed);
+      s.hits += shard->hits();
+      s.misses += shard->misses();
       s.inserts += c.inserts.load(std::memory_order_relaxed);
       s.updates += c.updates.load(std::memory_order_relaxed);
       s.rejected_too_large += c.rejected.load(std::memory_order_relaxed);
