@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
@@ -284,6 +285,25 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     if (options_.access_log) {
       options_.access_log->info("- - - {} rejected {}{}", status, ec.message(),
                                 wec ? " (answer not delivered)" : "");
+    }
+    if (!wec) co_await drain_input(s);
+  }
+
+  // Lingering close: the client may still be sending what we refused (a body
+  // over the limit). Closing with unread input makes the kernel reset the
+  // connection, and the reset can destroy our answer before the client reads
+  // it. So stop sending and discard input until the client closes, for at
+  // most a moment and a bounded number of bytes.
+  static awaitable<void> drain_input(SessionState& s) {
+    error_code ignored;
+    s.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    s.stream.expires_after(std::chrono::seconds(2));
+    std::array<char, 16384> scratch;
+    std::size_t total = 0;
+    while (total < (std::size_t{64} << 20)) {
+      auto [ec, n] = co_await s.stream.async_read_some(net::buffer(scratch), use_nothrow);
+      if (ec) break;
+      total += n;
     }
   }
 
