@@ -90,6 +90,10 @@ struct PutOptions {
   std::optional<Duration> ttl;
   // Tags for invalidate_tag(); an entry may carry several.
   std::vector<std::string> tags;
+  // Store only if the namespace's invalidation epoch (Engine::epoch) still
+  // has this value: a value loaded before an invalidation must not be stored
+  // after it. Otherwise insert returns kCancelled.
+  std::optional<std::uint64_t> if_epoch;
 };
 
 // What a lookup found, for the loading layer.
@@ -163,8 +167,16 @@ class Engine {
   internal::Entry* lookup_for_load(NamespaceId ns, TenantId tenant, std::string_view key,
                                    Freshness* freshness);
 
+  // Counts invalidations touching namespace `ns` (by key, tenant, tag,
+  // namespace, shutdown). It moves before the entries are removed, so a load
+  // that read it before starting can tell whether it raced one (if_epoch).
+  std::uint64_t epoch(NamespaceId ns) const noexcept;
+
   // Stores *value (moved from; `value` points to a V of the bound type) with
   // `charge` bytes. Returns the pinned new entry in *out if out != nullptr.
+  // kCancelled when options.if_epoch no longer matches: then *out (if given)
+  // holds the value in a pinned entry that is not stored, or is nullptr and
+  // *value is untouched.
   // Errors: kInvalidArgument (empty key, key over 64 KiB), kTooLarge (charge
   // over the shard's byte budget, max_bytes / shards: not stored, counted),
   // kShutdown. On error *value is left untouched.

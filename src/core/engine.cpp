@@ -251,6 +251,9 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
     return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds max_bytes of namespace '" +
                              ns.name + "'");
   }
+  if (options.if_epoch && ns.epoch.load(std::memory_order_seq_cst) != *options.if_epoch) {
+    return Status::cancelled("an invalidation ran while the value was being loaded");
+  }
   if (ns.byte_budget && charge > ns.byte_budget) {
     // Checked before the value is moved into an entry: on error the caller
     // still owns it (the loading layer hands it to waiters uncached).
@@ -267,9 +270,14 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   Entry* e = Entry::create(ops, ns.type_index, value, nullptr, tenant, key, static_cast<std::uint32_t>(charge),
                            expiry(now, ttl, ns.policy.jitter, h),
                            static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags);
+  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, options.if_epoch ? &ns.epoch : nullptr,
+                                             options.if_epoch.value_or(0));
   if (!s.ok()) {
-    e->unref();
+    if (s.code() == Code::kCancelled && out) {
+      *out = e;  // the value lives on in this unstored, pinned entry
+    } else {
+      e->unref();
+    }
     return Status(s.code(), "namespace '" + ns.name + "': " + s.message());
   }
   if (out) {
@@ -305,8 +313,13 @@ Entry* Engine::make_unstored(NamespaceId id, void* value, std::size_t charge) {
 
 internal::FlightTable& Engine::flights() noexcept { return *impl_->flights; }
 
+std::uint64_t Engine::epoch(NamespaceId id) const noexcept {
+  return impl_->namespaces[id.index]->epoch.load(std::memory_order_seq_cst);
+}
+
 bool Engine::erase(NamespaceId id, TenantId tenant, std::string_view key) {
   NamespaceState& ns = *impl_->namespaces[id.index];
+  ns.epoch.fetch_add(1, std::memory_order_seq_cst);
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
   return ns.shard_for(h, tenant).erase(h, tenant, key);
@@ -323,6 +336,7 @@ Status Engine::invalidate_namespace(std::string_view ns) {
   auto id = find(ns);
   if (!id.ok()) return id.status();
   NamespaceState& state = *impl_->namespaces[id->index];
+  state.epoch.fetch_add(1, std::memory_order_seq_cst);
   const std::uint32_t v = state.version.fetch_add(1, std::memory_order_acq_rel) + 1;
   // Entries carry 16 bits of the version. Every 32,768 bumps, reclaim old
   // entries now, so no entry is ever 65,536 versions old and mistaken for new.
@@ -337,6 +351,7 @@ Status Engine::invalidate_namespace(std::string_view ns) {
 
 std::uint64_t Engine::invalidate_tenant(TenantId tenant) {
   std::uint64_t n = 0;
+  for (auto& ns : impl_->namespaces) ns->epoch.fetch_add(1, std::memory_order_seq_cst);
   for (auto& ns : impl_->namespaces) {
     for (auto& shard : ns->shards) {
       n += shard->remove_if([tenant](const Entry& e) { return e.tenant() == tenant; }, EvictionCause::kExplicit);
@@ -348,6 +363,7 @@ std::uint64_t Engine::invalidate_tenant(TenantId tenant) {
 std::uint64_t Engine::invalidate_tag(std::string_view tag) {
   std::uint64_t n = 0;
   const std::string t(tag);
+  for (auto& ns : impl_->namespaces) ns->epoch.fetch_add(1, std::memory_order_seq_cst);
   for (auto& ns : impl_->namespaces) {
     for (auto& shard : ns->shards) n += shard->remove_tag(t);
   }
@@ -376,6 +392,7 @@ void Engine::shutdown() {
   if (impl_->shut_down.exchange(true)) return;
   impl_->stop_sweeper();
   for (auto& ns : impl_->namespaces) {
+    ns->epoch.fetch_add(1, std::memory_order_seq_cst);
     for (auto& shard : ns->shards) {
       shard->remove_if([](const Entry&) { return true; }, EvictionCause::kExplicit);
     }

@@ -24,6 +24,7 @@ struct NamespaceState {
   std::string name;
   NamespacePolicy policy;
   std::atomic<std::uint32_t> version{1};
+  std::atomic<std::uint64_t> epoch{0};  // bumped before every invalidation's removals
   std::uint32_t swept_version = 1;  // guarded by EngineImpl::sweep_mu
   std::atomic<const ValueOps*> ops{nullptr};  // bound value type (first bind wins)
   std::uint8_t type_index = 0;                 // its registry index, set with ops

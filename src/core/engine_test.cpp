@@ -240,6 +240,52 @@ TEST_F(EngineTest, StatsRenderAsJsonAndPrometheus) {
   EXPECT_NE(prom.find("# TYPE callcache_entries gauge"), std::string::npos);
 }
 
+TEST_F(EngineTest, InsertAfterAnInvalidationItRacedIsCancelledAndKeepsTheValue) {
+  auto engine = make({{"entity", policy(10)}}, 1);
+  auto cache = Cache<std::string>::open(*engine, "entity").value();
+  const std::uint64_t before = engine->epoch(cache.id());
+  ASSERT_TRUE(engine->invalidate("entity", TenantId{1}, "other").ok());
+  EXPECT_NE(engine->epoch(cache.id()), before);
+  std::string value = "loaded before the invalidation";
+  PutOptions o;
+  o.if_epoch = before;
+  internal::Entry* e = nullptr;
+  Status s = engine->insert(cache.id(), TenantId{1}, "k", &value, value.size(), o, &e);
+  EXPECT_EQ(s.code(), Code::kCancelled);
+  EXPECT_EQ(value, "loaded before the invalidation") << "refused before the value was moved";
+  EXPECT_EQ(e, nullptr);
+  EXPECT_FALSE(cache.get(TenantId{1}, "k"));
+  o.if_epoch = engine->epoch(cache.id());
+  EXPECT_TRUE(engine->insert(cache.id(), TenantId{1}, "k", &value, value.size(), o, nullptr).ok());
+  EXPECT_TRUE(cache.get(TenantId{1}, "k"));
+}
+
+// A load that started before an invalidation of its key delivers its value to
+// its waiters but does not cache it: the value may predate the change.
+TEST_F(EngineTest, LoadRacingAnInvalidationIsNotCached) {
+  auto engine = make({{"entity", policy(10)}}, 1);
+  auto cache = Cache<std::string>::open(*engine, "entity").value();
+  std::optional<LoadCompletion<std::string>> pending;
+  std::optional<Result<Ref<std::string>>> got;
+  auto start = [&](LoadCompletion<std::string> done) { pending.emplace(std::move(done)); };
+  cache.get_or_load_async(TenantId{1}, "chat:5", start, [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
+  ASSERT_TRUE(pending.has_value());
+  ASSERT_TRUE(engine->invalidate("entity", TenantId{1}, "chat:5").ok());  // e.g. setChatTitle
+  (*pending)(Result<std::string>(std::string("old title")));
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_EQ(***got, "old title") << "the waiter still gets the value it waited for";
+  EXPECT_FALSE(cache.get(TenantId{1}, "chat:5")) << "but it is not cached";
+
+  // Without an invalidation in between, the same load is cached.
+  pending.reset();
+  got.reset();
+  cache.get_or_load_async(TenantId{1}, "chat:5", start, [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
+  ASSERT_TRUE(pending.has_value());
+  (*pending)(Result<std::string>(std::string("new title")));
+  ASSERT_TRUE(got.has_value() && got->ok());
+  EXPECT_EQ(**cache.get(TenantId{1}, "chat:5"), "new title");
+}
+
 TEST(Tenant, KeyedHashIsStableAndKeyDependent) {
   TenantKey k1 = kDefaultTenantKey, k2 = kDefaultTenantKey;
   k2[0] ^= 1;

@@ -82,13 +82,16 @@ class LoadSink {
     engine.record_load_latency(ns_, now - flight_->started);
     if (out.value) {
       Entry* e = nullptr;
+      // Not stored if an invalidation ran since the load started: the value
+      // may predate it.
+      out.put.if_epoch = flight_->epoch;
       Status s = engine.insert(ns_, tenant, k.key, out.value, out.charge, out.put, &e);
       if (s.ok() && e) {
         if (flight_->is_refresh()) table_->clear_cooldown(k);
-      } else {
-        // Not cacheable (too large, shut down): the waiters still get the
-        // value, in an entry of their own.
-        if (e) unref(e);
+      } else if (!e) {
+        // Not cacheable (too large, shut down, raced an invalidation before
+        // the value was moved): the waiters still get the value, in an entry
+        // of their own. (A race caught later hands back such an entry in e.)
         e = engine.make_unstored(ns_, out.value, out.charge);
       }
       table_->finish(*flight_, e, Status());
@@ -149,6 +152,7 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
   const NamespacePolicy& policy = engine.policy(ns);
   const bool refresh = flight->is_refresh();
   flight->started = engine.clock().now();
+  flight->epoch = engine.epoch(ns);
   engine.record(ns, Event::kLoad);
   if (refresh) engine.record(ns, Event::kRefresh);
   auto sink = std::make_shared<LoadSink>(engine, table, flight, ns);

@@ -58,8 +58,14 @@ class ShardImpl final : public Shard {
     return e;
   }
 
-  Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags) override {
+  Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags,
+                const std::atomic<std::uint64_t>* epoch, std::uint64_t expected) override {
     std::unique_lock lock(mu_);
+    // Invalidations bump the epoch before taking this lock to remove entries:
+    // if it moved, one ran after the value was loaded and the value is stale.
+    if (epoch && epoch->load(std::memory_order_seq_cst) != expected) {
+      return Status::cancelled("an invalidation ran while the value was being loaded");
+    }
     Entry* old = table_.find(hash, e->tenant(), e->key());
     if (limits_.max_bytes && e->charge() > limits_.max_bytes) {
       // The caller's new value supersedes the old one even though it cannot

@@ -64,7 +64,11 @@ class Shard {
   // Links `e` (created by the caller, who keeps its own reference), replacing
   // any entry with the same identity, then evicts down to the bounds.
   // Returns kTooLarge (e not linked) if e's charge exceeds max_bytes.
-  virtual Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags) = 0;
+  // With `epoch`, refuses (kCancelled, e not linked) unless *epoch still
+  // equals `expected` once the lock is held.
+  virtual Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags,
+                        const std::atomic<std::uint64_t>* epoch = nullptr,
+                        std::uint64_t expected = 0) = 0;
 
   virtual bool erase(std::uint64_t hash, TenantId tenant, std::string_view key) = 0;
 
