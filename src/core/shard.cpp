@@ -165,10 +165,6 @@ class ShardImpl final : public Shard {
 
   std::uint64_t entries() const noexcept override { return entries_.load(std::memory_order_relaxed); }
   std::uint64_t bytes() const noexcept override { return bytes_.load(std::memory_order_relaxed); }
-  std::size_t overhead_bytes() const noexcept override {
-    std::unique_lock lock(mu_);
-    return sizeof(*this) + table_.memory_bytes();
-  }
   std::uint64_t hits() const noexcept override {
     std::uint64_t n = 0;
     for (int i = 0; i < StripedRwLock::kStripes; ++i) n += mu_.stripe(i).hits.load(std::memory_order_relaxed);

@@ -81,8 +81,6 @@ class Shard {
   virtual std::uint64_t misses() const noexcept = 0;
   virtual std::uint64_t entries() const noexcept = 0;
   virtual std::uint64_t bytes() const noexcept = 0;
-  // Approximate memory held by the shard's own structures (not entries).
-  virtual std::size_t overhead_bytes() const noexcept = 0;
 
   ShardCounters counters;
 };

@@ -59,7 +59,6 @@ class Table {
 
   std::size_t size() const noexcept { return count_; }
   std::size_t slot_count() const noexcept { return slots_.size(); }
-  std::size_t memory_bytes() const noexcept { return slots_.capacity() * sizeof(std::uint64_t); }
 
   // Calls f(Entry*) for every entry. f must not modify the table.
   template <class F>

@@ -21,16 +21,6 @@ bool valid_name(std::string_view name) noexcept {
   return true;
 }
 
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 40)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7f) ? c : '?';
-  }
-  if (s.size() > 40) out += "...";
-  return out;
-}
-
 // Nesting depth of JSON text, counted outside string literals. Cheap and
 // non-recursive, so it can run before the parser (whose tree is destroyed
 // recursively) ever sees the input.
@@ -120,7 +110,7 @@ const std::string* Params::find(std::string_view name) const noexcept {
 
 Status Params::add(std::string name, std::string value) {
   if (!valid_name(name)) {
-    return Status::invalid_argument("Bad Request: invalid parameter name '" + printable(name) +
+    return Status::invalid_argument("Bad Request: invalid parameter name '" + quote_for_error(name) +
                                     "' (expected letters, digits or '_')");
   }
   auto it = std::lower_bound(entries_.begin(), entries_.end(), name,
@@ -212,7 +202,7 @@ Status add_json_object(Params& params, std::string_view json, const RequestLimit
                                       std::string(j.type_name()));
     }
     if (!duplicate.empty()) {
-      return Status::invalid_argument("Bad Request: parameter '" + printable(duplicate) +
+      return Status::invalid_argument("Bad Request: parameter '" + quote_for_error(duplicate) +
                                       "' is given more than once");
     }
     if (params.size() + j.size() > limits.max_params) {

@@ -12,7 +12,15 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-// Shortens untrusted text quoted in an error message (and keeps it printable).
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
 std::string quote_for_error(std::string_view s) {
   std::string out;
   for (char c : s.substr(0, 40)) {
@@ -22,14 +30,6 @@ std::string quote_for_error(std::string_view s) {
   if (s.size() > 40) out += "...";
   return out;
 }
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 std::optional<std::string_view> HttpRequestView::header(std::string_view name) const noexcept {
   for (const HeaderView& h : headers) {
