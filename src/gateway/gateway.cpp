@@ -32,14 +32,21 @@ namespace callcache::gateway {
 namespace net = boost::asio;
 
 class Gateway::Impl {
+  static std::vector<std::unique_ptr<net::io_context>> make_contexts(unsigned n) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (unsigned i = 0; i < n; ++i) out.push_back(std::make_unique<net::io_context>(1));
+    return out;
+  }
+
  public:
   explicit Impl(GatewayConfig config)
       : config_(std::move(config)),
         threads_n_(config_.threads ? config_.threads
                                    : std::max(1u, std::thread::hardware_concurrency())),
-        ioc_(std::make_unique<net::io_context>(static_cast<int>(threads_n_))),
-        work_(net::make_work_guard(*ioc_)),
-        signals_(std::in_place, *ioc_) {}
+        contexts_(make_contexts(threads_n_)),
+        signals_(std::in_place, *contexts_.front()) {
+    for (auto& ctx : contexts_) work_.push_back(net::make_work_guard(*ctx));
+  }
 
   Status init() {
     auto preset = logic::load_telegram_preset(config_.telegram);
@@ -96,7 +103,7 @@ class Gateway::Impl {
     uo.ca_file = config_.ca_file;
     uo.max_idle_per_origin = config_.max_idle_per_origin;
     uo.max_response_bytes = config_.max_response_bytes;
-    auto upstream = UpstreamClient::create(ioc_->get_executor(), uo);
+    auto upstream = UpstreamClient::create(contexts_.front()->get_executor(), uo);
     if (!upstream.ok()) return upstream.status();
     upstream_ = std::move(*upstream);
 
@@ -146,7 +153,9 @@ class Gateway::Impl {
     so.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.write_timeout);
     so.name = "gateway";
     so.access_log = access_log_;
-    auto server = HttpServer::create(*ioc_, so, *handler_);
+    std::vector<net::io_context*> contexts;
+    for (auto& ctx : contexts_) contexts.push_back(ctx.get());
+    auto server = HttpServer::create(std::move(contexts), so, *handler_);
     if (!server.ok()) return Status(server.status().code(), "server.listen: " + server.status().message());
     server_ = std::move(*server);
 
@@ -175,7 +184,7 @@ class Gateway::Impl {
       as.max_connections = 64;
       as.max_body_bytes = 64 * 1024;
       as.name = "admin";
-      auto admin = HttpServer::create(*ioc_, as, *admin_handler_);
+      auto admin = HttpServer::create(*contexts_.front(), as, *admin_handler_);
       if (!admin.ok()) {
         return Status(admin.status().code(), "admin.listen: " + admin.status().message());
       }
@@ -187,11 +196,11 @@ class Gateway::Impl {
   void start() {
     server_->start();
     if (admin_) admin_->start();
-    for (unsigned i = 0; i < threads_n_; ++i) {
-      threads_.emplace_back([this] {
+    for (auto& ctx : contexts_) {
+      threads_.emplace_back([ctx = ctx.get()] {
         for (;;) {
           try {
-            ioc_->run();
+            ctx->run();
             return;
           } catch (const std::exception& e) {
             spdlog::error("I/O thread: {}", e.what());
@@ -230,8 +239,8 @@ class Gateway::Impl {
     if (admin_) admin_->force_close();
     upstream_->close_idle();
     signals_->cancel();
-    work_.reset();
-    ioc_->stop();
+    work_.clear();
+    for (auto& ctx : contexts_) ctx->stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
     int code = 0;
@@ -276,8 +285,8 @@ class Gateway::Impl {
     admin_.reset();
     if (upstream_) upstream_->close_idle();
     signals_.reset();
-    work_.reset();
-    ioc_.reset();
+    work_.clear();
+    contexts_.clear();
   }
 
  private:
@@ -291,8 +300,11 @@ class Gateway::Impl {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<L2Store> l2_;
   std::unique_ptr<RateLimiter> limiter_;
-  std::unique_ptr<net::io_context> ioc_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  // One io_context per I/O thread, each run by that thread alone: sessions
+  // need no strands and requests cross no threads. The first one also runs
+  // the acceptors, the admin listener, signals and the upstream pool.
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::optional<net::signal_set> signals_;
   std::unique_ptr<UpstreamClient> upstream_;
   std::unique_ptr<BotApiHandler> handler_;

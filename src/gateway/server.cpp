@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <mutex>
@@ -49,8 +50,11 @@ http::response<http::string_body> edge_error(int status, std::string_view descri
 
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
-  Impl(net::io_context& ioc, ServerOptions options, HttpHandler& handler)
-      : ioc_(ioc), options_(std::move(options)), handler_(handler), acceptor_(net::make_strand(ioc)) {}
+  Impl(std::vector<net::io_context*> contexts, ServerOptions options, HttpHandler& handler)
+      : contexts_(std::move(contexts)),
+        options_(std::move(options)),
+        handler_(handler),
+        acceptor_(net::make_strand(*contexts_.front())) {}
 
   Status bind() {
     error_code ec;
@@ -128,8 +132,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   static awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     for (;;) {
-      auto [ec, socket] = co_await self->acceptor_.async_accept(net::make_strand(self->ioc_),
-                                                                use_nothrow);
+      // Connections are dealt round-robin over the contexts; each context is
+      // run by one thread, so a session needs no strand.
+      net::io_context& ctx = *self->contexts_[self->next_context_++ % self->contexts_.size()];
+      auto [ec, socket] = co_await self->acceptor_.async_accept(ctx, use_nothrow);
       if (ec) {
         if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) co_return;
         // Out of descriptors and the like: log, back off briefly, keep going.
@@ -307,7 +313,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
-  net::io_context& ioc_;
+  std::vector<net::io_context*> contexts_;
+  std::size_t next_context_ = 0;  // on the acceptor's strand
   ServerOptions options_;
   HttpHandler& handler_;
   tcp::acceptor acceptor_;
@@ -321,7 +328,15 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(net::io_context& ioc, ServerOptions options,
                                                        HttpHandler& handler) {
-  auto impl = std::make_shared<Impl>(ioc, std::move(options), handler);
+  return create(std::vector<net::io_context*>{&ioc}, std::move(options), handler);
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::create(std::vector<net::io_context*> contexts,
+                                                       ServerOptions options, HttpHandler& handler) {
+  if (contexts.empty() || std::find(contexts.begin(), contexts.end(), nullptr) != contexts.end()) {
+    return Status::invalid_argument(options.name + ": no I/O context to run on");
+  }
+  auto impl = std::make_shared<Impl>(std::move(contexts), std::move(options), handler);
   Status s = impl->bind();
   if (!s.ok()) return s;
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

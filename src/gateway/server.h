@@ -13,9 +13,15 @@
 // idle sessions close now and busy ones close after their current answer;
 // force_close() cancels everything (after the shutdown deadline).
 //
-// Thread-safety: all members may be called from any thread. Each session runs
-// on its own strand of the io_context; the session registry is guarded by a
-// mutex. REQUIRES: the io_context and the handler outlive the server.
+// Threads: the server accepts on the first io_context and deals connections
+// round-robin over all of them. A session runs on its connection's
+// io_context without a strand, so REQUIRES: each io_context is run by
+// exactly one thread (one io_context per I/O thread: no locks or cross-thread
+// wake-ups on the request path).
+//
+// Thread-safety: all members may be called from any thread; the session
+// registry is guarded by a mutex. REQUIRES: the io_contexts and the handler
+// outlive the server.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -25,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "callcache/status.h"
 #include "gateway/http_message.h"
@@ -68,6 +75,10 @@ class HttpServer {
   // Binds and listens (does not accept until start()). Errors: kIoError
   // naming the address (in use, permission), kInvalidArgument (bad address).
   static Result<std::unique_ptr<HttpServer>> create(boost::asio::io_context& ioc,
+                                                    ServerOptions options, HttpHandler& handler);
+  // The same over several io_contexts (one per I/O thread); kInvalidArgument
+  // if `contexts` is empty.
+  static Result<std::unique_ptr<HttpServer>> create(std::vector<boost::asio::io_context*> contexts,
                                                     ServerOptions options, HttpHandler& handler);
   ~HttpServer();
 
