@@ -402,7 +402,7 @@ void Engine::shutdown() {
 bool Engine::is_shut_down() const noexcept { return impl_->shut_down.load(std::memory_order_acquire); }
 
 void Engine::record(NamespaceId id, LoadEvent event, std::uint64_t n) noexcept {
-  impl_->namespaces[id.index]->load_events[static_cast<std::size_t>(event)].fetch_add(n, std::memory_order_relaxed);
+  impl_->namespaces[id.index]->load_events.add(static_cast<std::size_t>(event), n);
 }
 
 void Engine::record_load_latency(NamespaceId id, Duration latency) noexcept {

@@ -15,6 +15,7 @@
 #include "flight.h"
 #include "latency.h"
 #include "shard.h"
+#include "striped_counters.h"
 
 namespace callcache::internal {
 
@@ -35,7 +36,7 @@ struct NamespaceState {
   // is exact and only the tenant's own entries are displaced.
   bool shard_by_tenant = false;
   std::uint64_t byte_budget = 0;  // per shard, 0 = unbounded
-  std::array<std::atomic<std::uint64_t>, kLoadEvents> load_events{};
+  StripedCounters<kLoadEvents> load_events;  // bumped on every get_or_load hit
   LatencyHistogram latency;
 
   Shard& shard_for(std::uint64_t hash, TenantId tenant) const noexcept {

@@ -210,7 +210,7 @@ StatsSnapshot Engine::stats() const {
       s.bytes += shard->bytes();
     }
     auto ev = [&](Engine::LoadEvent e) {
-      return ns.load_events[static_cast<std::size_t>(e)].load(std::memory_order_relaxed);
+      return ns.load_events.load(static_cast<std::size_t>(e));
     };
     s.hits += ev(LoadEvent::kHit);
     s.misses += ev(LoadEvent::kMiss);

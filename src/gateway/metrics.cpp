@@ -77,7 +77,7 @@ std::string Metrics::to_prometheus() const {
   for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
     out += "callcache_gateway_requests_total{outcome=\"";
     out += outcome_name(static_cast<Outcome>(i));
-    out += "\"} " + std::to_string(outcomes_[i].load(kRelaxed)) + "\n";
+    out += "\"} " + std::to_string(outcomes_.load(static_cast<std::size_t>(i))) + "\n";
   }
   auto counter = [&](const char* name, const char* help, std::uint64_t v) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
@@ -147,7 +147,7 @@ std::string Metrics::to_json() const {
   for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
     if (i) out += ",";
     out += std::string("\"") + outcome_name(static_cast<Outcome>(i)) +
-           "\":" + std::to_string(outcomes_[i].load(kRelaxed));
+           "\":" + std::to_string(outcomes_.load(static_cast<std::size_t>(i)));
   }
   out += "},\"upstream\":{\"calls\":" + std::to_string(upstream_calls()) +
          ",\"429_received\":" + std::to_string(received_429()) +

@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/striped_counters.h"
+
 namespace callcache::gateway {
 
 enum class Outcome : std::uint8_t {
@@ -43,7 +45,7 @@ class Metrics {
   static constexpr std::array<double, 14> kLatencyBuckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
 
-  void count(Outcome o) noexcept { outcomes_[static_cast<int>(o)].fetch_add(1, kRelaxed); }
+  void count(Outcome o) noexcept { outcomes_.add(static_cast<std::size_t>(o)); }
   // One upstream exchange: `status` is the HTTP status (0 = no answer).
   void upstream_call(std::string_view method, int status, std::chrono::nanoseconds latency);
   // A paced send waited `wait` (> 0) before going upstream.
@@ -53,7 +55,7 @@ class Metrics {
   void tier_error() noexcept { tier_errors_.fetch_add(1, kRelaxed); }
 
   std::uint64_t outcome(Outcome o) const noexcept {
-    return outcomes_[static_cast<int>(o)].load(kRelaxed);
+    return outcomes_.load(static_cast<std::size_t>(o));
   }
   std::uint64_t upstream_calls() const noexcept { return upstream_calls_.load(kRelaxed); }
   std::uint64_t received_429() const noexcept { return received_429_.load(kRelaxed); }
@@ -74,7 +76,8 @@ class Metrics {
   };
   MethodStats& method(std::string_view name);
 
-  std::array<std::atomic<std::uint64_t>, static_cast<int>(Outcome::kCount_)> outcomes_{};
+  // Bumped on every request: one lane per thread group, no shared line.
+  internal::StripedCounters<static_cast<std::size_t>(Outcome::kCount_)> outcomes_;
   std::atomic<std::uint64_t> upstream_calls_{0}, received_429_{0}, retried_429_{0};
   std::atomic<std::uint64_t> pacing_waits_{0}, pacing_wait_ns_{0}, pacing_refused_{0};
   std::atomic<std::uint64_t> tier_errors_{0};
