@@ -102,9 +102,13 @@ class Gateway::Impl {
       };
       auto backend = tiers::make_backend(sc, env);
       if (!backend.ok()) {
+        // make_backend names the tiers library's keys; ours are nested.
+        std::string why = backend.status().message();
+        for (std::string_view theirs : {"storage.path: ", "storage: "}) {
+          if (why.starts_with(theirs)) why.erase(0, theirs.size());
+        }
         return Status(backend.status().code(),
-                      (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") +
-                          backend.status().message());
+                      (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
       backend_ = std::move(*backend);
       Duration marker_ttl = std::chrono::hours(1);

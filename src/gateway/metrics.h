@@ -2,8 +2,10 @@
 // not know): request outcomes, upstream calls and latency by method, pacing,
 // 429s, tier errors. Rendered as Prometheus text and as JSON.
 //
-// Method labels: callers pass a method name the preset knows, or "other", so
-// label cardinality stays bounded whatever clients send.
+// Method labels: callers pass a method name the preset knows, "other", or a
+// generic API rule's "<api>:<rule name>" (from the config), so label
+// cardinality stays bounded whatever clients send. Generic API rules also
+// count their requests by outcome (rule()).
 //
 // Thread-safety: counters are relaxed atomics; the per-method table is
 // guarded by a shared mutex (taken exclusively only the first time a method

@@ -181,7 +181,7 @@ TEST_F(GatewayRedisTest, RedisDownKeepsServingFromUpstreamAndSaysSoOnce) {
   EXPECT_EQ(sink_->count("L2 tier 'redis' is failing"), 1u);
 }
 
-TEST_F(GatewayRedisTest, BadRedisSettingsAreConfigErrors) {
+TEST_F(GatewayRedisTest, BadStorageSettingsAreStartErrorsNamingOurKeys) {
   auto c = config();
   c.redis_password_env = "CALLCACHE_TEST_UNSET_VARIABLE_42";
   auto g = Gateway::create(c);
@@ -189,6 +189,14 @@ TEST_F(GatewayRedisTest, BadRedisSettingsAreConfigErrors) {
   EXPECT_NE(g.status().message().find("storage.redis.password_env"), std::string::npos)
       << g.status().message();
   EXPECT_NE(g.status().message().find("CALLCACHE_TEST_UNSET_VARIABLE_42"), std::string::npos);
+
+  auto s = config();
+  s.l2 = "sqlite";
+  s.sqlite_path = "/proc/callcache-cannot-create/x.sqlite3";
+  auto g2 = Gateway::create(s);
+  ASSERT_FALSE(g2.ok());
+  EXPECT_TRUE(g2.status().message().starts_with("storage.sqlite.path: ")) << g2.status().message();
+  EXPECT_EQ(g2.status().message().find("storage.path"), std::string::npos) << g2.status().message();
 }
 
 }  // namespace
