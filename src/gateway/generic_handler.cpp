@@ -39,7 +39,7 @@ bool cached_header(std::string_view name) {
   for (std::string_view h : kCachedHeaders) {
     if (iequals(name, h)) return true;
   }
-  return iequals(name, "retry-after");
+  return false;
 }
 
 // The request as the upstream receives it. A cached read keeps `in` (a
@@ -73,7 +73,8 @@ HttpResponse json_error(int status, std::string_view message) {
   return r;
 }
 
-// The upstream's answer as the client gets it. `cached_read`: only the
+// The upstream's answer as the client gets it. For a cached read (shared
+// with coalesced callers) never a Set-Cookie, and a 200 keeps only the
 // headers a cached answer keeps, so a miss and a later hit look alike.
 HttpResponse relay(UpstreamResult& u, Outcome outcome, bool cached_read) {
   if (u.error) {
@@ -82,9 +83,11 @@ HttpResponse relay(UpstreamResult& u, Outcome outcome, bool cached_read) {
     return r;
   }
   HttpResponse r = std::move(u.response);
-  std::erase_if(r.headers, [cached_read](const Header& h) {
-    if (cached_read) return !cached_header(h.name);
-    return iequals(h.name, "server") || iequals(h.name, "date");
+  const bool stored_shape = cached_read && r.status == 200;
+  std::erase_if(r.headers, [&](const Header& h) {
+    if (stored_shape) return !cached_header(h.name);
+    return iequals(h.name, "server") || iequals(h.name, "date") ||
+           (cached_read && iequals(h.name, "set-cookie"));
   });
   r.outcome = outcome_name(outcome);
   return r;

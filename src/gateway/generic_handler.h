@@ -21,7 +21,8 @@
 // Answers relay the upstream's status, content type and headers (hop-by-hop
 // headers, Server and Date dropped). Cached answers keep only the content
 // type and the headers in kCachedHeaders (never Set-Cookie), and a cached
-// read's miss answers with the same headers as its later hits. Conditional
+// read's 200 miss answers with the same headers as its later hits; its
+// other answers (shared with coalesced callers too) lose only Set-Cookie. Conditional
 // and range headers are not forwarded on cached reads (a coalesced waiter
 // must not receive someone else's 304 or 206).
 //
@@ -59,8 +60,8 @@
 namespace callcache::gateway {
 
 // Response headers a cached answer keeps (besides Content-Type).
-inline constexpr std::string_view kCachedHeaders[] = {"etag", "last-modified", "content-language",
-                                                      "content-disposition", "link"};
+inline constexpr std::string_view kCachedHeaders[] = {
+    "etag", "last-modified", "content-language", "content-disposition", "link", "retry-after"};
 
 struct GenericHandlerOptions {
   std::string name;    // the API's name: metrics labels ("<name>:<rule>"), tags, logs

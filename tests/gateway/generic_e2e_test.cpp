@@ -36,8 +36,9 @@ using testing::TestClient;
 // A fake JSON API under /v1 (its base path), counting calls per
 // "METHOD /path" (without /v1 and the query):
 //   GET  /v1/templates/{id}   {"id":..,"version":..,"lang":..,"call":N}
-//                             (id 404 → 404, id 500 → 500), with an ETag and
-//                             a Set-Cookie the gateway must not cache
+//                             (id 404 → 404, 500 → 500, 301 → a redirect),
+//                             with an ETag and a Set-Cookie the gateway must
+//                             not cache
 //   GET  /v1/templates        {"list_version":..,"query":..,"call":N}
 //   POST|PUT|DELETE /v1/templates[/{id}]  bumps versions, {"updated":true}
 //   anything else             {"path":..,"tenant":<x-api-key>,"call":N}
@@ -113,6 +114,11 @@ class FakeJsonApi final : public HttpHandler {
       } else if (id == "404") {
         r.status = 404;
         r.body = R"({"error":"not found"})";
+      } else if (id == "301") {
+        r.status = 301;
+        r.body = R"({"moved":true})";
+        r.headers.push_back({"Location", "/v1/templates/1"});
+        r.headers.push_back({"Set-Cookie", "session=" + call});
       } else if (id == "500") {
         r.status = 500;
         r.body = R"({"error":"boom"})";
@@ -140,6 +146,7 @@ class FakeJsonApi final : public HttpHandler {
       }
     } else {
       r.body = R"({"path":")" + p + R"(","tenant":")" + tenant + R"(","call":)" + call + "}";
+      r.headers.push_back({"X-Upstream-Debug", "fake"});
     }
     return r;
   }
@@ -488,6 +495,17 @@ TEST_F(GenericApiTest, Non200AnswersAreRelayedNotCached) {
     EXPECT_EQ(r.header("X-Callcache"), "miss");
   }
   EXPECT_EQ(api().calls("GET /templates/404"), 2u);
+  // A redirect keeps its Location; a Set-Cookie never reaches a cached read.
+  auto moved = get("/sns/templates/301");
+  EXPECT_EQ(moved.status, 301);
+  EXPECT_EQ(moved.header("Location"), "/v1/templates/1");
+  EXPECT_EQ(moved.header("Set-Cookie"), "");
+  EXPECT_EQ(get("/sns/templates/301").status, 301);
+  EXPECT_EQ(api().calls("GET /templates/301"), 2u);
+  // Passthrough answers are relayed with every end-to-end header.
+  auto pass = get("/sns/uncached/1");
+  EXPECT_EQ(pass.status, 200);
+  EXPECT_EQ(pass.header("X-Upstream-Debug"), "fake");
   auto boom = get("/sns/templates/500");
   EXPECT_EQ(boom.status, 500);
   EXPECT_EQ(get("/sns/templates/500").status, 500);
