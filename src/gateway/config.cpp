@@ -1,5 +1,9 @@
 #include "gateway/config.h"
 
+#include <algorithm>
+
+#include "callcache/redis_backend.h"
+#include "engine_config.h"
 #include "yaml_reader.h"
 
 namespace callcache::gateway {
@@ -93,6 +97,140 @@ void read_rules(config::MapReader& r, std::vector<Rule>& out) {
   out = std::move(rules);
 }
 
+bool name_ok(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// `namespaces:` with the engine's own parser (config/engine_config.h), so
+// the keys and messages are those of every other callcache config.
+void read_namespaces(config::MapReader& top, std::vector<NamespaceSpec>& out) {
+  if (!top.has("namespaces")) return;
+  YAML::Node doc(YAML::NodeType::Map);
+  doc["namespaces"] = top.child("namespaces");
+  config::MapReader root(doc, "");
+  EngineConfig engine;
+  engine.namespaces.clear();
+  config::read_engine_sections(root, engine);
+  top.merge(root.finish());
+  for (const auto& spec : engine.namespaces) {
+    if (!name_ok(spec.name)) {
+      top.fail("namespaces", "namespace names use a-z, 0-9, '_' and '-', got '" + spec.name + "'");
+    }
+  }
+  out = std::move(engine.namespaces);
+}
+
+// A prefix such as "/sns" or "/api/v2": checks it and drops a trailing '/'.
+std::string check_prefix(std::string prefix, std::string& why) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  if (prefix.empty() || prefix.front() != '/') {
+    why = "expected a path such as /sns, got '" + prefix + "'";
+  } else if (prefix == "/") {
+    why = "'/' would capture every request; use a path such as /sns";
+  } else if (prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789-._~/") != std::string::npos) {
+    why = "use letters, digits, '-', '.', '_', '~' and '/', got '" + prefix + "'";
+  } else if (prefix.find("//") != std::string::npos || prefix.find("/./") != std::string::npos ||
+             prefix.find("/../") != std::string::npos || prefix.ends_with("/.") ||
+             prefix.ends_with("/..")) {
+    why = "expected a normalised path (no empty, '.' or '..' segments), got '" + prefix + "'";
+  } else {
+    // The Bot API front owns /bot<token>/... and /file/bot<token>/...
+    std::string_view p(prefix);
+    p.remove_prefix(1);
+    std::string_view first = p.substr(0, p.find('/'));
+    std::string_view second;
+    if (first.size() < p.size()) {
+      second = p.substr(first.size() + 1);
+      second = second.substr(0, second.find('/'));
+    }
+    if (first.starts_with("bot")) {
+      why = "'" + prefix + "' would shadow the Bot API routes /bot<token>/<method>";
+    } else if (first == "file" && (second.empty() || second.starts_with("bot"))) {
+      why = "'" + prefix + "' would shadow the Bot API file routes /file/bot<token>/<path>";
+    }
+  }
+  return prefix;
+}
+
+// True if one prefix is the other or contains it as whole segments.
+bool prefixes_overlap(std::string_view a, std::string_view b) {
+  if (a.size() > b.size()) std::swap(a, b);
+  return b.starts_with(a) && (b.size() == a.size() || b[a.size()] == '/');
+}
+
+void read_apis(config::MapReader& top, const std::vector<NamespaceSpec>& namespaces,
+               std::vector<ApiConfig>& out) {
+  YAML::Node list = top.child("apis");
+  if (!list || list.IsNull()) return;
+  if (!list.IsSequence()) {
+    top.fail("apis", "expected a list of APIs (name, prefix, upstream, rules)");
+    return;
+  }
+  std::vector<ApiConfig> apis;
+  for (std::size_t i = 0; i < list.size() && top.error().ok(); ++i) {
+    ApiConfig api;
+    api.origin = "apis[" + std::to_string(i) + "]";
+    config::MapReader r(list[i], api.origin);
+    for (const char* key : {"name", "prefix", "upstream"}) {
+      if (r.error().ok() && !r.has(key)) r.fail(key, "is required");
+    }
+    r.string("name", api.name);
+    if (r.error().ok() && !name_ok(api.name)) {
+      r.fail("name", "use a-z, 0-9, '_' and '-', got '" + api.name + "'");
+    }
+    r.string("prefix", api.prefix);
+    if (r.error().ok()) {
+      std::string why;
+      api.prefix = check_prefix(api.prefix, why);
+      if (!why.empty()) r.fail("prefix", why);
+    }
+    r.boolean("strip_prefix", api.strip_prefix);
+    r.string("upstream", api.upstream);
+    YAML::Node rules = r.child("rules");
+    if (r.error().ok()) {
+      auto parsed = logic::parse_rules(rules, r.path_of("rules"));
+      if (parsed.ok()) {
+        api.rules = std::move(*parsed);
+      } else {
+        r.merge(parsed.status());
+      }
+    }
+    if (r.error().ok()) {
+      Status s = logic::check_namespaces(api.rules, namespaces);
+      if (!s.ok() && namespaces.empty()) {
+        s = Status::invalid_argument(s.message() + "; declare it under the top-level namespaces:");
+      }
+      r.merge(s);
+    }
+    for (const ApiConfig& other : apis) {
+      if (!r.error().ok()) break;
+      if (other.name == api.name) {
+        r.fail("name", "'" + api.name + "' is already used by " + other.origin);
+      } else if (prefixes_overlap(other.prefix, api.prefix)) {
+        r.fail("prefix", "'" + api.prefix + "' overlaps " + other.origin + ".prefix '" +
+                             other.prefix + "'");
+      }
+      for (const logic::Rule& rule : api.rules.rules) {
+        if (rule.action != logic::Rule::Action::kCache) continue;
+        auto used = other.rules.namespaces_used();
+        if (std::find(used.begin(), used.end(), rule.ns) != used.end()) {
+          top.merge(Status::invalid_argument(
+              rule.origin + ".namespace: '" + rule.ns + "' is already used by " + other.origin +
+              " (each API caches in namespaces of its own)"));
+          break;
+        }
+      }
+    }
+    Status s = r.finish();
+    top.merge(s);
+    apis.push_back(std::move(api));
+  }
+  if (top.error().ok()) out = std::move(apis);
+}
+
 }  // namespace
 
 Result<GatewayConfig> parse_config(const YAML::Node& root) {
@@ -169,13 +307,35 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
   }
   {
     config::MapReader r = top.map("storage");
-    r.choice("l2", c.l2, {{"sqlite", std::string("sqlite")}, {"none", std::string("none")}});
+    r.choice("l2", c.l2,
+             {{"sqlite", std::string("sqlite")}, {"redis", std::string("redis")},
+              {"none", std::string("none")}});
     config::MapReader s = r.map("sqlite");
     s.string("path", c.sqlite_path);
     r.merge(s.finish());
+    config::MapReader redis = r.map("redis");
+    redis.string("url", c.redis_url);
+    if (redis.has("url") && redis.error().ok()) {
+      RedisOptions probe;
+      Status u = parse_redis_url(c.redis_url, probe);
+      if (!u.ok()) redis.fail("url", u.message());
+    }
+    if (redis.has("password")) {
+      (void)redis.child("password");
+      redis.fail("password",
+                 "passwords are not read from the configuration file; set password_env to the "
+                 "name of an environment variable that holds it");
+    }
+    redis.string("password_env", c.redis_password_env, true);
+    redis.duration("connect_timeout", c.redis_connect_timeout, false);
+    redis.duration("timeout", c.redis_timeout, false);
+    redis.count("pool_size", c.redis_pool_size, false);
+    r.merge(redis.finish());
     top.merge(r.finish());
   }
   c.telegram = top.child("telegram");
+  read_namespaces(top, c.namespaces);
+  if (top.error().ok()) read_apis(top, c.namespaces, c.apis);
   Status s = top.finish();
   if (!s.ok()) return s;
   return c;

@@ -1,7 +1,8 @@
 // Internal: the configuration of `callcache serve` — YAML sections
-// `server:`, `admin:`, `gateway:`, `storage:` and `telegram:` (the last one
-// is the Bot API preset's override mapping, read by the logic layer), with
-// command-line overrides applied on top.
+// `server:`, `admin:`, `gateway:`, `storage:`, `telegram:` (the Bot API
+// preset's override mapping, read by the logic layer), `namespaces:` and
+// `apis:` (generic JSON APIs fronted next to the Bot API, with their engine
+// namespaces), with command-line overrides applied on top.
 //
 // Every error names the key path and the offending value
 // ("gateway.pacing.max_wait: expected a duration ..., got 'soon'").
@@ -17,9 +18,11 @@
 #include <vector>
 
 #include "callcache/clock.h"
+#include "callcache/policy.h"
 #include "callcache/rate_limiter.h"
 #include "callcache/status.h"
 #include "callcache/tenant.h"
+#include "gateway/logic/rules.h"
 
 namespace callcache::gateway {
 
@@ -30,6 +33,27 @@ struct ListenAddress {
   std::string to_string() const;
 };
 Result<ListenAddress> parse_listen(std::string_view text, std::string_view what);
+
+// One generic JSON API (an `apis:` entry), e.g.
+//   - name: sns
+//     prefix: /sns                    # requests under /sns go to this API
+//     upstream: http://127.0.0.1:9000/v1
+//     rules: [...]                    # logic::parse_rules
+// Validated by parse_config: name and prefix unique, prefixes do not overlap
+// and do not shadow /bot... or /file/bot..., every caching rule's namespace
+// is declared under `namespaces:` and used by this API only.
+struct ApiConfig {
+  std::string name;    // [a-z0-9_-]: metrics labels, logs, invalidation tags
+  std::string prefix;  // "/sns": no trailing '/'
+  // Forward "/sns/templates/1" as "/templates/1" (rules match that path
+  // too); false: the full path is matched and forwarded.
+  bool strip_prefix = true;
+  // Base URL; its path (if any) is prepended to every forwarded target.
+  // Checked when the gateway starts (error "apis[0].upstream: ...").
+  std::string upstream;
+  logic::Rules rules;
+  std::string origin;  // "apis[0]", for messages
+};
 
 struct GatewayConfig {
   // ---- server: the client-facing listener ----
@@ -74,12 +98,26 @@ struct GatewayConfig {
   std::vector<Rule> pacing_rules;
 
   // ---- storage: the L2 tier ----
-  // "sqlite" (default) or "none".
+  // "sqlite" (default), "redis" (shared by every gateway using the same
+  // server) or "none".
   std::string l2 = "sqlite";
   std::string sqlite_path = "./data/callcache.sqlite3";
+  // storage.redis: the tiers library's Redis settings (tiers/storage_config.h).
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string redis_password_env;  // the NAME of an environment variable; "" = no AUTH
+  Duration redis_connect_timeout = std::chrono::milliseconds(200);
+  Duration redis_timeout = std::chrono::milliseconds(100);
+  std::uint64_t redis_pool_size = 4;
 
   // ---- telegram: the Bot API preset overrides (logic layer) ----
   YAML::Node telegram;
+
+  // ---- namespaces: engine namespaces for the generic APIs' rules ----
+  // (the engine's policy keys: ttl, max_entries, stale_ttl, ...; names must
+  // not clash with the Telegram preset's, checked when the gateway starts)
+  std::vector<NamespaceSpec> namespaces;
+  // ---- apis: generic JSON APIs ----
+  std::vector<ApiConfig> apis;
 };
 
 // Reads a config document (a null node = all defaults).

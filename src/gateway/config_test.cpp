@@ -2,10 +2,14 @@
 // errors that name the key path.
 #include "gateway/config.h"
 
+#include "gateway/gateway.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
+#include <vector>
 
 namespace callcache::gateway {
 namespace {
@@ -77,6 +81,182 @@ TEST(GatewayConfig, ErrorsNameTheKeyPath) {
   expect_error("gateway: {pacing: {rules: [{name: r, key: [planet]}]}}", "planet");
   expect_error("storage: {l2: memcached}", "storage.l2");
   expect_error("nonsense: 1", "nonsense");
+}
+
+TEST(GatewayConfig, StorageRedis) {
+  auto c = parse(R"(
+storage:
+  l2: redis
+  redis: {url: "redis://10.0.0.5:6380/2", password_env: CC_REDIS_PW, connect_timeout: 50ms,
+          timeout: 20ms, pool_size: 8}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->l2, "redis");
+  EXPECT_EQ(c->redis_url, "redis://10.0.0.5:6380/2");
+  EXPECT_EQ(c->redis_password_env, "CC_REDIS_PW");
+  EXPECT_EQ(c->redis_connect_timeout, std::chrono::milliseconds(50));
+  EXPECT_EQ(c->redis_timeout, std::chrono::milliseconds(20));
+  EXPECT_EQ(c->redis_pool_size, 8u);
+}
+
+TEST(GatewayConfig, StorageRedisErrorsNameTheKey) {
+  auto expect_error = [](const std::string& yaml, const std::string& needle) {
+    auto c = parse(yaml);
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(c.status().message().find(needle), std::string::npos) << c.status().message();
+  };
+  expect_error("storage: {redis: {url: 'http://x'}}", "storage.redis.url");
+  expect_error("storage: {redis: {password: hunter2}}", "storage.redis.password: passwords are not read");
+  expect_error("storage: {redis: {pool_size: 0}}", "storage.redis.pool_size");
+  expect_error("storage: {redis: {timeout: fast}}", "storage.redis.timeout");
+  expect_error("storage: {redis: {hostname: x}}", "storage.redis.hostname");
+}
+
+TEST(GatewayConfig, ServeMainRejectsBadStorageOptions) {
+  auto run = [](std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return serve_main(static_cast<int>(argv.size()), argv.data());
+  };
+  EXPECT_EQ(run({"serve", "--storage", "memcached"}), 2);
+  EXPECT_EQ(run({"serve", "--storage", "redis", "--redis-url", "http://127.0.0.1:1"}), 2);
+}
+
+constexpr const char* kApis = R"(
+namespaces:
+  sns: {ttl: 5m, max_entries: 100000, stale_ttl: 1m}
+  media: {}
+apis:
+  - name: sns
+    prefix: /sns/
+    upstream: http://127.0.0.1:9000/v1
+    rules:
+      - {match: 'GET /templates/{id}', name: template, namespace: sns, key: [query.lang]}
+      - {match: 'POST /templates/{id}', invalidates: [template]}
+  - name: media
+    prefix: /media/v2
+    strip_prefix: false
+    upstream: https://media.example
+    rules:
+      - {match: 'GET /media/v2/files/{id}', namespace: media, ttl: 1h}
+)";
+
+TEST(GatewayConfig, NamespacesAndApis) {
+  auto c = parse(kApis);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->namespaces.size(), 2u);
+  EXPECT_EQ(c->namespaces[0].name, "sns");
+  EXPECT_EQ(c->namespaces[0].policy.ttl, std::chrono::minutes(5));
+  EXPECT_EQ(c->namespaces[0].policy.max_entries, 100000u);
+  EXPECT_EQ(c->namespaces[0].policy.stale_ttl, std::chrono::minutes(1));
+  EXPECT_EQ(c->namespaces[1].name, "media");
+  ASSERT_EQ(c->apis.size(), 2u);
+  EXPECT_EQ(c->apis[0].name, "sns");
+  EXPECT_EQ(c->apis[0].prefix, "/sns");  // trailing '/' dropped
+  EXPECT_TRUE(c->apis[0].strip_prefix);
+  EXPECT_EQ(c->apis[0].upstream, "http://127.0.0.1:9000/v1");
+  ASSERT_EQ(c->apis[0].rules.rules.size(), 2u);
+  EXPECT_EQ(c->apis[0].rules.rules[0].name, "template");
+  EXPECT_EQ(c->apis[0].rules.rules[0].origin, "apis[0].rules[0]");
+  EXPECT_FALSE(c->apis[1].strip_prefix);
+  EXPECT_EQ(c->apis[1].rules.rules[0].ttl, std::chrono::hours(1));
+}
+
+TEST(GatewayConfig, ShippedSnsExampleParses) {
+  const char* src = std::getenv("CALLCACHE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  auto c = load_config_file(std::string(src) + "/config/sns_example.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->apis.size(), 1u);
+  EXPECT_EQ(c->apis[0].prefix, "/sns");
+  EXPECT_EQ(c->apis[0].rules.namespaces_used(), (std::vector<std::string>{"sns", "sns_public"}));
+}
+
+// The commented `namespaces:`/`apis:` example at the end of the shipped
+// config must stay true: uncommented, it parses.
+TEST(GatewayConfig, ShippedConfigApisExampleParsesWhenUncommented) {
+  const char* src = std::getenv("CALLCACHE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  std::ifstream in(std::string(src) + "/config/callcache.yaml");
+  std::string line, text;
+  bool in_example = false;
+  int uncommented = 0;
+  while (std::getline(in, line)) {
+    if (line.starts_with("# Generic JSON APIs")) in_example = true;
+    if (in_example && (line.starts_with("# namespaces:") || line.starts_with("# apis:") ||
+                       line.starts_with("#   "))) {
+      line = line.substr(2);
+      ++uncommented;
+    }
+    text += line + "\n";
+  }
+  ASSERT_GT(uncommented, 5);
+  auto c = parse(text);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  ASSERT_EQ(c->apis.size(), 1u);
+  EXPECT_EQ(c->apis[0].prefix, "/sns");
+  EXPECT_EQ(c->apis[0].rules.rules.size(), 2u);
+}
+
+TEST(GatewayConfig, ApiErrorsNameTheKeyPathAndValue) {
+  auto expect_error = [](const std::string& yaml, const std::string& needle) {
+    auto c = parse(yaml);
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(c.status().message().find(needle), std::string::npos) << c.status().message();
+  };
+  const std::string ns = "namespaces: {sns: {ttl: 5m}, other: {}}\n";
+  auto api = [](const std::string& fields) { return "  - {" + fields + "}\n"; };
+  const std::string ok_rule = "rules: [{match: 'GET /t/{id}', namespace: sns}]";
+  // Unknown namespace (declared or not at all).
+  expect_error(ns + "apis:\n" + api("name: a, prefix: /a, upstream: 'http://h', rules: "
+                                    "[{match: GET /t, namespace: nope}]"),
+               "apis[0].rules[0].namespace: unknown namespace 'nope' (declared: sns, other)");
+  expect_error("apis:\n" + api("name: a, prefix: /a, upstream: 'http://h', " + ok_rule),
+               "apis[0].rules[0].namespace: unknown namespace 'sns' (declared: none)");
+  // Overlapping and shadowing prefixes.
+  expect_error(ns + "apis:\n" + api("name: a, prefix: /sns, upstream: 'http://h'") +
+                   api("name: b, prefix: /sns/v2, upstream: 'http://h'"),
+               "apis[1].prefix: '/sns/v2' overlaps apis[0].prefix '/sns'");
+  expect_error(ns + "apis:\n" + api("name: a, prefix: /x, upstream: 'http://h'") +
+                   api("name: b, prefix: /x/, upstream: 'http://h'"),
+               "apis[1].prefix: '/x' overlaps apis[0].prefix '/x'");
+  expect_error("apis:\n" + api("name: a, prefix: /bot, upstream: 'http://h'"),
+               "apis[0].prefix: '/bot' would shadow the Bot API routes");
+  expect_error("apis:\n" + api("name: a, prefix: /bots/v1, upstream: 'http://h'"),
+               "apis[0].prefix: '/bots/v1' would shadow");
+  expect_error("apis:\n" + api("name: a, prefix: /file, upstream: 'http://h'"),
+               "apis[0].prefix: '/file' would shadow the Bot API file routes");
+  expect_error("apis:\n" + api("name: a, prefix: /file/bot1, upstream: 'http://h'"),
+               "would shadow the Bot API file routes");
+  expect_error("apis:\n" + api("name: a, prefix: /, upstream: 'http://h'"),
+               "apis[0].prefix: '/' would capture every request");
+  expect_error("apis:\n" + api("name: a, prefix: sns, upstream: 'http://h'"),
+               "apis[0].prefix: expected a path such as /sns, got 'sns'");
+  expect_error("apis:\n" + api("name: a, prefix: '/s?x', upstream: 'http://h'"), "apis[0].prefix");
+  expect_error("apis:\n" + api("name: a, prefix: '/a/../b', upstream: 'http://h'"), "apis[0].prefix");
+  // Names, required keys, unknown keys, rule errors with their full path.
+  expect_error("apis:\n" + api("name: a, prefix: /a, upstream: 'http://h'") +
+                   api("name: a, prefix: /b, upstream: 'http://h'"),
+               "apis[1].name: 'a' is already used by apis[0]");
+  expect_error("apis:\n" + api("name: 'S N S', prefix: /a, upstream: 'http://h'"),
+               "apis[0].name: use a-z, 0-9, '_' and '-', got 'S N S'");
+  expect_error("apis:\n" + api("name: a, prefix: /a"), "apis[0].upstream: is required");
+  expect_error("apis:\n" + api("prefix: /a, upstream: 'http://h'"), "apis[0].name: is required");
+  expect_error("apis:\n" + api("name: a, prefix: /a, upstream: 'http://h', colour: red"),
+               "apis[0].colour");
+  expect_error("apis:\n" + api("name: a, prefix: /a, upstream: 'http://h', rules: [{match: "
+                               "templates, namespace: sns}]"),
+               "apis[0].rules[0].match: expected 'METHOD /path', got 'templates'");
+  expect_error("apis: {name: a}", "apis: expected a list");
+  // A namespace belongs to one API.
+  expect_error(ns + "apis:\n" + api("name: a, prefix: /a, upstream: 'http://h', " + ok_rule) +
+                   api("name: b, prefix: /b, upstream: 'http://h', " + ok_rule),
+               "apis[1].rules[0].namespace: 'sns' is already used by apis[0]");
+  // Namespace policies use the engine's keys and messages.
+  expect_error("namespaces: {sns: {ttl: soon}}", "namespaces.sns.ttl");
+  expect_error("namespaces: {sns: {max_entries: 0}}", "namespaces.sns.max_entries");
+  expect_error("namespaces: {sns: {colour: red}}", "namespaces.sns.colour");
+  expect_error("namespaces: {'a:b': {}}", "namespace names use a-z");
 }
 
 TEST(GatewayConfig, ParseListen) {

@@ -13,19 +13,23 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include "callcache/sqlite_backend.h"
+#include "callcache/redis_backend.h"
 #include "gateway/admin_handler.h"
 #include "gateway/bot_api_handler.h"
+#include "gateway/generic_handler.h"
 #include "gateway/l2_store.h"
 #include "gateway/logic/preset.h"
 #include "gateway/metrics.h"
+#include "gateway/router.h"
 #include "gateway/server.h"
 #include "gateway/upstream.h"
+#include "storage_config.h"
 
 namespace callcache::gateway {
 
@@ -57,22 +61,68 @@ class Gateway::Impl {
 
     EngineOptions eo;
     eo.namespaces = preset_.namespaces;
+    // The generic APIs' namespaces (apis:) sit beside the preset's.
+    for (const auto& spec : config_.namespaces) {
+      for (const auto& taken : preset_.namespaces) {
+        if (taken.name == spec.name) {
+          return Status::invalid_argument(
+              "namespaces." + spec.name +
+              ": the Telegram preset already declares this namespace (override its policy under "
+              "telegram.namespaces, or pick another name)");
+        }
+      }
+      eo.namespaces.push_back(spec);
+    }
     auto engine = Engine::create(std::move(eo));
     if (!engine.ok()) return engine.status();
     engine_ = std::move(*engine);
     engine_->set_scope_label("process");
 
-    if (config_.l2 == "sqlite") {
-      SqliteOptions so;
-      so.path = config_.sqlite_path;
-      auto backend = open_sqlite_backend(so);
+    if (config_.l2 == "sqlite" || config_.l2 == "redis") {
+      // The tiers library's factory: the store behind compression framing
+      // and a DegradingBackend, so an L2 outage costs a counter per call and
+      // one log line per outage (its recovery is logged too).
+      tiers::StorageConfig sc;
+      sc.path = config_.sqlite_path;
+      sc.timeout = std::chrono::milliseconds(250);  // one SQLite call
+      l2_description_ = "sqlite " + config_.sqlite_path;
+      if (config_.l2 == "redis") {
+        sc.l2 = tiers::L2Kind::kRedis;
+        sc.redis_url = config_.redis_url;
+        sc.connect_timeout = config_.redis_connect_timeout;
+        sc.timeout = config_.redis_timeout;
+        sc.pool_size = config_.redis_pool_size;
+        sc.redis_password_env = config_.redis_password_env;
+        if (!sc.redis_password_env.empty() && !std::getenv(sc.redis_password_env.c_str())) {
+          return Status::invalid_argument("storage.redis.password_env: environment variable '" +
+                                          sc.redis_password_env + "' is not set");
+        }
+        l2_description_ = "redis " + config_.redis_url;
+      }
+      tiers::BackendEnvironment env;
+      env.log = [](TierLogLevel level, std::string_view message) {
+        if (level == TierLogLevel::kWarning) {
+          spdlog::warn("{}", message);
+        } else {
+          spdlog::info("{}", message);
+        }
+      };
+      auto backend = tiers::make_backend(sc, env);
       if (!backend.ok()) {
-        return Status(backend.status().code(), "storage.sqlite.path: " + backend.status().message());
+        // make_backend names the tiers library's keys; ours are nested.
+        std::string why = backend.status().message();
+        for (std::string_view theirs : {"storage.path: ", "storage: "}) {
+          if (why.starts_with(theirs)) why.erase(0, theirs.size());
+        }
+        return Status(backend.status().code(),
+                      (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
       backend_ = std::move(*backend);
       Duration marker_ttl = std::chrono::hours(1);
-      for (const auto& ns : preset_.namespaces) {
-        marker_ttl = std::max(marker_ttl, ns.policy.ttl + ns.policy.stale_ttl);
+      for (const auto* specs : {&preset_.namespaces, &config_.namespaces}) {
+        for (const auto& ns : *specs) {
+          marker_ttl = std::max(marker_ttl, ns.policy.ttl + ns.policy.stale_ttl);
+        }
       }
       l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl);
     }
@@ -127,6 +177,33 @@ class Gateway::Impl {
     if (!handler.ok()) return handler.status();
     handler_ = std::move(*handler);
 
+    // Generic JSON APIs (apis:), each under its prefix, beside the Bot API.
+    std::vector<Router::Route> routes;
+    for (const ApiConfig& api : config_.apis) {
+      auto api_origin = Origin::parse(api.upstream);
+      if (!api_origin.ok()) {
+        return Status::invalid_argument(api.origin + ".upstream: " + api_origin.status().message());
+      }
+      GenericHandlerDeps gd;
+      gd.engine = engine_.get();
+      gd.l2 = l2_.get();
+      gd.upstream = upstream_.get();
+      gd.metrics = &metrics_;
+      GenericHandlerOptions go;
+      go.name = api.name;
+      go.prefix = api.prefix;
+      go.strip_prefix = api.strip_prefix;
+      go.upstream = *api_origin;
+      go.rules = api.rules;
+      go.tenant_key = config_.tenant_key;
+      go.log_targets = !config_.access_log.empty();
+      auto generic = GenericHandler::create(gd, std::move(go));
+      if (!generic.ok()) return generic.status();
+      routes.push_back({api.prefix, generic->get()});
+      generic_handlers_.push_back(std::move(*generic));
+    }
+    router_ = std::make_unique<Router>(*handler_, std::move(routes), metrics_);
+
     if (!config_.access_log.empty()) {
       try {
         if (config_.access_log == "-") {
@@ -155,7 +232,7 @@ class Gateway::Impl {
     so.access_log = access_log_;
     std::vector<net::io_context*> contexts;
     for (auto& ctx : contexts_) contexts.push_back(ctx.get());
-    auto server = HttpServer::create(std::move(contexts), so, *handler_);
+    auto server = HttpServer::create(std::move(contexts), so, *router_);
     if (!server.ok()) return Status(server.status().code(), "server.listen: " + server.status().message());
     server_ = std::move(*server);
 
@@ -265,7 +342,7 @@ class Gateway::Impl {
                  config_.listen.host, server_->port(), config_.upstream,
                  admin_ ? "http://" + config_.admin_listen.host + ":" + std::to_string(admin_->port())
                         : std::string("off"),
-                 l2_ ? "sqlite " + config_.sqlite_path : std::string("none"), threads_n_);
+                 l2_ ? l2_description_ : std::string("none"), threads_n_);
     return wait();
   }
 
@@ -308,6 +385,9 @@ class Gateway::Impl {
   std::optional<net::signal_set> signals_;
   std::unique_ptr<UpstreamClient> upstream_;
   std::unique_ptr<BotApiHandler> handler_;
+  std::vector<std::unique_ptr<GenericHandler>> generic_handlers_;
+  std::unique_ptr<Router> router_;
+  std::string l2_description_;  // "sqlite <path>" / "redis <url>", for the start-up line
   std::unique_ptr<AdminHandler> admin_handler_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<HttpServer> server_;
@@ -340,7 +420,7 @@ const Metrics& Gateway::metrics() const { return impl_->metrics(); }
 int serve_main(int argc, char** argv) {
   CLI::App app{"callcache serve: a caching, coalescing, pacing proxy for the Telegram Bot API"};
   std::string config_file, listen, upstream, admin_listen, admin_token, storage, sqlite_path,
-      access_log, log_level;
+      redis_url, access_log, log_level;
   unsigned threads = 0;
   bool no_admin = false;
   app.add_option("-c,--config", config_file, "YAML config file (see config/callcache.yaml)");
@@ -350,8 +430,9 @@ int serve_main(int argc, char** argv) {
   app.add_option("--admin-listen", admin_listen, "admin listener HOST:PORT (admin.listen)");
   app.add_flag("--no-admin", no_admin, "disable the admin listener");
   app.add_option("--admin-token", admin_token, "require this Bearer token on admin routes");
-  app.add_option("--storage", storage, "L2 tier: sqlite or none (storage.l2)");
+  app.add_option("--storage", storage, "L2 tier: sqlite, redis or none (storage.l2)");
   app.add_option("--sqlite-path", sqlite_path, "SQLite file (storage.sqlite.path)");
+  app.add_option("--redis-url", redis_url, "redis://host:port/db (storage.redis.url)");
   app.add_option("--access-log", access_log, "'-' (stderr), 'off', or a file (server.access_log)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
   try {
@@ -384,12 +465,19 @@ int serve_main(int argc, char** argv) {
   if (no_admin) c.admin_enabled = false;
   if (!admin_token.empty()) c.admin_token = admin_token;
   if (!storage.empty()) {
-    if (storage != "sqlite" && storage != "none") {
-      return fail(Status::invalid_argument("--storage: expected sqlite or none, got '" + storage + "'"));
+    if (storage != "sqlite" && storage != "redis" && storage != "none") {
+      return fail(Status::invalid_argument("--storage: expected sqlite, redis or none, got '" +
+                                           storage + "'"));
     }
     c.l2 = storage;
   }
   if (!sqlite_path.empty()) c.sqlite_path = sqlite_path;
+  if (!redis_url.empty()) {
+    RedisOptions probe;
+    Status u = parse_redis_url(redis_url, probe);
+    if (!u.ok()) return fail(Status::invalid_argument("--redis-url: " + u.message()));
+    c.redis_url = redis_url;
+  }
   if (!access_log.empty()) c.access_log = access_log == "off" ? "" : access_log;
   if (!log_level.empty()) c.log_level = log_level;
   auto level = spdlog::level::from_str(c.log_level);

@@ -1,8 +1,10 @@
 // callcache serve: the gateway process — a caching, coalescing, pacing HTTP
-// proxy in front of the Telegram Bot API. Gateway wires the parts together
-// (engine, L2 tier, rate limiter, upstream client, Bot API handler, admin
-// handler, two listeners, I/O threads) and runs the shutdown sequence;
-// serve_main() is the `callcache serve` command line.
+// proxy in front of the Telegram Bot API and of generic JSON APIs described
+// by rules (config `apis:`). Gateway wires the parts together (engine, L2
+// tier — SQLite, Redis or none — rate limiter, upstream client, Bot API
+// handler, generic API handlers, router, admin handler, two listeners, I/O
+// threads) and runs the shutdown sequence; serve_main() is the
+// `callcache serve` command line.
 //
 // Lifecycle: create() builds and binds (errors name the config key);
 // start() starts the I/O threads; stop() (or SIGINT/SIGTERM under
@@ -58,8 +60,9 @@ class Gateway {
 
 // `callcache serve [options]`: argv[0] is the program (or subcommand) name.
 // Options: --config FILE, --listen HOST:PORT, --upstream URL, --threads N,
-// --admin-listen HOST:PORT, --no-admin, --admin-token T, --storage sqlite|none,
-// --sqlite-path FILE, --access-log -|off|FILE, --log-level LEVEL.
+// --admin-listen HOST:PORT, --no-admin, --admin-token T,
+// --storage sqlite|redis|none, --sqlite-path FILE, --redis-url URL,
+// --access-log -|off|FILE, --log-level LEVEL.
 // Returns the exit code: 0 after a graceful shutdown, 1 on a runtime error,
 // 2 on a usage or config error (printed to stderr).
 int serve_main(int argc, char** argv);

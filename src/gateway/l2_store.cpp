@@ -29,7 +29,19 @@ L2Store::L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl)
 
 void L2Store::failed(const Status& s, const char* what) {
   metrics_.tier_error();
-  spdlog::warn("L2 {} {} failed: {}", backend_.name(), what, s.to_string());
+  // Outages (the tier down or slow) are logged once per outage by the
+  // DegradingBackend the gateway wraps every tier in; other failures (a
+  // value the tier refuses) once here, then at debug level.
+  const Code c = s.code();
+  const bool outage = c == Code::kUnavailable || c == Code::kTimeout || c == Code::kIoError ||
+                      c == Code::kCorruption || c == Code::kInternal || c == Code::kShutdown ||
+                      c == Code::kDeadlineExceeded;
+  if (!outage && !warned_.exchange(true, std::memory_order_relaxed)) {
+    spdlog::warn("L2 {} {} failed: {} (further failures are logged at debug level)",
+                 backend_.name(), what, s.to_string());
+  } else {
+    spdlog::debug("L2 {} {} failed: {}", backend_.name(), what, s.to_string());
+  }
 }
 
 std::optional<L2Answer> L2Store::get(std::string_view ns, TenantId tenant, std::string_view key) {

@@ -1,5 +1,5 @@
-// Internal: the gateway's use of the L2 tier (SQLite by default) under the
-// engine: cached Bot API answers survive a restart.
+// Internal: the gateway's use of the L2 tier (SQLite by default, or Redis)
+// under the engine: cached answers survive a restart.
 //
 // The Backend interface knows keys, tenants and namespaces but not tags, and
 // writes invalidate some reads by tag (banChatMember drops every cached
@@ -9,14 +9,20 @@
 // answer older than a marker of one of its tags is a miss. Markers live in
 // the tier itself, so this holds across restarts too.
 //
-// Failures never fail a request: they are counted (Metrics::tier_error) and
-// logged once per kind, and the answer is simply not found / not stored.
+// Failures never fail a request: they are counted (Metrics::tier_error), and
+// the answer is simply not found / not stored. Outages are logged once per
+// outage by the DegradingBackend the gateway wraps the tier in
+// (tiers::make_backend); other failures are logged once here, then at debug
+// level. The same store serves SQLite and Redis (shared by every gateway
+// using one server: an answer one gateway stored is an L2 hit for the
+// others, and tag markers invalidate across gateways).
 //
 // Thread-safety: all members may be called from any thread (the Backend is
 // thread-safe). L2 reads block the calling thread for one SQLite lookup (a
 // few microseconds, on L1 misses only).
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +64,7 @@ class L2Store {
   Backend& backend_;
   Metrics& metrics_;
   Duration marker_ttl_;
+  std::atomic<bool> warned_{false};  // a non-outage failure was logged at warn level
 };
 
 }  // namespace callcache::gateway

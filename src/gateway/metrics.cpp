@@ -35,6 +35,13 @@ Metrics::MethodStats& Metrics::method(std::string_view name) {
   return *slot;
 }
 
+Metrics::RuleCounters& Metrics::rule(std::string_view label) {
+  std::unique_lock lock(mu_);
+  auto& slot = rules_[std::string(label)];
+  if (!slot) slot = std::make_unique<RuleCounters>();
+  return *slot;
+}
+
 void Metrics::upstream_call(std::string_view name, int status, std::chrono::nanoseconds latency) {
   upstream_calls_.fetch_add(1, kRelaxed);
   MethodStats& m = method(name);
@@ -139,6 +146,17 @@ std::string Metrics::to_prometheus() const {
     out += "callcache_gateway_upstream_latency_seconds_count{method=\"" + name + "\"} " +
            std::to_string(cumulative) + "\n";
   }
+  if (!rules_.empty()) {
+    out += "# HELP callcache_gateway_rule_requests_total Generic API requests by rule and outcome.\n";
+    out += "# TYPE callcache_gateway_rule_requests_total counter\n";
+    for (const auto& [label, r] : rules_) {
+      for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
+        out += "callcache_gateway_rule_requests_total{rule=\"" + label + "\",outcome=\"" +
+               outcome_name(static_cast<Outcome>(i)) + "\"} " +
+               std::to_string(r->outcomes[i].load(kRelaxed)) + "\n";
+      }
+    }
+  }
   return out;
 }
 
@@ -168,7 +186,22 @@ std::string Metrics::to_json() const {
   out += "}},\"pacing\":{\"waits\":" + std::to_string(pacing_waits()) + ",\"wait_seconds\":" +
          num(static_cast<double>(pacing_wait_ns_.load(kRelaxed)) / 1e9) +
          ",\"refused\":" + std::to_string(pacing_refused_.load(kRelaxed)) +
-         "},\"tier_errors\":" + std::to_string(tier_errors()) + "}";
+         "},\"tier_errors\":" + std::to_string(tier_errors());
+  out += ",\"rules\":{";
+  {
+    std::shared_lock lock(mu_);
+    bool first = true;
+    for (const auto& [label, r] : rules_) {
+      out += std::string(first ? "" : ",") + "\"" + label + "\":{";
+      for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
+        out += std::string(i ? "," : "") + "\"" + outcome_name(static_cast<Outcome>(i)) +
+               "\":" + std::to_string(r->outcomes[i].load(kRelaxed));
+      }
+      out += "}";
+      first = false;
+    }
+  }
+  out += "}}";
   return out;
 }
 

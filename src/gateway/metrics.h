@@ -2,8 +2,10 @@
 // not know): request outcomes, upstream calls and latency by method, pacing,
 // 429s, tier errors. Rendered as Prometheus text and as JSON.
 //
-// Method labels: callers pass a method name the preset knows, or "other", so
-// label cardinality stays bounded whatever clients send.
+// Method labels: callers pass a method name the preset knows, "other", or a
+// generic API rule's "<api>:<rule name>" (from the config), so label
+// cardinality stays bounded whatever clients send. Generic API rules also
+// count their requests by outcome (rule()).
 //
 // Thread-safety: counters are relaxed atomics; the per-method table is
 // guarded by a shared mutex (taken exclusively only the first time a method
@@ -62,6 +64,18 @@ class Metrics {
   std::uint64_t pacing_waits() const noexcept { return pacing_waits_.load(kRelaxed); }
   std::uint64_t tier_errors() const noexcept { return tier_errors_.load(kRelaxed); }
 
+  // Request outcomes of one generic HTTP rule (label "<api>:<rule name>",
+  // bounded by the configuration). rule() registers the label on first use;
+  // the counters live as long as the Metrics, so callers keep the reference.
+  struct RuleCounters {
+    std::array<std::atomic<std::uint64_t>, static_cast<int>(Outcome::kCount_)> outcomes{};
+    void count(Outcome o) noexcept { outcomes[static_cast<int>(o)].fetch_add(1, kRelaxed); }
+    std::uint64_t get(Outcome o) const noexcept {
+      return outcomes[static_cast<int>(o)].load(kRelaxed);
+    }
+  };
+  RuleCounters& rule(std::string_view label);
+
   // Prometheus text (callcache_gateway_* families).
   std::string to_prometheus() const;
   // {"requests":{...},"upstream":{...},"pacing":{...},...}
@@ -83,6 +97,7 @@ class Metrics {
   std::atomic<std::uint64_t> tier_errors_{0};
   mutable std::shared_mutex mu_;  // guards the map's shape (not the counters)
   std::map<std::string, std::unique_ptr<MethodStats>, std::less<>> methods_;
+  std::map<std::string, std::unique_ptr<RuleCounters>, std::less<>> rules_;  // guarded by mu_
 };
 
 }  // namespace callcache::gateway

@@ -340,7 +340,7 @@ Status check_namespaces(const Rules& rules, const std::vector<NamespaceSpec>& na
       std::string known;
       for (const auto& s : namespaces) known += (known.empty() ? "" : ", ") + s.name;
       return Status::invalid_argument(r.origin + ".namespace: unknown namespace '" + r.ns +
-                                      "' (declared: " + known + ")");
+                                      "' (declared: " + (known.empty() ? "none" : known) + ")");
     }
   }
   return Status();
