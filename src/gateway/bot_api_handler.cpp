@@ -427,7 +427,8 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
       Duration back_off = ra.value_or(options_.default_retry_after);
       Status s = limiter->penalize(pc.attrs, pc.penalty_scope, back_off);
       if (!s.ok()) spdlog::warn("penalize: {}", s.to_string());
-      if (attempt < options_.retry_429 && back_off <= options_.retry_max_delay) {
+      if (keep_for_retry && attempt < options_.retry_429 &&
+          back_off <= options_.retry_max_delay) {
         m.upstream_429_retried();
         continue;  // the limiter now makes this call wait out the back-off
       }

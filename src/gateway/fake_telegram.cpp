@@ -258,6 +258,10 @@ class FakeTelegram::Impl {
     std::unique_lock lock(mu_);
     return progress_.wait_for(lock, timeout, [&] { return upload_bytes_ >= bytes; });
   }
+  bool wait_upload_ended(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mu_);
+    return progress_.wait_for(lock, timeout, [&] { return last_upload_.ended; });
+  }
   std::uint64_t download_bytes_sent() const { return download_bytes_.load(); }
   bool wait_download_bytes(std::uint64_t bytes, std::chrono::milliseconds timeout) const {
     std::unique_lock lock(mu_);
@@ -338,6 +342,12 @@ class FakeTelegram::Impl {
       res.keep_alive(req.keep_alive());
       res.body() = std::move(a.body);
       res.prepare_payload();
+      if (req.method() == http::verb::head) {  // the length, not the body
+        http::response<http::empty_body> head_res{res.base()};
+        auto [wec, wn] = co_await http::async_write(stream, head_res, use_nothrow);
+        if (wec || !res.keep_alive()) co_return;
+        continue;
+      }
       auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
       if (wec || !res.keep_alive()) co_return;
     }
@@ -352,7 +362,7 @@ class FakeTelegram::Impl {
     http::request_parser<http::buffer_body> parser{std::move(head)};
     {
       std::lock_guard lock(mu_);
-      last_upload_ = FakeUpload{method, 0, kFnv1aOffset, false};
+      last_upload_ = FakeUpload{method, 0, kFnv1aOffset, false, false};
     }
     std::string prefix;
     std::vector<char> chunk(kChunk);
@@ -379,6 +389,7 @@ class FakeTelegram::Impl {
     }
     {
       std::lock_guard lock(mu_);
+      last_upload_.ended = true;
       last_upload_.complete = complete;
     }
     progress_.notify_all();
@@ -713,6 +724,9 @@ FakeUpload FakeTelegram::last_upload() const { return impl_->last_upload(); }
 std::uint64_t FakeTelegram::upload_bytes_received() const { return impl_->upload_bytes_received(); }
 bool FakeTelegram::wait_upload_bytes(std::uint64_t b, std::chrono::milliseconds t) const {
   return impl_->wait_upload_bytes(b, t);
+}
+bool FakeTelegram::wait_upload_ended(std::chrono::milliseconds t) const {
+  return impl_->wait_upload_ended(t);
 }
 std::uint64_t FakeTelegram::download_bytes_sent() const { return impl_->download_bytes_sent(); }
 bool FakeTelegram::wait_download_bytes(std::uint64_t b, std::chrono::milliseconds t) const {

@@ -51,7 +51,8 @@ struct FakeUpload {
   std::string method;
   std::uint64_t bytes = 0;     // body bytes received
   std::uint64_t checksum = 0;  // fnv1a64 of those bytes
-  bool complete = false;       // the whole body arrived (false: it ended early)
+  bool ended = false;          // the body ended: complete, or cut short
+  bool complete = false;       // the whole body arrived
 };
 
 struct FakeTelegramOptions {
@@ -107,6 +108,9 @@ class FakeTelegram {
   std::uint64_t upload_bytes_received() const;
   // Waits until upload_bytes_received() >= bytes; false after `timeout`.
   bool wait_upload_bytes(std::uint64_t bytes, std::chrono::milliseconds timeout) const;
+  // Waits until the most recent multipart upload ended (complete or cut
+  // short); false after `timeout`.
+  bool wait_upload_ended(std::chrono::milliseconds timeout) const;
   // Large-download body bytes written so far, all downloads together.
   std::uint64_t download_bytes_sent() const;
   // Waits until download_bytes_sent() >= bytes; false after `timeout`.

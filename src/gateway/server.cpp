@@ -349,7 +349,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         body_unread = !streamed->done();
         const error_code& bec = streamed->error();
         if (bec) {
-          if (is_client_gone(bec) && bec != beast::error::timeout) co_return;
+          // Gone, or stalled past read_timeout (the timeout closed the
+          // socket): nobody to answer.
+          if (is_client_gone(bec) || bec == http::error::partial_message) co_return;
           answer = body_error_answer(bec);
         }
       }
@@ -401,8 +403,6 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     if (ec == http::error::body_limit) {
       r = bot_api_error(413, "Request Entity Too Large: body over " +
                                  std::to_string(options_.max_body_bytes) + " bytes");
-    } else if (ec == beast::error::timeout) {
-      r = bot_api_error(408, "Request Timeout: the body stalled");
     } else {
       r = bot_api_error(400, "Bad Request: malformed request body (" + ec.message() + ")");
     }

@@ -17,9 +17,10 @@
 // answer with HttpResponse::body_stream is written as its header, then its
 // chunks as they arrive (write_timeout per chunk; Content-Length when known,
 // else chunked). A streamed body that fails midway closes the connection: a
-// body over max_body_bytes is answered 413, a stalled one 408, a client gone
-// is not answered; a streamed answer that fails after its header was sent
-// ends the connection (the client sees a truncated body). A request body the
+// body over max_body_bytes (chunked) is answered 413, malformed framing 400;
+// a client gone or stalled past read_timeout is not answered; a streamed
+// answer that fails after its header was sent ends the connection (the
+// client sees a truncated body). A request body the
 // handler did not read to the end is discarded by closing the connection
 // after the answer.
 //
