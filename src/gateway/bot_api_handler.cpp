@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "gateway/error.h"
 #include "gateway/logic/request.h"
 #include "gateway/logic/telegram_call.h"
 
@@ -68,6 +69,7 @@ HttpRequest upstream_request(const HttpRequest& in) {
   out.method = in.method;
   out.target = in.target;
   out.body = in.body;
+  out.body_stream = in.body_stream;
   for (const auto& h : in.headers) {
     if (!dropped_request_header(h.name)) out.headers.push_back(h);
   }
@@ -80,6 +82,7 @@ HttpRequest upstream_request(HttpRequest&& in) {
   out.method = std::move(in.method);
   out.target = std::move(in.target);
   out.body = std::move(in.body);
+  out.body_stream = std::move(in.body_stream);
   for (auto& h : in.headers) {
     if (!dropped_request_header(h.name)) out.headers.push_back(std::move(h));
   }
@@ -225,10 +228,23 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   co_return res;
 }
 
-awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::string_view label) {
-  UpstreamResult u = co_await deps_.upstream->send(options_.upstream, std::move(request));
+bool BotApiHandler::stream_request_body(const HttpRequest& head) const {
+  // Uploads are never parsed: they pass through as they arrive. Parsed
+  // bodies (JSON, forms) are buffered (and limited by the planner).
+  return logic::body_kind(head.header("content-type")) == logic::BodyKind::kMultipart;
+}
+
+awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::string_view label,
+                                                 bool stream_answer) {
+  // (No co_await inside ?: — GCC 12 miscompiles it.)
+  UpstreamResult u;
+  if (stream_answer) {
+    u = co_await deps_.upstream->send_streaming(options_.upstream, std::move(request));
+  } else {
+    u = co_await deps_.upstream->send(options_.upstream, std::move(request));
+  }
   deps_.metrics->upstream_call(label, u.error ? 0 : u.response.status, u.latency);
-  if (u.error) {
+  if (u.error && u.error != GatewayError::kRequestBodyAborted) {  // a client gone is not news
     spdlog::warn("upstream {} ({}): {}", options_.upstream.key(), label, u.error.message());
   }
   co_return u;
@@ -367,7 +383,9 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
   RateLimiter* limiter = pacing ? deps_.limiter : nullptr;
   PacingCall pc;
   if (limiter) fill_pacing(pc, *pacing, method);
-  const bool keep_for_retry = limiter && options_.retry_429 > 0;
+  // A streamed upload is read once, as it arrives: an upstream 429 to it is
+  // relayed, not retried.
+  const bool keep_for_retry = limiter && options_.retry_429 > 0 && !request.body_stream;
 
   for (std::uint64_t attempt = 0;; ++attempt) {
     if (limiter) {
@@ -397,7 +415,9 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
     }
     HttpRequest up = keep_for_retry ? upstream_request(std::as_const(request))
                                     : upstream_request(std::move(request));
-    UpstreamResult u = co_await forward(std::move(up), label);
+    // Answers of sends, writes and passthroughs are never stored: large ones
+    // (file downloads) stream through.
+    UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true);
     if (!u.error && u.response.status == 429 && limiter) {
       auto ra = logic::retry_after(u.response.status, u.response.body,
                                    u.response.header("retry-after").empty()
@@ -407,7 +427,8 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
       Duration back_off = ra.value_or(options_.default_retry_after);
       Status s = limiter->penalize(pc.attrs, pc.penalty_scope, back_off);
       if (!s.ok()) spdlog::warn("penalize: {}", s.to_string());
-      if (attempt < options_.retry_429 && back_off <= options_.retry_max_delay) {
+      if (keep_for_retry && attempt < options_.retry_429 &&
+          back_off <= options_.retry_max_delay) {
         m.upstream_429_retried();
         continue;  // the limiter now makes this call wait out the back-off
       }

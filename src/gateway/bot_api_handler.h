@@ -13,6 +13,8 @@
 //               (penalise its key, retry up to retry_429 times), invalidate
 //   Write       forward, invalidate what it changes, open the bypass window
 //   Passthrough forward as is (paced first when the plan says so)
+// Uploads (multipart) and the answers of everything but cached reads stream
+// through when large (file downloads): see HttpServer and UpstreamClient.
 //   Reject      the Bot API-shaped 4xx the plan wrote
 // The upstream failing gives 502 {"ok":false,"error_code":502,...}.
 //
@@ -70,6 +72,8 @@ class BotApiHandler final : public HttpHandler {
                                                        BotApiHandlerOptions options);
 
   boost::asio::awaitable<HttpResponse> handle(HttpRequest request) override;
+  // Multipart uploads stream through; other bodies are buffered.
+  bool stream_request_body(const HttpRequest& head) const override;
 
   const SingleFlight& flights() const { return flights_; }
 
@@ -85,7 +89,10 @@ class BotApiHandler final : public HttpHandler {
                                        std::string_view label, std::string flight_key);
   Response paced(HttpRequest request, std::string_view label, const std::string& method,
                  const logic::Pacing* pacing, Outcome outcome);
-  boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, std::string_view label);
+  // `stream_answer`: a large answer may stay streaming (not for answers that
+  // are stored).
+  boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, std::string_view label,
+                                                 bool stream_answer = false);
   void apply(const logic::Invalidations& invalidations);
   void store(const logic::CachedRead& read, const HttpResponse& answer);
   std::string_view label_of(const logic::TelegramCall& call) const;

@@ -246,6 +246,7 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
     r.count("max_connections", c.max_connections, false);
     r.bytes("max_header_bytes", c.max_header_bytes, false);
     r.bytes("max_body_bytes", c.max_body_bytes, false);
+    r.bytes("stream_threshold", c.stream_threshold);
     r.duration("read_timeout", c.read_timeout, false);
     r.duration("idle_timeout", c.idle_timeout, false);
     r.duration("write_timeout", c.write_timeout, false);

@@ -62,6 +62,10 @@ struct GatewayConfig {
   std::uint64_t max_connections = 10000;
   std::uint64_t max_header_bytes = 64 * 1024;
   std::uint64_t max_body_bytes = 52ull * 1024 * 1024;
+  // Uploads (multipart bodies) declared larger than this, or chunked, stream
+  // through to the upstream; so do upstream answers (file downloads) larger
+  // than this or of unknown length. 0 = buffer everything.
+  std::uint64_t stream_threshold = 256 * 1024;
   Duration read_timeout = std::chrono::seconds(30);
   Duration idle_timeout = std::chrono::seconds(60);
   Duration write_timeout = std::chrono::seconds(30);

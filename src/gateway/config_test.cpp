@@ -267,5 +267,22 @@ TEST(GatewayConfig, ParseListen) {
   EXPECT_FALSE(parse_listen("host:", "x").ok());
 }
 
+TEST(GatewayConfig, StreamThreshold) {
+  auto d = parse_config(YAML::Node());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->stream_threshold, 256u * 1024);
+  auto c = parse("server: {stream_threshold: 1MiB}");
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->stream_threshold, 1u << 20);
+  auto off = parse("server: {stream_threshold: 0}");
+  ASSERT_TRUE(off.ok()) << off.status().to_string();
+  EXPECT_EQ(off->stream_threshold, 0u);
+  auto bad = parse("server: {stream_threshold: big}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("server.stream_threshold"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("big"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace callcache::gateway

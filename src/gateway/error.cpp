@@ -18,6 +18,7 @@ class GatewayCategory final : public boost::system::error_category {
       case GatewayError::kTooManyConnections: return "too many connections";
       case GatewayError::kShuttingDown: return "the gateway is shutting down";
       case GatewayError::kPacingDeadline: return "pacing would wait longer than allowed";
+      case GatewayError::kRequestBodyAborted: return "the client's request body ended early";
     }
     return "unknown gateway error";
   }

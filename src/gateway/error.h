@@ -24,6 +24,7 @@ enum class GatewayError {
   kTooManyConnections,      // max_connections reached at the edge
   kShuttingDown,            // the gateway is stopping
   kPacingDeadline,          // pacing would wait longer than pacing.max_wait
+  kRequestBodyAborted,      // a streamed request body ended early (client gone, timeout, limit)
 };
 
 const boost::system::error_category& gateway_category() noexcept;

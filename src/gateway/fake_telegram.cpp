@@ -6,7 +6,9 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -61,17 +63,26 @@ struct Answer {
   std::string content_type = "application/json";
   int retry_after = -1;
   bool drop = false;
+  // A large download of this many bytes (written by send_large).
+  std::optional<std::uint64_t> large;
+  bool chunked = false;
 };
 
 Answer error_answer(int status, std::string_view description, int retry_after = -1) {
   Json j = {{"ok", false}, {"error_code", status}, {"description", description}};
   if (retry_after >= 0) j["parameters"] = {{"retry_after", retry_after}};
-  return {status, j.dump(), "application/json", retry_after, false};
+  Answer a;
+  a.status = status;
+  a.body = j.dump();
+  a.retry_after = retry_after;
+  return a;
 }
 
 Answer ok_answer(Json result) {
   Json j = {{"ok", true}, {"result", std::move(result)}};
-  return {200, j.dump(), "application/json", -1, false};
+  Answer a;
+  a.body = j.dump();
+  return a;
 }
 
 Json chat_id_json(const std::string& id) {
@@ -84,7 +95,83 @@ Json chat_id_json(const std::string& id) {
   return id;
 }
 
+std::string hex64(std::uint64_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<std::size_t>(i)] = kHex[v & 15];
+  return out;
+}
+
+// The boundary parameter of a multipart/form-data content type, or "".
+std::string multipart_boundary(std::string_view content_type) {
+  std::size_t p = content_type.find("boundary=");
+  if (p == std::string_view::npos) return "";
+  std::string_view b = content_type.substr(p + 9);
+  b = b.substr(0, b.find(';'));
+  if (b.size() >= 2 && b.front() == '"' && b.back() == '"') b = b.substr(1, b.size() - 2);
+  return std::string(b);
+}
+
+// The plain fields (parts without a filename) that lie wholly inside `body`,
+// the first bytes of a multipart body.
+void parse_multipart_fields(std::string_view body, const std::string& boundary, Params& out) {
+  if (boundary.empty()) return;
+  const std::string delimiter = "--" + boundary;
+  std::size_t pos = body.find(delimiter);
+  while (pos != std::string_view::npos) {
+    std::size_t head = pos + delimiter.size() + 2;  // past "--b\r\n"
+    std::size_t head_end = body.find("\r\n\r\n", head);
+    std::size_t next = body.find("\r\n" + delimiter, head);
+    if (head_end == std::string_view::npos || next == std::string_view::npos || head_end > next) {
+      return;
+    }
+    std::string_view headers = body.substr(head, head_end - head);
+    std::size_t name = headers.find("name=\"");
+    if (name != std::string_view::npos && headers.find("filename=") == std::string_view::npos) {
+      std::size_t name_end = headers.find('"', name + 6);
+      if (name_end != std::string_view::npos) {
+        out[std::string(headers.substr(name + 6, name_end - name - 6))] =
+            std::string(body.substr(head_end + 4, next - head_end - 4));
+      }
+    }
+    pos = next + 2;
+  }
+}
+
+constexpr std::size_t kChunk = 64 * 1024;
+
 }  // namespace
+
+std::uint64_t fnv1a64(std::string_view data, std::uint64_t h) noexcept {
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+namespace {
+std::uint64_t splitmix64(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+char fake_download_byte(std::uint64_t offset) noexcept {
+  return static_cast<char>(splitmix64(offset / 8) >> (8 * (offset % 8)));
+}
+
+void fill_fake_download(std::uint64_t offset, char* out, std::size_t size) noexcept {
+  std::size_t i = 0;
+  while (i < size) {
+    std::uint64_t word = splitmix64((offset + i) / 8);
+    for (unsigned b = static_cast<unsigned>((offset + i) % 8); b < 8 && i < size; ++b, ++i) {
+      out[i] = static_cast<char>(word >> (8 * b));
+    }
+  }
+}
 
 class FakeTelegram::Impl {
  public:
@@ -159,6 +246,39 @@ class FakeTelegram::Impl {
     std::lock_guard lock(mu_);
     chat_interval_ = interval;
   }
+  FakeUpload last_upload() const {
+    std::lock_guard lock(mu_);
+    return last_upload_;
+  }
+  std::uint64_t upload_bytes_received() const {
+    std::lock_guard lock(mu_);
+    return upload_bytes_;
+  }
+  bool wait_upload_bytes(std::uint64_t bytes, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mu_);
+    return progress_.wait_for(lock, timeout, [&] { return upload_bytes_ >= bytes; });
+  }
+  bool wait_upload_ended(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mu_);
+    return progress_.wait_for(lock, timeout, [&] { return last_upload_.ended; });
+  }
+  std::uint64_t download_bytes_sent() const { return download_bytes_.load(); }
+  bool wait_download_bytes(std::uint64_t bytes, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(mu_);
+    return progress_.wait_for(lock, timeout, [&] { return download_bytes_.load() >= bytes; });
+  }
+  void hold_downloads_after(std::uint64_t bytes) {
+    released_ = false;
+    hold_after_ = bytes;
+  }
+  void release_downloads() { released_ = true; }
+  void set_download_chunk_delay(std::chrono::milliseconds delay) {
+    chunk_delay_ms_ = delay.count();
+  }
+  void drop_next_download_after(std::uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    drop_next_after_ = bytes;
+  }
 
  private:
   awaitable<void> accept_loop() {
@@ -180,9 +300,20 @@ class FakeTelegram::Impl {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(128ull << 20);
-      auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+      auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_nothrow);
       if (ec) co_return;
-      auto& req = parser.get();
+      http::request<http::string_body> req;
+      if (parser.get()[http::field::content_type].starts_with("multipart/form-data")) {
+        std::string method(parser.get().target());
+        method = method.substr(0, method.find('?'));
+        method = method.substr(method.rfind('/') + 1);
+        bool complete = co_await receive_upload(stream, buffer, std::move(parser), method, req);
+        if (!complete) co_return;
+      } else {
+        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+        if (bec) co_return;
+        req = parser.release();
+      }
       std::uint64_t now_active = ++active_;
       std::uint64_t prev = max_concurrent_.load();
       while (now_active > prev && !max_concurrent_.compare_exchange_weak(prev, now_active)) {
@@ -199,6 +330,11 @@ class FakeTelegram::Impl {
         stream.socket().close(ignored);
         co_return;
       }
+      if (a.large) {
+        if (!co_await send_large(stream, req, *a.large, a.chunked)) co_return;
+        if (!req.keep_alive()) co_return;
+        continue;
+      }
       http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
       res.set(http::field::server, "fake-telegram");
       res.set(http::field::content_type, a.content_type);
@@ -206,9 +342,128 @@ class FakeTelegram::Impl {
       res.keep_alive(req.keep_alive());
       res.body() = std::move(a.body);
       res.prepare_payload();
+      if (req.method() == http::verb::head) {  // the length, not the body
+        http::response<http::empty_body> head_res{res.base()};
+        auto [wec, wn] = co_await http::async_write(stream, head_res, use_nothrow);
+        if (wec || !res.keep_alive()) co_return;
+        continue;
+      }
       auto [wec, wn] = co_await http::async_write(stream, res, use_nothrow);
       if (wec || !res.keep_alive()) co_return;
     }
+  }
+
+  // Reads a multipart body a chunk at a time: counts it, checksums it, keeps
+  // its first 64 KiB (for form fields) as `req`'s body. False when the body
+  // ended early (the upload is recorded as incomplete).
+  awaitable<bool> receive_upload(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                 http::request_parser<http::string_body>&& head,
+                                 std::string method, http::request<http::string_body>& req) {
+    http::request_parser<http::buffer_body> parser{std::move(head)};
+    {
+      std::lock_guard lock(mu_);
+      last_upload_ = FakeUpload{method, 0, kFnv1aOffset, false, false};
+    }
+    std::string prefix;
+    std::vector<char> chunk(kChunk);
+    bool complete = true;
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      const std::size_t got = chunk.size() - parser.get().body().size;
+      std::string_view data(chunk.data(), got);
+      if (prefix.size() < kChunk) prefix.append(data.substr(0, kChunk - prefix.size()));
+      {
+        std::lock_guard lock(mu_);
+        last_upload_.bytes += got;
+        last_upload_.checksum = fnv1a64(data, last_upload_.checksum);
+        upload_bytes_ += got;
+      }
+      if (got > 0) progress_.notify_all();
+      if (ec) {
+        complete = false;
+        break;
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      last_upload_.ended = true;
+      last_upload_.complete = complete;
+    }
+    progress_.notify_all();
+    req = http::request<http::string_body>(std::move(parser.get().base()));
+    req.body() = std::move(prefix);
+    co_return complete;
+  }
+
+  // Writes a large download of `size` bytes (see fake_telegram.h). False
+  // when the connection is gone (or was dropped on purpose).
+  awaitable<bool> send_large(beast::tcp_stream& stream, const http::request<http::string_body>& req,
+                             std::uint64_t size, bool chunked) {
+    http::response<http::buffer_body> res{http::status::ok, 11};
+    res.set(http::field::server, "fake-telegram");
+    res.set(http::field::content_type, "application/octet-stream");
+    res.keep_alive(req.keep_alive());
+    if (chunked) {
+      res.chunked(true);
+    } else {
+      res.content_length(size);
+    }
+    res.body().data = nullptr;
+    res.body().more = true;
+    http::response_serializer<http::buffer_body> sr{res};
+    auto [hec, hn] = co_await http::async_write_header(stream, sr, use_nothrow);
+    if (hec) co_return false;
+    if (req.method() == http::verb::head) co_return true;
+    std::optional<std::uint64_t> drop_after;
+    {
+      std::lock_guard lock(mu_);
+      drop_after.swap(drop_next_after_);
+    }
+    std::vector<char> chunk(kChunk);
+    std::uint64_t offset = 0;
+    while (offset < size) {
+      const std::uint64_t hold = hold_after_.load();
+      while (hold > 0 && offset >= hold && !released_.load() && !stopped_.load()) {
+        net::steady_timer t(stream.get_executor(), std::chrono::milliseconds(5));
+        co_await t.async_wait(use_nothrow);
+      }
+      std::uint64_t n = std::min<std::uint64_t>(kChunk, size - offset);
+      if (hold > offset && !released_.load()) n = std::min(n, hold - offset);
+      const bool drop = drop_after && offset + n >= *drop_after;
+      if (drop) n = *drop_after - offset;
+      fill_fake_download(offset, chunk.data(), static_cast<std::size_t>(n));
+      res.body().data = chunk.data();
+      res.body().size = static_cast<std::size_t>(n);
+      res.body().more = true;
+      auto [ec, wn] = co_await http::async_write(stream, sr, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return false;
+      offset += n;
+      {
+        std::lock_guard lock(mu_);  // with the waiters' predicate check: no lost wake-up
+        download_bytes_.fetch_add(n);
+      }
+      progress_.notify_all();
+      if (drop) {
+        error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream.socket().close(ignored);
+        co_return false;
+      }
+      std::chrono::milliseconds delay{chunk_delay_ms_.load()};
+      if (delay.count() > 0) {
+        net::steady_timer t(stream.get_executor(), delay);
+        co_await t.async_wait(use_nothrow);
+      }
+    }
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    auto [ec, wn] = co_await http::async_write(stream, sr, use_nothrow);
+    co_return !ec;
   }
 
   // Decides the answer to one request (counts it, applies faults and the
@@ -272,11 +527,37 @@ class FakeTelegram::Impl {
     }
     std::int64_t bot_id = std::stoll(token.substr(0, colon));
     if (file) {
-      return {200, "FAKEFILE:" + std::string(path.substr(slash + 1)), "application/octet-stream"};
+      std::string_view file_path = path.substr(slash + 1);
+      if (file_path.starts_with("large/")) {
+        Answer a;
+        try {
+          a.large = std::stoull(std::string(file_path.substr(6)));
+        } catch (...) {
+          return error_answer(404, "Not Found: bad large file size");
+        }
+        a.chunked = query.find("chunked=1") != std::string_view::npos;
+        return a;
+      }
+      Answer a;
+      a.body = "FAKEFILE:" + std::string(file_path);
+      a.content_type = "application/octet-stream";
+      return a;
     }
     Params params;
     parse_urlencoded(query, params);
     std::string_view ctype = req[http::field::content_type];
+    if (ctype.starts_with("multipart/form-data")) {
+      parse_multipart_fields(req.body(), multipart_boundary(ctype), params);
+      Answer a = method_answer(bot_id, token, method, params);
+      if (a.status == 200 && is_sending_method(method)) {
+        Json j = Json::parse(a.body);
+        j["result"]["document"] = {{"file_id", "up" + std::to_string(message_id_)},
+                                   {"file_unique_id", hex64(last_upload_.checksum)},
+                                   {"file_size", last_upload_.bytes}};
+        a.body = j.dump();
+      }
+      return a;
+    }
     if (ctype.starts_with("application/json")) {
       Json body = Json::parse(req.body(), nullptr, false);
       if (body.is_discarded() || !body.is_object()) {
@@ -392,6 +673,12 @@ class FakeTelegram::Impl {
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::uint64_t> max_concurrent_{0};
+  std::atomic<std::uint64_t> download_bytes_{0};
+  std::atomic<std::uint64_t> hold_after_{0};
+  std::atomic<bool> released_{false};
+  std::atomic<std::int64_t> chunk_delay_ms_{0};
+  // Signalled (with mu_) when upload or download bytes move.
+  mutable std::condition_variable progress_;
 
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, std::uint64_t, std::less<>> calls_;
@@ -403,6 +690,9 @@ class FakeTelegram::Impl {
   std::map<std::string, std::string> titles_;
   std::map<std::string, std::string> commands_;
   std::int64_t message_id_ = 0;
+  FakeUpload last_upload_;
+  std::uint64_t upload_bytes_ = 0;
+  std::optional<std::uint64_t> drop_next_after_;
 };
 
 Result<std::unique_ptr<FakeTelegram>> FakeTelegram::start(FakeTelegramOptions options) {
@@ -430,6 +720,24 @@ void FakeTelegram::fail_next(std::string m, int n, FakeFault f) {
 void FakeTelegram::enforce_chat_interval(std::chrono::milliseconds i) {
   impl_->enforce_chat_interval(i);
 }
+FakeUpload FakeTelegram::last_upload() const { return impl_->last_upload(); }
+std::uint64_t FakeTelegram::upload_bytes_received() const { return impl_->upload_bytes_received(); }
+bool FakeTelegram::wait_upload_bytes(std::uint64_t b, std::chrono::milliseconds t) const {
+  return impl_->wait_upload_bytes(b, t);
+}
+bool FakeTelegram::wait_upload_ended(std::chrono::milliseconds t) const {
+  return impl_->wait_upload_ended(t);
+}
+std::uint64_t FakeTelegram::download_bytes_sent() const { return impl_->download_bytes_sent(); }
+bool FakeTelegram::wait_download_bytes(std::uint64_t b, std::chrono::milliseconds t) const {
+  return impl_->wait_download_bytes(b, t);
+}
+void FakeTelegram::hold_downloads_after(std::uint64_t b) { impl_->hold_downloads_after(b); }
+void FakeTelegram::release_downloads() { impl_->release_downloads(); }
+void FakeTelegram::set_download_chunk_delay(std::chrono::milliseconds d) {
+  impl_->set_download_chunk_delay(d);
+}
+void FakeTelegram::drop_next_download_after(std::uint64_t b) { impl_->drop_next_download_after(b); }
 void FakeTelegram::stop() { impl_->stop(); }
 
 }  // namespace callcache::gateway

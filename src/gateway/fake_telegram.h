@@ -4,6 +4,17 @@
 // getChatAdministrators, getFile, getUpdates, sendMessage, setChatTitle,
 // setMyCommands/getMyCommands ... and /file/bot<token>/<path> downloads.
 //
+// Large transfers, both streamed by the fake itself (memory stays small):
+// - multipart/form-data bodies (uploads: sendDocument ...) are read a chunk
+//   at a time; the fake records their size and FNV-1a checksum (of the raw
+//   body as received: last_upload(), and in the answer's
+//   result.document {file_size, file_unique_id = checksum in hex}), and reads
+//   form fields such as chat_id from the body's first 64 KiB;
+// - GET/HEAD /file/bot<token>/large/<bytes>[.<ext>] answers <bytes> bytes of
+//   fake_download content (Content-Length; with ?chunked=1 chunked encoding
+//   instead), in 64 KiB chunks, optionally slowly, held at an offset until
+//   released, or dropped midway.
+//
 // It counts calls per method, can add latency, and can be told to fail the
 // next calls of a method (Bot API error, 5xx, 429 with retry_after, or a
 // dropped connection). It can also enforce a per-chat minimum interval for
@@ -24,6 +35,25 @@
 #include "callcache/status.h"
 
 namespace callcache::gateway {
+
+// FNV-1a 64-bit over `data`, continuing from `h` (the checksum the fake
+// reports for uploads).
+inline constexpr std::uint64_t kFnv1aOffset = 0xcbf29ce484222325ull;
+std::uint64_t fnv1a64(std::string_view data, std::uint64_t h = kFnv1aOffset) noexcept;
+
+// The content of every large fake download: byte `offset`, and bytes
+// [offset, offset + out.size()) into `out`.
+char fake_download_byte(std::uint64_t offset) noexcept;
+void fill_fake_download(std::uint64_t offset, char* out, std::size_t size) noexcept;
+
+// A multipart upload as the fake received it.
+struct FakeUpload {
+  std::string method;
+  std::uint64_t bytes = 0;     // body bytes received
+  std::uint64_t checksum = 0;  // fnv1a64 of those bytes
+  bool ended = false;          // the body ended: complete, or cut short
+  bool complete = false;       // the whole body arrived
+};
 
 struct FakeTelegramOptions {
   std::string address = "127.0.0.1";
@@ -70,6 +100,29 @@ class FakeTelegram {
   // Sending methods (sendMessage, sendPhoto, ...) to one chat closer than
   // `interval` apart get 429 with retry_after (0 = not enforced).
   void enforce_chat_interval(std::chrono::milliseconds interval);
+
+  // The most recent multipart upload (complete or cut short); bytes == 0
+  // before any.
+  FakeUpload last_upload() const;
+  // Multipart body bytes received so far, all uploads together.
+  std::uint64_t upload_bytes_received() const;
+  // Waits until upload_bytes_received() >= bytes; false after `timeout`.
+  bool wait_upload_bytes(std::uint64_t bytes, std::chrono::milliseconds timeout) const;
+  // Waits until the most recent multipart upload ended (complete or cut
+  // short); false after `timeout`.
+  bool wait_upload_ended(std::chrono::milliseconds timeout) const;
+  // Large-download body bytes written so far, all downloads together.
+  std::uint64_t download_bytes_sent() const;
+  // Waits until download_bytes_sent() >= bytes; false after `timeout`.
+  bool wait_download_bytes(std::uint64_t bytes, std::chrono::milliseconds timeout) const;
+  // Large downloads pause once they wrote `bytes` body bytes, until
+  // release_downloads() (0 = never pause).
+  void hold_downloads_after(std::uint64_t bytes);
+  void release_downloads();
+  // Large downloads wait `delay` after each 64 KiB chunk (a slow upstream).
+  void set_download_chunk_delay(std::chrono::milliseconds delay);
+  // The next large download closes its connection after `bytes` body bytes.
+  void drop_next_download_after(std::uint64_t bytes);
 
   // Stops accepting and closes connections. Idempotent.
   void stop();

@@ -153,6 +153,7 @@ class Gateway::Impl {
     uo.ca_file = config_.ca_file;
     uo.max_idle_per_origin = config_.max_idle_per_origin;
     uo.max_response_bytes = config_.max_response_bytes;
+    uo.stream_threshold = config_.stream_threshold;
     auto upstream = UpstreamClient::create(contexts_.front()->get_executor(), uo);
     if (!upstream.ok()) return upstream.status();
     upstream_ = std::move(*upstream);
@@ -225,6 +226,7 @@ class Gateway::Impl {
     so.max_connections = config_.max_connections;
     so.max_header_bytes = static_cast<std::uint32_t>(config_.max_header_bytes);
     so.max_body_bytes = config_.max_body_bytes;
+    so.stream_threshold = config_.stream_threshold;
     so.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout);
     so.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout);
     so.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.write_timeout);

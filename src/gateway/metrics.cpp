@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "gateway/http_message.h"
+
 namespace callcache::gateway {
 
 const char* outcome_name(Outcome o) noexcept {
@@ -116,6 +118,22 @@ std::string Metrics::to_prometheus() const {
          num(static_cast<double>(pacing_wait_ns_.load(kRelaxed)) / 1e9) + "\n";
   counter("callcache_gateway_tier_errors_total", "L2 tier operations that failed.",
           tier_errors());
+  const StreamCounters& st = stream_counters();
+  counter("callcache_gateway_streamed_uploads_total",
+          "Request bodies streamed to the upstream in chunks.", st.uploads.load(kRelaxed));
+  counter("callcache_gateway_streamed_upload_bytes_total", "Bytes of streamed request bodies.",
+          st.upload_bytes.load(kRelaxed));
+  counter("callcache_gateway_streamed_downloads_total",
+          "Upstream answer bodies streamed to clients in chunks.", st.downloads.load(kRelaxed));
+  counter("callcache_gateway_streamed_download_bytes_total", "Bytes of streamed answer bodies.",
+          st.download_bytes.load(kRelaxed));
+  counter("callcache_gateway_streams_aborted_total",
+          "Streamed bodies that ended early (client or upstream gone, timeout, limit).",
+          st.aborted.load(kRelaxed));
+  out += "# HELP callcache_gateway_stream_buffer_bytes Chunk buffers of streamed bodies in use.\n";
+  out += "# TYPE callcache_gateway_stream_buffer_bytes gauge\n";
+  out += "callcache_gateway_stream_buffer_bytes " +
+         std::to_string(st.buffer_bytes.load(kRelaxed)) + "\n";
 
   std::shared_lock lock(mu_);
   out += "# HELP callcache_gateway_upstream_method_calls_total Upstream calls by method and result.\n";

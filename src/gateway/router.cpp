@@ -21,6 +21,11 @@ HttpHandler* Router::route(std::string_view target) const noexcept {
   return nullptr;
 }
 
+bool Router::stream_request_body(const HttpRequest& head) const {
+  const HttpHandler* handler = route(head.target);
+  return handler && handler->stream_request_body(head);
+}
+
 boost::asio::awaitable<HttpResponse> Router::handle(HttpRequest request) {
   HttpHandler* handler = route(request.target);
   if (!handler) return not_found(std::move(request));

@@ -33,6 +33,8 @@ class Router final : public HttpHandler {
   Router(HttpHandler& bot_api, std::vector<Route> routes, Metrics& metrics);
 
   boost::asio::awaitable<HttpResponse> handle(HttpRequest request) override;
+  // Asks the handler the request goes to (a Bot API upload streams through).
+  bool stream_request_body(const HttpRequest& head) const override;
 
   // The handler for `target` (origin-form), or nullptr (404).
   HttpHandler* route(std::string_view target) const noexcept;

@@ -34,6 +34,102 @@ struct SessionState {
   bool closing = false;  // on the strand: close after the current answer
 };
 
+// A client's request body, pulled by the handler's consumer (the upstream
+// exchange) a chunk at a time. Lives in the session's request; reads the
+// session's stream and read-ahead buffer, which outlive it until detach():
+// the session detaches it before it reads the next request, so a copy kept
+// elsewhere can never touch the connection again.
+class ClientBody final : public BodyStream {
+ public:
+  struct Timeouts {
+    std::chrono::milliseconds read;
+    std::chrono::milliseconds write;
+  };
+
+  ClientBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+             http::request_parser<http::string_body>&& head, Timeouts timeouts,
+             bool send_continue)
+      : stream_(&stream),
+        buffer_(&buffer),
+        parser_(std::move(head)),
+        timeouts_(timeouts),
+        send_continue_(send_continue) {
+    if (auto n = parser_.content_length()) length_ = *n;
+    stream_counters().uploads.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  awaitable<BodyRead> read_some(std::span<char> out) override {
+    if (done_) co_return BodyRead{};
+    if (!stream_) co_return BodyRead{net::error::operation_aborted, 0};
+    if (error_) co_return BodyRead{error_, 0};
+    if (send_continue_) {
+      // The client waits for this before sending the body: sent only once
+      // someone wants the body, so a refused request costs no upload.
+      send_continue_ = false;
+      http::response<http::empty_body> cont{http::status::continue_, 11};
+      stream_->expires_after(timeouts_.write);
+      auto [ec, n] = co_await http::async_write(*stream_, cont, use_nothrow);
+      if (ec) co_return fail(ec);
+    }
+    for (;;) {
+      auto& body = parser_.get().body();
+      body.data = out.data();
+      body.size = out.size();
+      stream_->expires_after(timeouts_.read);
+      auto [ec, n] = co_await http::async_read_some(*stream_, *buffer_, parser_, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return fail(ec);
+      const std::size_t got = out.size() - parser_.get().body().size;
+      done_ = parser_.is_done();
+      if (got > 0 || done_) {
+        stream_counters().upload_bytes.fetch_add(got, std::memory_order_relaxed);
+        co_return BodyRead{{}, got};
+      }
+      // Only framing (a chunk header) was parsed: read on.
+    }
+  }
+
+  std::optional<std::uint64_t> length() const noexcept override { return length_; }
+  bool done() const noexcept override { return done_; }
+  // Why the body could not be completed (empty while it can).
+  const error_code& error() const noexcept { return error_; }
+  void detach() noexcept {
+    stream_ = nullptr;
+    buffer_ = nullptr;
+  }
+
+ private:
+  BodyRead fail(const error_code& ec) {
+    error_ = ec;
+    stream_counters().aborted.fetch_add(1, std::memory_order_relaxed);
+    return BodyRead{ec, 0};
+  }
+
+  beast::tcp_stream* stream_;
+  beast::flat_buffer* buffer_;
+  http::request_parser<http::buffer_body> parser_;
+  Timeouts timeouts_;
+  bool send_continue_;
+  bool done_ = false;
+  std::optional<std::uint64_t> length_;
+  error_code error_;
+};
+
+// What writing one answer did.
+struct Written {
+  error_code client;    // writing to the client failed
+  error_code upstream;  // a streamed answer's source failed after the header went out
+  std::uint64_t body_bytes = 0;
+};
+
+template <class Body>
+void set_head(http::response<Body>& res, const HttpResponse& answer) {
+  res.set(http::field::server, "callcache");
+  res.set(http::field::content_type, answer.content_type);
+  if (!answer.outcome.empty()) res.set("X-Callcache", answer.outcome);
+  for (const auto& h : answer.headers) res.insert(h.name, h.value);
+}
+
 http::response<http::string_body> edge_error(int status, std::string_view description,
                                              unsigned version) {
   HttpResponse r = bot_api_error(status, description);
@@ -204,18 +300,6 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       }
       s.busy = true;
       auto started = SteadyClock::now();
-      if (parser.get()[http::field::expect] == "100-continue") {
-        http::response<http::empty_body> cont{http::status::continue_, 11};
-        s.stream.expires_after(options_.write_timeout);
-        auto [cec, cn] = co_await http::async_write(s.stream, cont, use_nothrow);
-        if (cec) co_return;
-      }
-      s.stream.expires_after(options_.read_timeout);
-      auto [bec, bn] = co_await http::async_read(s.stream, buffer, parser, use_nothrow);
-      if (bec) {
-        co_await reject_bad_request(s, bec, true);
-        co_return;
-      }
       auto& msg = parser.get();
       HttpRequest req;
       req.method = std::string(msg.method_string());
@@ -226,9 +310,35 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       for (const auto& f : msg) {
         req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
       }
-      req.body = std::move(msg.body());
       const unsigned version = msg.version();
       const bool keep_alive = req.keep_alive;
+      const bool head = msg.method() == http::verb::head;
+      const std::string method = req.method;
+      const bool expects_continue = msg[http::field::expect] == "100-continue";
+
+      std::shared_ptr<ClientBody> streamed;
+      if (!parser.is_done() && streams(parser, req)) {
+        streamed = std::make_shared<ClientBody>(
+            s.stream, buffer, std::move(parser),
+            ClientBody::Timeouts{options_.read_timeout, options_.write_timeout},
+            expects_continue);
+        req.body_stream = streamed;
+      } else {
+        if (expects_continue) {
+          http::response<http::empty_body> cont{http::status::continue_, 11};
+          s.stream.expires_after(options_.write_timeout);
+          auto [cec, cn] = co_await http::async_write(s.stream, cont, use_nothrow);
+          if (cec) co_return;
+        }
+        s.stream.expires_after(options_.read_timeout);
+        auto [bec, bn] = co_await http::async_read(s.stream, buffer, parser, use_nothrow);
+        if (bec) {
+          co_await reject_bad_request(s, bec, true);
+          co_return;
+        }
+        req.body = std::move(msg.body());
+        if (!req.body.empty()) stream_counters().note_buffered(req.body.size());
+      }
 
       HttpResponse answer;
       try {
@@ -237,34 +347,158 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         spdlog::error("{}: handler failed: {}", options_.name, e.what());
         answer = bot_api_error(500, "Internal Server Error");
       }
-      http::response<http::span_body<const char>> res{static_cast<http::status>(answer.status),
-                                                      version};
-      res.set(http::field::server, "callcache");
-      res.set(http::field::content_type, answer.content_type);
-      if (!answer.outcome.empty()) res.set("X-Callcache", answer.outcome);
-      for (const auto& h : answer.headers) res.insert(h.name, h.value);
-      std::string_view body = answer.body_view();
-      res.body() = {body.data(), body.size()};
-      res.keep_alive(keep_alive && !s.closing);
-      res.prepare_payload();
-      s.stream.expires_after(options_.write_timeout);
-      auto [wec, wn] = co_await http::async_write(s.stream, res, use_nothrow);
+      // A streamed request body the handler did not read to its end is
+      // discarded by closing the connection after the answer.
+      bool body_unread = false;
+      if (streamed) {
+        streamed->detach();
+        body_unread = !streamed->done();
+        const error_code& bec = streamed->error();
+        if (bec) {
+          // Gone, or stalled past read_timeout (the timeout closed the
+          // socket): nobody to answer.
+          if (is_client_gone(bec) || bec == http::error::partial_message) co_return;
+          answer = body_error_answer(bec);
+        }
+      }
+      const bool keep = keep_alive && !s.closing && !body_unread;
+      Written w = co_await write_answer(s, answer, version, head, keep);
       s.busy = false;
       if (options_.access_log) {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() -
                                                                           started);
-        options_.access_log->info("{} {} {} {} {} {}B {}us", peer, msg.method_string(),
+        options_.access_log->info("{} {} {} {} {} {}B{} {}us", peer, method,
                                   answer.log_target.empty() ? "-" : answer.log_target,
                                   answer.status, answer.outcome.empty() ? "-" : answer.outcome,
-                                  body.size(), us.count());
+                                  w.body_bytes, w.upstream ? " (truncated)" : "", us.count());
       }
-      if (wec) {
-        if (!is_client_gone(wec)) {
-          spdlog::warn("{}: write to {} failed: {}", options_.name, peer, wec.message());
+      if (w.client) {
+        if (!is_client_gone(w.client)) {
+          spdlog::warn("{}: write to {} failed: {}", options_.name, peer, w.client.message());
         }
         co_return;
       }
-      if (!res.keep_alive()) co_return;
+      if (w.upstream) {
+        spdlog::warn("{}: the streamed answer to {} ended early: {}", options_.name, peer,
+                     w.upstream.message());
+        co_return;
+      }
+      if (body_unread) {
+        co_await drain_input(s);
+        co_return;
+      }
+      if (!keep) co_return;
+    }
+  }
+
+  // Whether the body of the request whose header `parser` read is streamed:
+  // large or of unknown length, and the handler takes streams.
+  bool streams(const http::request_parser<http::string_body>& parser,
+               const HttpRequest& head) const {
+    const std::uint64_t threshold = options_.stream_threshold;
+    if (threshold == 0) return false;
+    auto length = parser.content_length();
+    const bool large = length ? *length > threshold
+                              : parser.chunked() && options_.max_body_bytes > threshold;
+    return large && handler_.stream_request_body(head);
+  }
+
+  // The answer to a request whose streamed body could not be read to its end.
+  HttpResponse body_error_answer(const error_code& ec) const {
+    HttpResponse r;
+    if (ec == http::error::body_limit) {
+      r = bot_api_error(413, "Request Entity Too Large: body over " +
+                                 std::to_string(options_.max_body_bytes) + " bytes");
+    } else {
+      r = bot_api_error(400, "Bad Request: malformed request body (" + ec.message() + ")");
+    }
+    r.outcome = "rejected";
+    return r;
+  }
+
+  // Writes `answer`: buffered, header only (HEAD), or streamed.
+  awaitable<Written> write_answer(SessionState& s, const HttpResponse& answer, unsigned version,
+                                  bool head, bool keep_alive) {
+    Written w;
+    const auto status = static_cast<http::status>(answer.status);
+    if (head) {
+      http::response<http::empty_body> res{status, version};
+      set_head(res, answer);
+      res.keep_alive(keep_alive);
+      std::uint64_t length = answer.body_view().size();
+      if (answer.head_length) {
+        length = *answer.head_length;
+      } else if (answer.body_stream && answer.body_stream->length()) {
+        length = *answer.body_stream->length();
+      }
+      res.content_length(length);
+      s.stream.expires_after(options_.write_timeout);
+      auto [ec, n] = co_await http::async_write(s.stream, res, use_nothrow);
+      w.client = ec;
+      co_return w;
+    }
+    if (answer.body_stream) co_return co_await write_streamed(s, answer, version, keep_alive);
+    http::response<http::span_body<const char>> res{status, version};
+    set_head(res, answer);
+    std::string_view body = answer.body_view();
+    res.body() = {body.data(), body.size()};
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    s.stream.expires_after(options_.write_timeout);
+    auto [ec, n] = co_await http::async_write(s.stream, res, use_nothrow);
+    w.client = ec;
+    w.body_bytes = body.size();
+    co_return w;
+  }
+
+  // The header, then each chunk of the body as it arrives from its source.
+  awaitable<Written> write_streamed(SessionState& s, const HttpResponse& answer,
+                                    unsigned version, bool keep_alive) {
+    Written w;
+    BodyStream& source = *answer.body_stream;
+    http::response<http::buffer_body> res{static_cast<http::status>(answer.status), version};
+    set_head(res, answer);
+    if (auto length = source.length()) {
+      res.content_length(*length);
+    } else if (version >= 11) {
+      res.chunked(true);
+    } else {
+      keep_alive = false;  // HTTP/1.0 and no length: the close ends the body
+    }
+    res.keep_alive(keep_alive);
+    res.body().data = nullptr;
+    res.body().more = true;
+    http::response_serializer<http::buffer_body> sr{res};
+    s.stream.expires_after(options_.write_timeout);
+    auto [hec, hn] = co_await http::async_write_header(s.stream, sr, use_nothrow);
+    if (hec) {
+      w.client = hec;
+      co_return w;
+    }
+    auto& counters = stream_counters();
+    counters.downloads.fetch_add(1, std::memory_order_relaxed);
+    StreamChunk chunk;
+    for (;;) {
+      BodyRead r = co_await source.read_some(chunk.span());
+      if (r.error) {
+        counters.aborted.fetch_add(1, std::memory_order_relaxed);
+        w.upstream = r.error;
+        co_return w;
+      }
+      res.body().data = r.bytes ? chunk.span().data() : nullptr;
+      res.body().size = r.bytes;
+      res.body().more = r.bytes > 0;
+      s.stream.expires_after(options_.write_timeout);
+      auto [ec, n] = co_await http::async_write(s.stream, sr, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        counters.aborted.fetch_add(1, std::memory_order_relaxed);
+        w.client = ec;
+        co_return w;
+      }
+      w.body_bytes += r.bytes;
+      counters.download_bytes.fetch_add(r.bytes, std::memory_order_relaxed);
+      if (r.bytes == 0) co_return w;
     }
   }
 

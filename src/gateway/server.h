@@ -9,6 +9,21 @@
 // plus the body limit (a bounded pipeline). A client closing, resetting or
 // timing out is normal and is not logged as an error.
 //
+// Streaming: a request body over stream_threshold (or chunked) that the
+// handler accepts as a stream (HttpHandler::stream_request_body) is not read
+// before handle(): the handler gets HttpRequest::body_stream and whoever
+// forwards it pulls the body a chunk at a time (sending "100 Continue" first
+// when the client asked for it). read_timeout then applies to each chunk. An
+// answer with HttpResponse::body_stream is written as its header, then its
+// chunks as they arrive (write_timeout per chunk; Content-Length when known,
+// else chunked). A streamed body that fails midway closes the connection: a
+// body over max_body_bytes (chunked) is answered 413, malformed framing 400;
+// a client gone or stalled past read_timeout is not answered; a streamed
+// answer that fails after its header was sent ends the connection (the
+// client sees a truncated body). A request body the
+// handler did not read to the end is discarded by closing the connection
+// after the answer.
+//
 // Shutdown: stop_accepting() closes the listening socket; close_idle() makes
 // idle sessions close now and busy ones close after their current answer;
 // force_close() cancels everything (after the shutdown deadline).
@@ -48,6 +63,14 @@ class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   virtual boost::asio::awaitable<HttpResponse> handle(HttpRequest request) = 0;
+  // Whether the handler takes this request's body as a stream when it is
+  // large (see ServerOptions::stream_threshold). `head` has the method,
+  // target and headers; its body is not read yet. The default (false)
+  // buffers every body up to max_body_bytes.
+  virtual bool stream_request_body(const HttpRequest& head) const {
+    (void)head;
+    return false;
+  }
 };
 
 struct ServerOptions {
@@ -55,13 +78,18 @@ struct ServerOptions {
   std::uint16_t port = 8081;  // 0 = any free port (tests)
   std::size_t max_connections = 10000;
   std::uint32_t max_header_bytes = 64 * 1024;
-  // Bodies are buffered up to this size (Bot API uploads are up to 50 MB).
+  // Request bodies are refused over this size (Bot API uploads are up to 50 MB).
   std::uint64_t max_body_bytes = 52 * 1024 * 1024;
-  // Time to receive one request once its first byte arrived.
+  // Request bodies declared larger than this (or chunked, when
+  // max_body_bytes is larger) are streamed to handlers that accept streams;
+  // smaller ones are buffered. 0 = buffer every body.
+  std::uint64_t stream_threshold = 256 * 1024;
+  // Time to receive one request once its first byte arrived (for a
+  // streamed body: the header, then each chunk).
   std::chrono::milliseconds read_timeout{30000};
   // Time a keep-alive connection may wait for its next request.
   std::chrono::milliseconds idle_timeout{60000};
-  // Time to write one answer.
+  // Time to write one answer (a streamed answer: its header, then each chunk).
   std::chrono::milliseconds write_timeout{30000};
   // "gateway" / "admin": names the server in logs.
   std::string name = "gateway";
