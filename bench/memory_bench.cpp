@@ -113,22 +113,38 @@ double measure_seeds() {
   return r;
 }
 
-void print(const char* name, const Result& r) {
-  std::printf("  callcache %-7s: %6.1f  (RSS %5.1f) = entry %4.1f + slab overhead %3.1f + table/queues/shards %4.1f;"
-              " slab memory left after the engine is destroyed: %.0f KiB\n",
-              name, r.held, r.rss, r.entry, r.slab_overhead, r.rest, r.slab_left_after_destroy / 1024);
+void print(const char* name, const Result& r, const Result& lru) {
+  // LRU keeps no ghost, so the heap beyond LRU's is S3-FIFO's ghost.
+  const bool has_ghost = &r != &lru;
+  std::printf("  callcache %-7s %6.1f %6.1f  | %5.1f %5.1f %7.1f  ", name, r.held, r.rss, r.entry, r.slab_overhead,
+              lru.rest);
+  if (has_ghost) {
+    std::printf("%5.1f\n", r.rest - lru.rest);
+  } else {
+    std::printf("    -\n");
+  }
 }
 
 }  // namespace
 
 int main() {
-  std::printf("bytes per entry beyond the 16-byte key and 8-byte value (1,000,000 entries)\n");
   const Result s3 = measure_ours(callcache::EvictionPolicy::kS3Fifo);
   const Result lru = measure_ours(callcache::EvictionPolicy::kLru);
-  print("s3fifo", s3);
-  print("lru", lru);
-  std::printf("  seeds' design    : %6.1f  (mutex + unordered_map + std::list + shared_ptr)\n", measure_seeds());
-  std::printf("entry = the slot beyond key and value (48-byte header); slab overhead = slab headers, free slots\n"
-              "and slab tails; table/queues/shards = heap: hash tables, S3-FIFO ghost, per-shard state\n");
+  const double seeds = measure_seeds();
+  std::printf("bytes per entry beyond the 16-byte key and 8-byte value (1,000,000 entries, steady state)\n");
+  std::printf("                      held    RSS  | entry  slab  tables  ghost\n");
+  print("s3fifo", s3, lru);
+  print("lru", lru, lru);
+  std::printf("  seeds' design    %6.1f         (mutex + unordered_map + std::list + shared_ptr; heap only)\n", seeds);
+  std::printf("held   = heap growth (mallinfo2) + slab memory mapped for entries (whole slabs)\n"
+              "RSS    = resident growth (/proc/self/statm)\n"
+              "entry  = an entry's slab slot beyond key and value (the 48-byte header)\n"
+              "slab   = slab headers, slab tails, free slots and cached empty slabs\n"
+              "tables = heap of an LRU namespace: hash tables, per-shard state\n"
+              "ghost  = S3-FIFO's extra heap over LRU's: its ghost of evicted keys\n");
+  std::printf("slab memory still mapped once the engine is destroyed: %.0f KiB (s3fifo run), %.0f KiB (lru run)\n"
+              "  = at most %zu cached empty slabs + slabs kept by slots parked in this thread's cache\n",
+              s3.slab_left_after_destroy / 1024, lru.slab_left_after_destroy / 1024,
+              SlabAllocator::kCachedEmptySlabs);
   return 0;
 }

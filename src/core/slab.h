@@ -16,9 +16,9 @@
 // freed on a thread other than the one that allocated it.
 // - Thread caches (global() only): each thread keeps up to
 //   kThreadCacheSlots free slots per class, used before any lock is taken.
-//   A cache writes an entry and frees the one it replaces or evicts on the
-//   same thread, so in steady state the write path touches no shared cache
-//   line. A thread's cache is flushed when the thread exits.
+//   An insert allocates an entry and frees the one it replaces or evicts on
+//   the same thread, so in steady state the write path touches no shared
+//   cache line. A thread's cache is flushed when the thread exits.
 // - Bins: each size class has kStripes bins; a thread allocates from its own
 //   stripe's bin (fixed per thread). A bin's lock guards its list of slabs
 //   with free slots and every slab it owns; a free that reaches the slabs
@@ -28,7 +28,8 @@
 //   taken only when a bin needs a new slab or gives an empty one back (once
 //   per few hundred slots).
 // Lock order: bin, then the allocator's page mutex; nothing is called back
-// under either.
+// under either. global() holds every lock across fork(), as malloc does, so
+// a child never inherits a lock held by a thread that did not follow it.
 //
 // Memory is bounded: a slab whose last slot comes back leaves its bin at
 // once. Up to kCachedEmptySlabs empty slabs are kept for reuse (a bin
@@ -62,7 +63,7 @@ class SlabAllocator {
   static constexpr std::size_t kSlabSize = 64 * 1024;
   static constexpr std::size_t kGranule = 8;  // class spacing and slot alignment
   static constexpr std::size_t kMaxSlot = 512;
-  static constexpr std::size_t kClasses = kMaxSlot / kGranule;  // class k serves (k-1)*8+1 .. k*8 bytes
+  static constexpr std::size_t kClasses = kMaxSlot / kGranule;  // class k (from 0) serves k*8+1 .. (k+1)*8 bytes
   static constexpr int kStripes = 4;
   static constexpr std::size_t kCachedEmptySlabs = 8;
   static constexpr std::uint32_t kThreadCacheSlots = 8;
