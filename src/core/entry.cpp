@@ -6,6 +6,8 @@
 #include <cstring>
 #include <memory>
 
+#include "slab.h"
+
 namespace callcache::internal {
 namespace {
 
@@ -60,9 +62,14 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
   const std::size_t align = std::max(payload_align(ops), alignof(Entry));
   const std::size_t value_at = align_up(sizeof(Entry), payload_align(ops));
   const std::size_t total = value_at + payload_size(ops) + key.size();
-  void* mem = align > __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? ::operator new(total, std::align_val_t(align))
-                                                       : ::operator new(total);
+  void* mem = align <= SlabAllocator::kGranule ? SlabAllocator::global().allocate(total) : nullptr;
+  const bool in_slab = mem != nullptr;
+  if (!in_slab) {
+    mem = align > __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? ::operator new(total, std::align_val_t(align))
+                                                   : ::operator new(total);
+  }
   Entry* e = ::new (mem) Entry();
+  e->in_slab_ = in_slab;
   e->type_ = ops ? type : 0;
   e->expire_ = expire;
   e->tenant_ = tenant;
@@ -82,15 +89,20 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
 
 void Entry::destroy() noexcept {
   const ValueOps* o = ops();
-  void* payload = reinterpret_cast<char*>(this) + value_offset();
+  const std::size_t value_at = align_up(sizeof(Entry), payload_align(o));
+  void* payload = reinterpret_cast<char*>(this) + value_at;
   const std::size_t align = std::max(payload_align(o), alignof(Entry));
   if (o) {
     o->destroy(payload);
   } else {
     static_cast<Status*>(payload)->~Status();
   }
+  const bool in_slab = in_slab_;
+  const std::size_t total = value_at + payload_size(o) + key_len_;  // as in create()
   this->~Entry();
-  if (align > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+  if (in_slab) {
+    SlabAllocator::global().deallocate(this, total);
+  } else if (align > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
     ::operator delete(static_cast<void*>(this), std::align_val_t(align));
   } else {
     ::operator delete(static_cast<void*>(this));

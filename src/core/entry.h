@@ -1,5 +1,8 @@
 // Internal: one cached entry — a single allocation holding the header, the
-// value and the key bytes, in that order.
+// value and the key bytes, in that order. Entries of up to
+// SlabAllocator::kMaxSlot bytes whose value needs at most 8-byte alignment
+// take an exact-size slot of the process-wide slab allocator (slab.h);
+// larger ones come from operator new.
 //
 // Lifetime: refcounted. The shard holds one reference while the entry is
 // linked (in its table and eviction queues); each pin (Ref<V>, lookup result)
@@ -87,7 +90,7 @@ class Entry {
   const ValueOps* ops() const noexcept;
 
   // 48 bytes: with a 16-byte key and an 8-byte value an entry is one 72-byte
-  // allocation.
+  // slab slot.
   TimePoint expire_{};
   TenantId tenant_{};
   std::atomic<std::uint32_t> refs_{1};
@@ -97,6 +100,7 @@ class Entry {
   std::uint8_t flags_ = 0;
   std::atomic<std::uint8_t> freq_{0};
   std::uint8_t type_ = 0;  // index into the type registry; 0 = negative entry
+  bool in_slab_ = false;   // memory is a slab slot (else operator new)
 };
 
 // Value types are registered once per process (at Cache<V>::open) and named
