@@ -366,6 +366,7 @@ class FakeTelegram::Impl {
     }
     std::string prefix;
     std::vector<char> chunk(kChunk);
+    buffer.reserve(kChunk);  // Beast reads at most the free capacity
     bool complete = true;
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();

@@ -54,6 +54,9 @@ class ClientBody final : public BodyStream {
         timeouts_(timeouts),
         send_continue_(send_continue) {
     if (auto n = parser_.content_length()) length_ = *n;
+    // Beast reads at most the buffer's free capacity (at least 512 bytes):
+    // room for a whole chunk, or the body would move 512 bytes per read.
+    buffer_->reserve(kStreamChunkBytes);
     stream_counters().uploads.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -93,6 +96,7 @@ class ClientBody final : public BodyStream {
   // Why the body could not be completed (empty while it can).
   const error_code& error() const noexcept { return error_; }
   void detach() noexcept {
+    if (buffer_) buffer_->shrink_to_fit();  // idle keep-alive connections stay small
     stream_ = nullptr;
     buffer_ = nullptr;
   }
