@@ -335,7 +335,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
           co_return;
         }
         req.body = std::move(msg.body());
-        if (!req.body.empty()) stream_counters().note_buffered(req.body.size());
+        if (req.body.size() > kStreamChunkBytes) stream_counters().note_buffered(req.body.size());
       }
 
       HttpResponse answer;
@@ -442,6 +442,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     res.body() = {body.data(), body.size()};
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    if (body.size() > kStreamChunkBytes) stream_counters().note_buffered(body.size());
     s.stream.expires_after(options_.write_timeout);
     auto [ec, n] = co_await http::async_write(s.stream, res, use_nothrow);
     w.client = ec;

@@ -477,10 +477,14 @@ TEST_F(StreamTest, LargeDownloadStreamsThroughIntact) {
   EXPECT_LT(stream_counters().largest_buffered_body.load(), kMiB);
 
   // Kept alive: a HEAD on the same connection gets the length and no body.
+  // The upstream connection went back to the pool once the body was read
+  // to its end: the HEAD reuses it.
+  const std::uint64_t upstream_connections = fake_->connections_accepted();
   ASSERT_TRUE(c.send("HEAD " + file_target(size) + " HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(c.read_head(head));
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.header("content-length"), std::to_string(size));
+  EXPECT_EQ(fake_->connections_accepted(), upstream_connections);
   // ... and the next answer follows directly (no body bytes in between).
   ASSERT_TRUE(c.send("GET /bot" + kToken + "/getMe HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(c.read_head(head));
@@ -564,6 +568,27 @@ TEST_F(StreamTest, UpstreamDropMidDownloadEndsTheClientConnection) {
   EXPECT_EQ(again.read_body(head, std::ref(check2), complete), size);
   EXPECT_TRUE(complete);
   EXPECT_EQ(check2.mismatches, 0u);
+}
+
+TEST_F(StreamTest, UpstreamDownGives502JsonToStreamedTransfers) {
+  auto cfg = config();
+  cfg.connect_timeout = 2s;
+  fake_->stop();  // nothing listens on its port any more
+  start(cfg);
+  for (const std::string& request :
+       {upload_head("/bot" + kToken + "/sendDocument?chat_id=5050", 8 * kMiB),
+        "GET " + file_target(8 * kMiB) + " HTTP/1.1\r\nHost: g\r\n\r\n"}) {
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(c.send(request));
+    RawConnection::Head head;
+    ASSERT_TRUE(c.read_head(head));
+    std::string body;
+    bool complete = false;
+    c.read_body(head, [&](std::string_view p) { body += p; }, complete);
+    EXPECT_EQ(head.status, 502) << body;
+    EXPECT_NE(body.find("\"ok\":false"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"error_code\":502"), std::string::npos) << body;
+  }
 }
 
 TEST_F(StreamTest, OversizedUploadsGet413Json) {
