@@ -13,10 +13,10 @@
 //               (penalise its key, retry up to retry_429 times), invalidate
 //   Write       forward, invalidate what it changes, open the bypass window
 //   Passthrough forward as is (paced first when the plan says so)
-// Uploads (multipart) and the answers of everything but cached reads stream
-// through when large (file downloads): see HttpServer and UpstreamClient.
 //   Reject      the Bot API-shaped 4xx the plan wrote
 // The upstream failing gives 502 {"ok":false,"error_code":502,...}.
+// Large uploads (multipart) and the large answers of everything but cached
+// reads (file downloads) stream through: see HttpServer and UpstreamClient.
 //
 // Thread-safety: handle() may run concurrently on any number of threads.
 // REQUIRES: every dependency outlives the handler and every coroutine it

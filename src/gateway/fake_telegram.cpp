@@ -228,6 +228,7 @@ class FakeTelegram::Impl {
     return answered_429_;
   }
   std::uint64_t max_concurrent() const { return max_concurrent_.load(); }
+  std::uint64_t connections_accepted() const { return accepted_.load(); }
   void reset_counts() {
     std::lock_guard lock(mu_);
     calls_.clear();
@@ -288,6 +289,7 @@ class FakeTelegram::Impl {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
         continue;
       }
+      ++accepted_;
       net::co_spawn(acceptor_.get_executor(), session(std::move(sock)), net::detached);
     }
   }
@@ -366,6 +368,7 @@ class FakeTelegram::Impl {
     }
     std::string prefix;
     std::vector<char> chunk(kChunk);
+    buffer.reserve(kChunk);  // Beast reads at most the free capacity
     bool complete = true;
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
@@ -674,6 +677,7 @@ class FakeTelegram::Impl {
   std::atomic<std::uint64_t> active_{0};
   std::atomic<std::uint64_t> max_concurrent_{0};
   std::atomic<std::uint64_t> download_bytes_{0};
+  std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> hold_after_{0};
   std::atomic<bool> released_{false};
   std::atomic<std::int64_t> chunk_delay_ms_{0};
@@ -712,6 +716,9 @@ std::uint64_t FakeTelegram::calls(std::string_view m) const { return impl_->call
 std::uint64_t FakeTelegram::total_calls() const { return impl_->total_calls(); }
 std::uint64_t FakeTelegram::answered_429() const { return impl_->answered_429(); }
 std::uint64_t FakeTelegram::max_concurrent() const { return impl_->max_concurrent(); }
+std::uint64_t FakeTelegram::connections_accepted() const {
+  return impl_->connections_accepted();
+}
 void FakeTelegram::reset_counts() { impl_->reset_counts(); }
 void FakeTelegram::set_latency(std::chrono::milliseconds l) { impl_->set_latency(l); }
 void FakeTelegram::fail_next(std::string m, int n, FakeFault f) {

@@ -92,6 +92,8 @@ class FakeTelegram {
   std::uint64_t answered_429() const;
   // Highest number of requests being handled at once so far.
   std::uint64_t max_concurrent() const;
+  // Connections accepted so far (shows whether clients reuse connections).
+  std::uint64_t connections_accepted() const;
   void reset_counts();
 
   void set_latency(std::chrono::milliseconds latency);

@@ -81,7 +81,8 @@ struct StreamCounters {
   // Chunk buffers allocated now, and the most ever at once (bytes).
   std::atomic<std::int64_t> buffer_bytes{0};
   std::atomic<std::int64_t> buffer_bytes_peak{0};
-  // The largest body the session buffered whole (request or answer).
+  // The largest body a session held whole (a request it buffered, or an
+  // answer it wrote from memory); bodies of a chunk or less are not tracked.
   std::atomic<std::uint64_t> largest_buffered_body{0};
 
   void note_buffered(std::uint64_t size) noexcept;

@@ -55,6 +55,9 @@ class ClientBody final : public BodyStream {
         timeouts_(timeouts),
         send_continue_(send_continue) {
     if (auto n = parser_.content_length()) length_ = *n;
+    // Beast reads at most the buffer's free capacity (at least 512 bytes):
+    // room for a whole chunk, or the body would move 512 bytes per read.
+    buffer_->reserve(kStreamChunkBytes);
     stream_counters().uploads.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -94,6 +97,7 @@ class ClientBody final : public BodyStream {
   // Why the body could not be completed (empty while it can).
   const error_code& error() const noexcept { return error_; }
   void detach() noexcept {
+    if (buffer_) buffer_->shrink_to_fit();  // idle keep-alive connections stay small
     stream_ = nullptr;
     buffer_ = nullptr;
   }
@@ -337,7 +341,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
           co_return;
         }
         req.body = std::move(msg.body());
-        if (!req.body.empty()) stream_counters().note_buffered(req.body.size());
+        if (req.body.size() > kStreamChunkBytes) stream_counters().note_buffered(req.body.size());
       }
 
       HttpResponse answer;
@@ -444,6 +448,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     res.body() = {body.data(), body.size()};
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    if (body.size() > kStreamChunkBytes) stream_counters().note_buffered(body.size());
     s.stream.expires_after(options_.write_timeout);
     auto [ec, n] = co_await http::async_write(s.stream, res, use_nothrow);
     w.client = ec;

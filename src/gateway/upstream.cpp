@@ -194,6 +194,9 @@ class UpstreamBody final : public BodyStream {
         keep_alive_(keep_alive),
         read_timeout_(read_timeout) {
     if (auto n = parser_.content_length()) length_ = *n;
+    // Beast reads at most the buffer's free capacity (at least 512 bytes):
+    // room for a whole chunk, or the body would move 512 bytes per read.
+    conn_->buffer.reserve(kStreamChunkBytes);
   }
 
   awaitable<BodyRead> read_some(std::span<char> out) override {
@@ -222,6 +225,7 @@ class UpstreamBody final : public BodyStream {
       if (parser_.is_done()) {
         done_ = true;
         conn_->lowest().expires_never();
+        conn_->buffer.shrink_to_fit();
         auto pool = pool_.lock();
         if (keep_alive_ && pool) pool->give_back(key_, std::move(conn_));
         conn_.reset();
@@ -404,7 +408,7 @@ class UpstreamClient::Impl {
     parser.body_limit(options_.max_response_bytes);
     parser.header_limit(64 * 1024);
     if (x.head_request) parser.skip(true);
-    if (x.stream_answer) {
+    if (x.stream_answer && options_.stream_threshold > 0) {
       auto [hec, hn] = co_await http::async_read_header(stream, conn->buffer, parser, use_nothrow);
       x.got_bytes = parser.got_some();
       if (hec) co_return hec;

@@ -64,7 +64,7 @@ struct UpstreamOptions {
   // streamed answers (send_streaming) have no size limit.
   std::uint64_t max_response_bytes = 64ull << 20;
   // send_streaming() streams answers declared larger than this, or of
-  // unknown length; smaller ones are buffered.
+  // unknown length; smaller ones are buffered. 0 = buffer every answer.
   std::uint64_t stream_threshold = 256 * 1024;
   bool verify_peer = true;
   std::string ca_file;  // "" = the system's default trust store

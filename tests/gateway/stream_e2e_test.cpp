@@ -7,6 +7,7 @@
 // client must get the first download bytes while the upstream still holds
 // back the rest of the file. A gateway that buffered either body whole would
 // wait for bytes that are never sent and fail those waits.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <arpa/inet.h>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -249,7 +249,8 @@ class MultipartUpload {
 
 std::string upload_head(const std::string& target, std::uint64_t content_length,
                         const std::string& extra = "") {
-  return "POST " + target + " HTTP/1.1\r\nHost: gateway\r\nContent-Type: multipart/form-data; boundary=" +
+  return "POST " + target +
+         " HTTP/1.1\r\nHost: gateway\r\nContent-Type: multipart/form-data; boundary=" +
          MultipartUpload::boundary() + "\r\nContent-Length: " + std::to_string(content_length) +
          "\r\n" + extra + "\r\n";
 }
@@ -360,7 +361,8 @@ TEST_F(StreamTest, FiftyMegabyteUploadStreamsThroughIntact) {
   ASSERT_TRUE(c.read_head(head));
   bool complete = false;
   std::string answer;
-  c.read_body(head, [&](std::string_view p) { answer += p; }, complete);
+  c.read_body(
+      head, [&](std::string_view p) { answer += p; }, complete);
   EXPECT_TRUE(complete);
   EXPECT_EQ(head.status, 200) << answer;
   EXPECT_NE(answer.find("\"file_size\":" + std::to_string(upload.size())), std::string::npos)
@@ -387,7 +389,8 @@ TEST_F(StreamTest, FiftyMegabyteUploadStreamsThroughIntact) {
   ASSERT_TRUE(admin.send("GET /metrics HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(admin.read_head(head));
   std::string metrics;
-  admin.read_body(head, [&](std::string_view p) { metrics += p; }, complete);
+  admin.read_body(
+      head, [&](std::string_view p) { metrics += p; }, complete);
   EXPECT_NE(metrics.find("callcache_gateway_streamed_uploads_total " +
                          std::to_string(stream_counters().uploads.load())),
             std::string::npos);
@@ -402,14 +405,16 @@ TEST_F(StreamTest, HeadOfASmallFileGetsItsLengthAndNoBody) {
   RawConnection::Head head;
   ASSERT_TRUE(c.read_head(head));
   EXPECT_EQ(head.status, 200);
-  EXPECT_EQ(head.header("content-length"), std::to_string(std::string("FAKEFILE:documents/abc.txt").size()));
+  EXPECT_EQ(head.header("content-length"),
+            std::to_string(std::string("FAKEFILE:documents/abc.txt").size()));
   // The next answer on the connection starts right after the header.
   ASSERT_TRUE(c.send("GET " + target + " HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(c.read_head(head));
   EXPECT_EQ(head.status, 200);
   std::string body;
   bool complete = false;
-  c.read_body(head, [&](std::string_view p) { body += p; }, complete);
+  c.read_body(
+      head, [&](std::string_view p) { body += p; }, complete);
   EXPECT_EQ(body, "FAKEFILE:documents/abc.txt");
 }
 
@@ -419,8 +424,8 @@ TEST_F(StreamTest, ChunkedUploadStreamsThroughIntact) {
   RawConnection c(gateway_->port());
   std::string head_text = "POST /bot" + kToken +
                           "/sendDocument HTTP/1.1\r\nHost: g\r\nContent-Type: multipart/form-data; "
-                          "boundary=" + MultipartUpload::boundary() +
-                          "\r\nTransfer-Encoding: chunked\r\n\r\n";
+                          "boundary=" +
+                          MultipartUpload::boundary() + "\r\nTransfer-Encoding: chunked\r\n\r\n";
   ASSERT_TRUE(c.send(head_text));
   std::uint64_t checksum = kFnv1aOffset;
   std::string slice;
@@ -477,10 +482,14 @@ TEST_F(StreamTest, LargeDownloadStreamsThroughIntact) {
   EXPECT_LT(stream_counters().largest_buffered_body.load(), kMiB);
 
   // Kept alive: a HEAD on the same connection gets the length and no body.
+  // The upstream connection went back to the pool once the body was read
+  // to its end: the HEAD reuses it.
+  const std::uint64_t upstream_connections = fake_->connections_accepted();
   ASSERT_TRUE(c.send("HEAD " + file_target(size) + " HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(c.read_head(head));
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.header("content-length"), std::to_string(size));
+  EXPECT_EQ(fake_->connections_accepted(), upstream_connections);
   // ... and the next answer follows directly (no body bytes in between).
   ASSERT_TRUE(c.send("GET /bot" + kToken + "/getMe HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(c.read_head(head));
@@ -566,6 +575,28 @@ TEST_F(StreamTest, UpstreamDropMidDownloadEndsTheClientConnection) {
   EXPECT_EQ(check2.mismatches, 0u);
 }
 
+TEST_F(StreamTest, UpstreamDownGives502JsonToStreamedTransfers) {
+  auto cfg = config();
+  cfg.connect_timeout = 2s;
+  fake_->stop();  // nothing listens on its port any more
+  start(cfg);
+  for (const std::string& request :
+       {upload_head("/bot" + kToken + "/sendDocument?chat_id=5050", 8 * kMiB),
+        "GET " + file_target(8 * kMiB) + " HTTP/1.1\r\nHost: g\r\n\r\n"}) {
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(c.send(request));
+    RawConnection::Head head;
+    ASSERT_TRUE(c.read_head(head));
+    std::string body;
+    bool complete = false;
+    c.read_body(
+        head, [&](std::string_view p) { body += p; }, complete);
+    EXPECT_EQ(head.status, 502) << body;
+    EXPECT_NE(body.find("\"ok\":false"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"error_code\":502"), std::string::npos) << body;
+  }
+}
+
 TEST_F(StreamTest, OversizedUploadsGet413Json) {
   auto cfg = config();
   cfg.max_body_bytes = 4 * kMiB;
@@ -586,7 +617,7 @@ TEST_F(StreamTest, OversizedUploadsGet413Json) {
                        "multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n"));
     const std::string chunk = "40000\r\n" + std::string(0x40000, 'x') + "\r\n";
     for (int i = 0; i < 24; ++i) {  // 6 MiB
-      if (!c.send(chunk)) break;  // the gateway may stop reading once it answered
+      if (!c.send(chunk)) break;    // the gateway may stop reading once it answered
     }
     std::string out;
     c.read_until_eof(out);
@@ -619,8 +650,8 @@ TEST_F(StreamTest, ExpectContinueIsAnsweredOnlyWhenTheBodyIsWanted) {
   }
   {  // Refused before the body is wanted: no 100, the final answer at once.
     RawConnection c(gateway_->port());
-    ASSERT_TRUE(c.send(upload_head("/botNOT-A-TOKEN/sendDocument", upload.size(),
-                                   "Expect: 100-continue\r\n")));
+    ASSERT_TRUE(c.send(
+        upload_head("/botNOT-A-TOKEN/sendDocument", upload.size(), "Expect: 100-continue\r\n")));
     RawConnection::Head head;
     ASSERT_TRUE(c.read_head(head));
     EXPECT_EQ(head.status, 404);
@@ -644,7 +675,8 @@ TEST_F(StreamTest, Upstream429ToAStreamedUploadIsRelayedNotRetried) {
   ASSERT_TRUE(c.read_head(head));
   std::string body;
   bool complete = false;
-  c.read_body(head, [&](std::string_view p) { body += p; }, complete);
+  c.read_body(
+      head, [&](std::string_view p) { body += p; }, complete);
   // The body was read once, as it came: there is nothing to send again.
   EXPECT_EQ(head.status, 429) << body;
   EXPECT_NE(body.find("\"retry_after\":1"), std::string::npos) << body;
