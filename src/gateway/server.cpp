@@ -32,6 +32,7 @@ struct SessionState {
   beast::tcp_stream stream;
   std::atomic<bool> busy{false};
   bool closing = false;  // on the strand: close after the current answer
+  std::string head;      // the last buffered answer's header block (reused)
 };
 
 // A client's request body, pulled by the handler's consumer (the upstream
@@ -132,6 +133,54 @@ void set_head(http::response<Body>& res, const HttpResponse& answer) {
   res.set(http::field::content_type, answer.content_type);
   if (!answer.outcome.empty()) res.set("X-Callcache", answer.outcome);
   for (const auto& h : answer.headers) res.insert(h.name, h.value);
+}
+
+// Framing and hop-by-hop headers the session writes itself.
+bool session_owned_header(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "server");
+}
+
+bool has_line_break(std::string_view text) {
+  return text.find_first_of("\r\n") != std::string_view::npos;
+}
+
+// The status line and header block of a buffered answer, as Beast would
+// write them for the same message: Server, Content-Type, X-Callcache, the
+// handler's headers (those with a line break are dropped: they would split
+// the header block), Content-Length, and Connection as HTTP/1.0 or 1.1 needs.
+void format_head(std::string& out, const HttpResponse& answer, unsigned version, bool keep_alive,
+                 std::size_t content_length) {
+  out.clear();
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  const unsigned status = answer.status >= 100 && answer.status <= 999
+                              ? static_cast<unsigned>(answer.status) : 500u;
+  char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                  static_cast<char>('0' + status % 10), ' '};
+  out.append(code, 4);
+  out += http::obsolete_reason(static_cast<http::status>(status));
+  out += "\r\nServer: callcache\r\nContent-Type: ";
+  out += has_line_break(answer.content_type) ? std::string_view("application/octet-stream")
+                                             : std::string_view(answer.content_type);
+  if (!answer.outcome.empty()) {
+    out += "\r\nX-Callcache: ";
+    out += answer.outcome;
+  }
+  for (const auto& h : answer.headers) {
+    if (h.name.empty() || session_owned_header(h.name) || has_line_break(h.name) ||
+        has_line_break(h.value)) {
+      continue;
+    }
+    out += "\r\n";
+    out += h.name;
+    out += ": ";
+    out += h.value;
+  }
+  out += "\r\nContent-Length: ";
+  out += std::to_string(content_length);
+  if (version == 10 && keep_alive) out += "\r\nConnection: keep-alive";
+  if (version != 10 && !keep_alive) out += "\r\nConnection: close";
+  out += "\r\n\r\n";
 }
 
 http::response<http::string_body> edge_error(int status, std::string_view description,
@@ -442,15 +491,15 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       co_return w;
     }
     if (answer.body_stream) co_return co_await write_streamed(s, answer, version, keep_alive);
-    http::response<http::span_body<const char>> res{status, version};
-    set_head(res, answer);
+    // The common case (every cache hit): the head is formatted into the
+    // session's reused buffer and goes out with the body in one gather
+    // write, without building a Beast message and its field list.
     std::string_view body = answer.body_view();
-    res.body() = {body.data(), body.size()};
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
+    format_head(s.head, answer, version, keep_alive, body.size());
     if (body.size() > kStreamChunkBytes) stream_counters().note_buffered(body.size());
     s.stream.expires_after(options_.write_timeout);
-    auto [ec, n] = co_await http::async_write(s.stream, res, use_nothrow);
+    const std::array<net::const_buffer, 2> buffers{net::buffer(s.head), net::buffer(body)};
+    auto [ec, n] = co_await net::async_write(s.stream, buffers, use_nothrow);
     w.client = ec;
     w.body_bytes = body.size();
     co_return w;
