@@ -1,5 +1,6 @@
 // callcache_fake_telegram_server: runs FakeTelegram as a process (benchmarks).
 //   callcache_fake_telegram_server [--port N] [--threads N] [--latency-ms N]
+//                                  [--chunk-delay-ms N]  (large downloads, per 64 KiB)
 // Prints "listening <port>" once ready; stops on SIGINT/SIGTERM.
 #include <csignal>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 int main(int argc, char** argv) {
   callcache::gateway::FakeTelegramOptions options;
+  long chunk_delay_ms = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     long value = std::strtol(argv[i + 1], nullptr, 10);
@@ -20,8 +22,12 @@ int main(int argc, char** argv) {
       options.threads = static_cast<unsigned>(value);
     } else if (flag == "--latency-ms") {
       options.latency = std::chrono::milliseconds(value);
+    } else if (flag == "--chunk-delay-ms") {
+      chunk_delay_ms = value;
     } else {
-      std::fprintf(stderr, "unknown flag %s (flags: --port --threads --latency-ms)\n", argv[i]);
+      std::fprintf(stderr,
+                   "unknown flag %s (flags: --port --threads --latency-ms --chunk-delay-ms)\n",
+                   argv[i]);
       return 2;
     }
   }
@@ -35,6 +41,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", server.status().to_string().c_str());
     return 1;
   }
+  (*server)->set_download_chunk_delay(std::chrono::milliseconds(chunk_delay_ms));
   std::printf("listening %u\n", static_cast<unsigned>((*server)->port()));
   std::fflush(stdout);
   int sig = 0;

@@ -684,7 +684,41 @@ TEST_F(StreamTest, Upstream429ToAStreamedUploadIsRelayedNotRetried) {
   EXPECT_EQ(fake_->last_upload().checksum, checksum);
 }
 
-TEST_F(StreamTest, TimeoutsApplyPerChunkNotPerTransfer) {
+TEST_F(StreamTest, DownloadTimeoutsApplyPerChunkNotPerTransfer) {
+  auto cfg = config();
+  cfg.upstream_timeout = 2s;
+  start(cfg);
+  {  // A slow upstream: 16 chunks 200 ms apart, over 3 s in all.
+    fake_->set_download_chunk_delay(200ms);
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(c.send("GET " + file_target(kMiB) + " HTTP/1.1\r\nHost: g\r\n\r\n"));
+    RawConnection::Head head;
+    ASSERT_TRUE(c.read_head(head));
+    DownloadCheck check;
+    bool complete = false;
+    EXPECT_EQ(c.read_body(head, std::ref(check), complete), kMiB);
+    EXPECT_TRUE(complete);
+    EXPECT_EQ(check.mismatches, 0u);
+    fake_->set_download_chunk_delay(0ms);
+  }
+  {  // A stalled upstream: the client connection ends short of the length.
+    fake_->hold_downloads_after(kMiB);
+    RawConnection c(gateway_->port());
+    ASSERT_TRUE(c.send("GET " + file_target(4 * kMiB) + " HTTP/1.1\r\nHost: g\r\n\r\n"));
+    RawConnection::Head head;
+    ASSERT_TRUE(c.read_head(head));
+    DownloadCheck check;
+    bool complete = true;
+    EXPECT_EQ(c.read_body(head, std::ref(check), complete), kMiB);
+    EXPECT_FALSE(complete);
+    std::string rest;
+    EXPECT_TRUE(c.read_until_eof(rest));  // closed by the gateway, not our timeout
+    fake_->release_downloads();
+  }
+  expect_still_serving();
+}
+
+TEST_F(StreamTest, UploadTimeoutsApplyPerChunkNotPerTransfer) {
   auto cfg = config();
   cfg.read_timeout = 2s;
   start(cfg);
