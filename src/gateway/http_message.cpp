@@ -55,14 +55,6 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-namespace {
-void raise_to(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
-  std::int64_t seen = peak.load(std::memory_order_relaxed);
-  while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
-  }
-}
-}  // namespace
-
 void StreamCounters::note_buffered(std::uint64_t size) noexcept {
   std::uint64_t seen = largest_buffered_body.load(std::memory_order_relaxed);
   while (size > seen &&
@@ -77,10 +69,8 @@ StreamCounters& stream_counters() noexcept {
 
 StreamChunk::StreamChunk(std::size_t size)
     : data_(std::make_unique_for_overwrite<char[]>(size)), size_(size) {
-  auto& c = stream_counters();
-  raise_to(c.buffer_bytes_peak,
-           c.buffer_bytes.fetch_add(static_cast<std::int64_t>(size), std::memory_order_relaxed) +
-               static_cast<std::int64_t>(size));
+  stream_counters().buffer_bytes.fetch_add(static_cast<std::int64_t>(size),
+                                           std::memory_order_relaxed);
 }
 
 StreamChunk::~StreamChunk() {

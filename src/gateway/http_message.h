@@ -78,9 +78,8 @@ struct StreamCounters {
   std::atomic<std::uint64_t> downloads{0};       // answer bodies streamed to clients
   std::atomic<std::uint64_t> download_bytes{0};
   std::atomic<std::uint64_t> aborted{0};         // streams that ended early (either side)
-  // Chunk buffers allocated now, and the most ever at once (bytes).
+  // Chunk buffers allocated now (bytes).
   std::atomic<std::int64_t> buffer_bytes{0};
-  std::atomic<std::int64_t> buffer_bytes_peak{0};
   // The largest body a session held whole (a request it buffered, or an
   // answer it wrote from memory); bodies of a chunk or less are not tracked.
   std::atomic<std::uint64_t> largest_buffered_body{0};

@@ -376,8 +376,10 @@ TEST_F(StreamTest, FiftyMegabyteUploadStreamsThroughIntact) {
   EXPECT_EQ(got.checksum, checksum);
   EXPECT_EQ(fake_->calls("sendDocument"), 1u);
   EXPECT_EQ(stream_counters().uploads.load(), uploads_before + 1);
-  // Nothing near the body's size was ever held whole.
+  // Nothing near the body's size was ever held whole, and the chunk buffers
+  // are gone with the exchange.
   EXPECT_LT(stream_counters().largest_buffered_body.load(), kMiB);
+  EXPECT_EQ(stream_counters().buffer_bytes.load(), 0);
 
   // The connection is kept alive and serves the next request.
   ASSERT_TRUE(c.send("GET /bot" + kToken + "/getMe HTTP/1.1\r\nHost: g\r\n\r\n"));
@@ -494,6 +496,8 @@ TEST_F(StreamTest, LargeDownloadStreamsThroughIntact) {
   ASSERT_TRUE(c.send("GET /bot" + kToken + "/getMe HTTP/1.1\r\nHost: g\r\n\r\n"));
   ASSERT_TRUE(c.read_head(head));
   EXPECT_EQ(head.status, 200);
+  // The session finished the download before it read these requests.
+  EXPECT_EQ(stream_counters().buffer_bytes.load(), 0);
 }
 
 TEST_F(StreamTest, DownloadOfUnknownLengthIsChunkedToTheClient) {
