@@ -44,18 +44,6 @@ HttpResponse from_entry(Ref<std::string> ref, Outcome outcome) {
   return r;
 }
 
-// The answer shared with coalesced waiters, handed out without a copy.
-HttpResponse from_shared(const SharedResponse& shared, Outcome outcome) {
-  HttpResponse r;
-  r.status = shared->status;
-  r.headers = shared->headers;
-  r.content_type = shared->content_type;
-  r.shared_body = shared->shared_body
-                      ? shared->shared_body
-                      : std::shared_ptr<const std::string>(shared, &shared->body);
-  r.outcome = outcome_name(outcome);
-  return r;
-}
 
 bool dropped_request_header(std::string_view name) {
   return iequals(name, "accept-encoding") || iequals(name, "expect") ||
@@ -299,7 +287,7 @@ awaitable<HttpResponse> BotApiHandler::cached_read(HttpRequest request, logic::C
     if (shared) {
       engine.record(ns, Engine::LoadEvent::kCoalesced);
       m.count(Outcome::kCoalesced);
-      co_return from_shared(shared, Outcome::kCoalesced);
+      co_return shared_answer(shared, outcome_name(Outcome::kCoalesced));
     }
     // The flight ended before we joined: its answer is in the cache now.
   }
@@ -328,7 +316,7 @@ awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::Ca
       }
       m.count(Outcome::kL2Hit);
       guard.complete(body);
-      co_return from_shared(body, Outcome::kL2Hit);
+      co_return shared_answer(body, outcome_name(Outcome::kL2Hit));
     }
   }
   UpstreamResult u = co_await forward(upstream_request(request), label);
@@ -338,7 +326,7 @@ awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::Ca
   if (!u.error) store(read, answer);
   auto shared = std::make_shared<const HttpResponse>(std::move(answer));
   guard.complete(shared);
-  co_return from_shared(shared, u.error ? Outcome::kError : Outcome::kMiss);
+  co_return shared_answer(shared, outcome_name(u.error ? Outcome::kError : Outcome::kMiss));
 }
 
 awaitable<void> BotApiHandler::refresh(HttpRequest request, logic::CachedRead read,

@@ -135,19 +135,6 @@ bool decode_envelope(std::string_view s, HttpResponse& out) {
   return true;
 }
 
-// The answer shared with coalesced waiters, handed out without a copy of
-// the body.
-HttpResponse from_shared(const SharedResponse& shared, Outcome outcome) {
-  HttpResponse r;
-  r.status = shared->status;
-  r.headers = shared->headers;
-  r.content_type = shared->content_type;
-  r.shared_body = shared->shared_body
-                      ? shared->shared_body
-                      : std::shared_ptr<const std::string>(shared, &shared->body);
-  r.outcome = outcome_name(outcome);
-  return r;
-}
 
 // A metrics label: printable ASCII without quotes or backslashes.
 std::string label_text(std::string_view api, std::string_view rule) {
@@ -330,7 +317,7 @@ awaitable<HttpResponse> GenericHandler::cached_read(HttpRequest request, Read re
       engine.record(read.ns_id, Engine::LoadEvent::kCoalesced);
       m.count(Outcome::kCoalesced);
       read.counters->count(Outcome::kCoalesced);
-      co_return from_shared(shared, Outcome::kCoalesced);
+      co_return shared_answer(shared, outcome_name(Outcome::kCoalesced));
     }
     // The flight ended before we joined: its answer is in the cache now.
   }
@@ -357,7 +344,7 @@ awaitable<HttpResponse> GenericHandler::lead(HttpRequest request, const Read& re
         m.count(Outcome::kL2Hit);
         read.counters->count(Outcome::kL2Hit);
         guard.complete(answer);
-        co_return from_shared(answer, Outcome::kL2Hit);
+        co_return shared_answer(answer, outcome_name(Outcome::kL2Hit));
       }
     }
   }
@@ -390,7 +377,7 @@ awaitable<HttpResponse> GenericHandler::lead(HttpRequest request, const Read& re
   }
   auto shared = std::make_shared<const HttpResponse>(std::move(answer));
   guard.complete(shared);
-  co_return from_shared(shared, u.error ? Outcome::kError : Outcome::kMiss);
+  co_return shared_answer(shared, outcome_name(u.error ? Outcome::kError : Outcome::kMiss));
 }
 
 awaitable<void> GenericHandler::refresh(HttpRequest request, Read read) {

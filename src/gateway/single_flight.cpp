@@ -4,6 +4,18 @@
 #include <boost/asio/post.hpp>
 
 namespace callcache::gateway {
+
+HttpResponse shared_answer(const SharedResponse& shared, const char* outcome) {
+  HttpResponse r;
+  r.status = shared->status;
+  r.headers = shared->headers;
+  r.content_type = shared->content_type;
+  r.shared_body = shared->shared_body
+                      ? shared->shared_body
+                      : std::shared_ptr<const std::string>(shared, &shared->body);
+  r.outcome = outcome;
+  return r;
+}
 namespace {
 // Resumes a waiter on its own executor, never inline.
 void resume(SingleFlight::Waiter waiter, SharedResponse answer) {

@@ -37,6 +37,10 @@ namespace callcache::gateway {
 
 using SharedResponse = std::shared_ptr<const HttpResponse>;
 
+// A waiter's copy of the shared answer: status and headers copied, the body
+// handed out without a copy (it pins `shared`); `outcome` for X-Callcache.
+HttpResponse shared_answer(const SharedResponse& shared, const char* outcome);
+
 class SingleFlight {
  public:
   using Handler = boost::asio::any_completion_handler<void(SharedResponse)>;
