@@ -23,7 +23,7 @@
 
 #include "callcache/engine.h"
 #include "callcache/rate_limiter.h"
-#include "gateway/l2_store.h"
+#include "callcache/tiers.h"
 #include "gateway/metrics.h"
 #include "gateway/server.h"
 
@@ -33,7 +33,7 @@ struct AdminDeps {
   Engine* engine = nullptr;
   Metrics* metrics = nullptr;
   RateLimiter* limiter = nullptr;  // optional
-  L2Store* l2 = nullptr;           // optional
+  Tiers* tiers = nullptr;          // invalidation of both tiers; its L2 (if any) for stats
   // Connection gauges of the client-facing server (optional).
   std::function<std::size_t()> connections;
   std::function<std::size_t()> busy;

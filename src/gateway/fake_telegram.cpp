@@ -239,6 +239,10 @@ class FakeTelegram::Impl {
     std::lock_guard lock(mu_);
     latency_ = l;
   }
+  void set_method_latency(std::string method, std::chrono::milliseconds l) {
+    std::lock_guard lock(mu_);
+    method_latency_[std::move(method)] = l;
+  }
   void fail_next(std::string method, int count, FakeFault fault) {
     std::lock_guard lock(mu_);
     for (int i = 0; i < count; ++i) faults_[method].push_back(fault);
@@ -502,6 +506,7 @@ class FakeTelegram::Impl {
 
     std::lock_guard lock(mu_);
     latency = latency_;
+    if (auto it = method_latency_.find(counted); it != method_latency_.end()) latency = it->second;
     ++calls_[counted];
     for (const char* key : {counted.c_str(), "*"}) {
       auto it = faults_.find(key);
@@ -688,6 +693,7 @@ class FakeTelegram::Impl {
   std::map<std::string, std::uint64_t, std::less<>> calls_;
   std::uint64_t answered_429_ = 0;
   std::chrono::milliseconds latency_{0};
+  std::map<std::string, std::chrono::milliseconds, std::less<>> method_latency_;
   std::chrono::milliseconds chat_interval_{0};
   std::map<std::string, std::deque<FakeFault>, std::less<>> faults_;
   std::map<std::string, std::chrono::steady_clock::time_point> last_send_;
@@ -721,6 +727,9 @@ std::uint64_t FakeTelegram::connections_accepted() const {
 }
 void FakeTelegram::reset_counts() { impl_->reset_counts(); }
 void FakeTelegram::set_latency(std::chrono::milliseconds l) { impl_->set_latency(l); }
+void FakeTelegram::set_method_latency(std::string method, std::chrono::milliseconds l) {
+  impl_->set_method_latency(std::move(method), l);
+}
 void FakeTelegram::fail_next(std::string m, int n, FakeFault f) {
   impl_->fail_next(std::move(m), n, std::move(f));
 }

@@ -97,6 +97,10 @@ class FakeTelegram {
   void reset_counts();
 
   void set_latency(std::chrono::milliseconds latency);
+  // Calls of `method` (as counted by calls()) take `latency` instead. An
+  // answer is decided when the call arrives and sent after its latency, so a
+  // slow read can answer with what was true before a write that overtook it.
+  void set_method_latency(std::string method, std::chrono::milliseconds latency);
   // The next `count` calls of `method` ("*" = any method) answer `fault`.
   void fail_next(std::string method, int count, FakeFault fault);
   // Sending methods (sendMessage, sendPhoto, ...) to one chat closer than

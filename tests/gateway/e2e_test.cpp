@@ -151,6 +151,40 @@ TEST_F(GatewayTest, WriteInvalidatesTheReadItChanges) {
   EXPECT_EQ(fake_->calls("getChat"), 2u);
 }
 
+// A getChat whose answer was decided upstream before a setChatTitle, but
+// that arrives after the write invalidated the chat, must not be stored:
+// once the post-write window is over it would serve the old title for a
+// whole ttl.
+TEST_F(GatewayTest, AReadInFlightDuringAWriteIsNotStored) {
+  auto c = config();
+  c.telegram = YAML::Load("post_write_bypass: 0s");
+  start_gateway(c);
+  fake_->set_method_latency("getChat", 600ms);
+  HttpResponse slow;
+  std::thread reader([&] {
+    TestClient other(gateway_->port());
+    slow = other.get(bot(kTokenA, "getChat?chat_id=-100888"));
+  });
+  // The fake decides an answer as the call arrives (the old title).
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (fake_->calls("getChat") == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(fake_->calls("getChat"), 1u);
+  auto set =
+      client_->post_json(bot(kTokenA, "setChatTitle"), R"({"chat_id":-100888,"title":"Renamed"})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  reader.join();
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  EXPECT_NE(slow.body.find("Chat -100888"), std::string::npos) << slow.body;  // the old title
+  fake_->set_method_latency("getChat", 0ms);
+  auto after = client_->get(bot(kTokenA, "getChat?chat_id=-100888"));
+  ASSERT_EQ(after.status, 200);
+  EXPECT_NE(after.body.find("Renamed"), std::string::npos) << after.body;
+  EXPECT_EQ(after.header("X-Callcache"), "miss");
+  EXPECT_EQ(fake_->calls("getChat"), 2u);
+}
+
 TEST_F(GatewayTest, ReadsInsideThePostWriteWindowBypassTheCache) {
   auto c = config();
   c.telegram = YAML::Load("post_write_bypass: 30s");
