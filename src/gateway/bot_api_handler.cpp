@@ -393,8 +393,10 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
           m.pacing_refused(pacing_rule_name(*limiter, t));
           m.count(Outcome::kRejected);
           int ra = ceil_seconds(wait);
-          co_return bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra),
-                                  ra);
+          HttpResponse refused =
+              bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra), ra);
+          refused.outcome = outcome_name(Outcome::kRejected);  // as counted: not an upstream error
+          co_return refused;
         }
         if (wait > Duration::zero()) {
           m.pacing_wait(wait, pacing_rule_name(*limiter, t));

@@ -56,8 +56,12 @@ inline constexpr std::size_t kOutcomeCount = static_cast<std::size_t>(Outcome::k
 // (miss, bypass, pass, paced, error), by name as in HttpResponse::outcome.
 bool went_upstream(std::string_view outcome_name) noexcept;
 
-inline constexpr std::array<double, 14> kLatencyBuckets = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60};
+// Upstream latency bucket bounds in seconds: fine enough between 5 ms and
+// 1 s (where Bot API calls fall) that percentiles read from them are within
+// half a bucket.
+inline constexpr std::array<double, 20> kLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+    0.1,    0.15,  0.2,    0.3,   0.5,  1,     2.5,  5,    10,   60};
 // Upstream latency counts per bucket (not cumulative): bucket i counts
 // latencies <= kLatencyBuckets[i] (and above the previous bound); the last
 // one counts the rest.

@@ -38,7 +38,7 @@ StatsSample sample_at(int s) {
   MetricsSnapshot::Method get_chat;
   get_chat.name = "getChat";
   get_chat.calls = 2 * n;
-  get_chat.latency[5] = 2 * n;  // (10 ms, 25 ms]
+  get_chat.latency[7] = 2 * n;  // (20 ms, 30 ms]
   m.methods.push_back(get_chat);
   m.pacing.push_back({"private_chat", n, n / 5});
   StatsSample::Namespace chat;
@@ -107,11 +107,11 @@ TEST(StatsHistory, APointHoldsTheCountsOfItsInterval) {
   EXPECT_EQ(ns["max_entries"], 200000);
   EXPECT_EQ(ns["max_bytes"], 1 << 20);
   EXPECT_EQ(j["pacing"]["private_chat"]["waits"], json::array({1, 2}));
-  // Latency: 2 calls per second, all in (10 ms, 25 ms].
+  // Latency: 2 calls per second, all in (20 ms, 30 ms].
   const json& lat = j["latency"]["getChat"];
   EXPECT_EQ(lat["calls"], json::array({2, 4}));
-  EXPECT_NEAR(lat["p50_ms"][0].get<double>(), 17.5, 0.01);
-  EXPECT_NEAR(lat["p99_ms"][0].get<double>(), 24.85, 0.01);
+  EXPECT_NEAR(lat["p50_ms"][0].get<double>(), 25.0, 0.01);
+  EXPECT_NEAR(lat["p99_ms"][0].get<double>(), 29.9, 0.01);
   EXPECT_EQ(j["l2"]["backend"], "sqlite");
   EXPECT_EQ(j["l2"]["gets"], json::array({2, 4}));
   EXPECT_EQ(j["l2"]["hits"], json::array({1, 2}));
@@ -154,7 +154,7 @@ TEST(StatsHistory, TenSecondPointsAreExactSumsWithMergedLatency) {
     // One slow getChat call in second 7: the 10 s point's p99 must see it.
     if (s >= 7) {
       x.gateway.methods[0].calls += 1;
-      x.gateway.methods[0].latency[9] += 1;  // (250 ms, 500 ms]
+      x.gateway.methods[0].latency[14] += 1;  // (300 ms, 500 ms]
     }
     h.record(std::move(x));
   }
@@ -167,9 +167,9 @@ TEST(StatsHistory, TenSecondPointsAreExactSumsWithMergedLatency) {
   EXPECT_DOUBLE_EQ(j["dt"][0].get<double>(), 10.0);
   EXPECT_EQ(j["requests"]["hit"], json::array({100, 100}));
   EXPECT_EQ(j["latency"]["getChat"]["calls"], json::array({21, 20}));
-  EXPECT_GT(j["latency"]["getChat"]["p99_ms"][0].get<double>(), 250.0);
-  EXPECT_LT(j["latency"]["getChat"]["p99_ms"][1].get<double>(), 25.0);
-  EXPECT_LT(j["latency"]["getChat"]["p50_ms"][0].get<double>(), 25.0);
+  EXPECT_GT(j["latency"]["getChat"]["p99_ms"][0].get<double>(), 300.0);
+  EXPECT_LT(j["latency"]["getChat"]["p99_ms"][1].get<double>(), 30.0);
+  EXPECT_LT(j["latency"]["getChat"]["p50_ms"][0].get<double>(), 30.0);
   // Sum of the fine points = the coarse points.
   json fine = history_json(h);
   std::uint64_t sum = 0;
@@ -234,10 +234,10 @@ TEST(LatencyQuantile, InterpolatesInsideTheBucket) {
   c[0] = 100;  // all in [0, 0.5 ms]
   EXPECT_NEAR(latency_quantile_ms(c, 0.5), 0.25, 1e-9);
   c = {};
-  c[6] = 50;  // (25, 50] ms
-  c[7] = 50;  // (50, 100] ms
+  c[8] = 50;   // (30, 50] ms
+  c[10] = 50;  // (75, 100] ms
   EXPECT_NEAR(latency_quantile_ms(c, 0.5), 50.0, 1e-9);
-  EXPECT_NEAR(latency_quantile_ms(c, 0.99), 99.0, 1e-9);
+  EXPECT_NEAR(latency_quantile_ms(c, 0.99), 99.5, 1e-9);
   c = {};
   c.back() = 1;  // beyond the last bound: its lower bound
   EXPECT_NEAR(latency_quantile_ms(c, 0.99), 60000.0, 1e-9);

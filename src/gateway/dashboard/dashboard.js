@@ -186,7 +186,8 @@
       for (const t of state.restarts) {
         if (t <= x0 || t >= x1) continue;
         nodes.push(svg('line', {class: 'restart', x1: px(t), x2: px(t), y1: MT, y2: H - MB}));
-        const label = svg('text', {x: px(t) + 3, y: MT + 9});
+        const right = px(t) > W - 60;
+        const label = svg('text', {x: px(t) + (right ? -3 : 3), y: MT + 9, 'text-anchor': right ? 'end' : 'start'});
         label.textContent = 'restart';
         nodes.push(label);
       }
@@ -291,7 +292,8 @@
     const add = (opts) => { charts[opts.id] = new Chart(parent, opts); };
     add({id: 'requests', title: 'Requests/s by outcome', note: 'stacked', stacked: true, unit: '/s'});
     add({id: 'saved', title: 'Upstream calls/s and calls saved/s', unit: '/s'});
-    add({id: 'hit_ratio', title: 'Hit ratio', note: 'per API (solid) and namespace (dashed)', percent: true});
+    add({id: 'hit_ratio', title: 'Hit ratio', note: 'per API (solid) and namespace (dashed), over 10 points',
+         percent: true});
     add({id: 'coalesced', title: 'Coalesced waiters/s and stale answers served/s', unit: '/s'});
     add({id: 'pacing', title: 'Pacing per rule', note: 'waits/s (solid), refusals/s (dashed)', unit: '/s'});
     add({id: 'throttled', title: 'Upstream 429s/s and retries/s', unit: '/s'});
@@ -323,18 +325,34 @@
     const outcomes = Object.keys(OUTCOME_COLORS).filter((k) => rows.some((r) => r.req[k] > 0));
     charts.requests.update(rows, outcomes.map((k) => ({name: k, color: OUTCOME_COLORS[k],
                                                       values: perSecond(rows, (r) => r.req[k] || 0)})), x0, x1);
+    charts.saved.note.textContent = 'saved ' + pct(sum(rows, (r) => r.saved), sum(rows, (r) => r.served)) +
+                                     ' of the requests served in the window';
     charts.saved.update(rows, [
       {name: 'upstream calls', color: '#dc2626', values: perSecond(rows, (r) => r.up)},
       {name: 'calls saved', color: '#16a34a', values: perSecond(rows, (r) => r.saved)},
       {name: 'requests served', color: '#9ca3af', values: perSecond(rows, (r) => r.served), dashed: true},
     ], x0, x1);
 
+    // Ratios over a rolling 10 points (10 s, or 100 s on the hour view):
+    // one second holds too few reads for a steady line.
+    const rolling = (hits, reads) => {
+      const out = [];
+      let h = 0, n = 0;
+      for (let i = 0; i < rows.length; i++) {
+        h += hits(rows[i]);
+        n += reads(rows[i]);
+        if (i >= 10) { h -= hits(rows[i - 10]); n -= reads(rows[i - 10]); }
+        out.push(ratio(h, n));
+      }
+      return out;
+    };
     const apis = keysOf(rows, 'apis', (v) => v.reads > 0);
     const nss = keysOf(rows, 'ns', (v) => v.lookups > 0);
     charts.hit_ratio.update(rows, [
-      ...apis.map((k, i) => ({name: k, color: color(i), values: rows.map((r) => (r.apis[k] ? ratio(r.apis[k].hits, r.apis[k].reads) : null))})),
+      ...apis.map((k, i) => ({name: k, color: color(i),
+                              values: rolling((r) => (r.apis[k] ? r.apis[k].hits : 0), (r) => (r.apis[k] ? r.apis[k].reads : 0))})),
       ...nss.map((k, i) => ({name: k, color: color(apis.length + i), dashed: true,
-                             values: rows.map((r) => (r.ns[k] ? ratio(r.ns[k].hits, r.ns[k].lookups) : null))})),
+                             values: rolling((r) => (r.ns[k] ? r.ns[k].hits : 0), (r) => (r.ns[k] ? r.ns[k].lookups : 0))})),
     ], x0, x1);
 
     charts.coalesced.update(rows, [
