@@ -14,7 +14,7 @@
   const OUTCOME_COLORS = {
     hit: '#16a34a', l2_hit: '#65a30d', coalesced: '#0891b2', stale: '#ca8a04',
     negative: '#a16207', miss: '#dc2626', bypass: '#f97316', pass: '#6b7280',
-    paced: '#7c3aed', rejected: '#be123c', error: '#111827',
+    paced: '#7c3aed', rejected: '#e879f9', error: '#111827',
   };
   const PALETTE = ['#2563eb', '#16a34a', '#dc2626', '#9333ea', '#ea580c', '#0891b2',
                    '#ca8a04', '#db2777', '#4b5563', '#65a30d', '#7c3aed', '#0f766e'];
