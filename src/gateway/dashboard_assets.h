@@ -1,5 +1,5 @@
 // Internal: the dashboard's static files (src/gateway/dashboard/: the page,
-// its script, style sheet and icon), compiled into the binary at build time
+// its scripts (ES modules), style sheet and icon), compiled into the binary at build time
 // by dashboard/embed_assets.cmake, so the admin listener serves them with no
 // file on disk and nothing fetched from elsewhere at run time.
 //

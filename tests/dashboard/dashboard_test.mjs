@@ -148,8 +148,9 @@ apis:
   const csp = page0.headers.get('content-security-policy') || '';
   check(csp.includes("default-src 'none'") && csp.includes("script-src 'self'"),
         'the page is served with a same-origin Content-Security-Policy');
-  const js = await (await fetch(admin + '/dashboard.js')).text();
-  check(js.length > 1000 && !/innerHTML|outerHTML|insertAdjacentHTML|document\.write/.test(js),
+  const js = (await (await fetch(admin + '/dashboard.js')).text()) +
+             (await (await fetch(admin + '/chart.js')).text());
+  check(js.length > 1000 && js.includes('export class Chart') && !/innerHTML|outerHTML|insertAdjacentHTML|document\.write/.test(js),
         'the script renders with DOM and text APIs only');
   check(!/https?:\/\//.test(js.replace('http://www.w3.org/2000/svg', '')), 'the script fetches nothing from elsewhere');
   check((await fetch(admin + '/stats')).status === 401, '/stats needs the token');

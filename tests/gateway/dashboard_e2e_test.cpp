@@ -96,6 +96,9 @@ TEST_F(DashboardTest, ThePageNeedsNoTokenItsDataDoes) {
   EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
   EXPECT_EQ(js.body.find("innerHTML"), std::string::npos);
   EXPECT_EQ(admin_->get("/dashboard.css").status, 200);
+  auto chart = admin_->get("/chart.js");
+  ASSERT_EQ(chart.status, 200);
+  EXPECT_EQ(chart.body.find("innerHTML"), std::string::npos);
   EXPECT_EQ(admin_->get("/favicon.svg").content_type, "image/svg+xml");
   EXPECT_EQ(admin_->get("/auth").body, R"({"token_required":true})");
   EXPECT_EQ(admin_->get("/stats").status, 401);
