@@ -111,7 +111,10 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
     if (!s.ok()) return json_response(404, logic::error_json(404, s.message()));
     done = "\"key\"";
   } else if (have_tenant && !method.empty() && ns.empty() && key.empty()) {
-    std::uint64_t n = tiers.invalidate_tag(logic::method_tag(tenant, method));
+    // Method names are case-insensitive: the tag carries the preset's spelling.
+    const logic::ReadMethod* read =
+        deps_.preset ? deps_.preset->find_read(logic::ascii_lower(method)) : nullptr;
+    std::uint64_t n = tiers.invalidate_tag(logic::method_tag(tenant, read ? read->name : method));
     done = "\"method\",\"dropped\":" + std::to_string(n);
   } else if (have_tenant && ns.empty() && key.empty()) {
     std::uint64_t n = tiers.invalidate_tenant(tenant);

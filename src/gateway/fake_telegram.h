@@ -15,6 +15,9 @@
 //   instead), in 64 KiB chunks, optionally slowly, held at an offset until
 //   released, or dropped midway.
 //
+// Method names are case-insensitive, as at Telegram ("getchat" is getChat,
+// counted as "getChat").
+//
 // It counts calls per method, can add latency, and can be told to fail the
 // next calls of a method (Bot API error, 5xx, 429 with retry_after, or a
 // dropped connection). It can also enforce a per-chat minimum interval for

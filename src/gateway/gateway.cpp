@@ -264,6 +264,7 @@ class Gateway::Impl {
       ad.metrics = &metrics_;
       ad.limiter = limiter_.get();
       ad.tiers = tiers_.get();
+      ad.preset = &preset_;
       HttpServer* s = server_.get();
       ad.connections = [s] { return s->connections(); };
       ad.busy = [s] { return s->busy(); };
