@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "callcache/engine.h"
+#include "core/text_writer.h"
 #include "engine_impl.h"
 
 namespace callcache {
@@ -52,23 +53,6 @@ std::string num(double v) {
   return buf;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string to_json(const NamespaceStats& s) {
   std::string o = "{";
   auto field = [&](const char* k, const std::string& v) {
@@ -79,7 +63,7 @@ std::string to_json(const NamespaceStats& s) {
     o += v;
   };
   auto u = [](std::uint64_t v) { return std::to_string(v); };
-  field("scope", "\"" + json_escape(s.scope) + "\"");
+  field("scope", text::json_string(s.scope));
   field("hits", u(s.hits));
   field("misses", u(s.misses));
   field("hit_ratio", num(s.hit_ratio()));
@@ -119,7 +103,8 @@ std::string StatsSnapshot::to_json() const {
   std::string o = "{\"total\":" + callcache::to_json(total) + ",\"namespaces\":{";
   for (std::size_t i = 0; i < namespaces.size(); ++i) {
     if (i) o += ',';
-    o += "\"" + json_escape(namespaces[i].name) + "\":" + callcache::to_json(namespaces[i]);
+    text::append_json_string(o, namespaces[i].name);
+    o += ":" + callcache::to_json(namespaces[i]);
   }
   return o + "}}";
 }
@@ -139,7 +124,7 @@ std::string StatsSnapshot::to_prometheus() const {
     for (const auto& s : namespaces) {
       o += "callcache_";
       o += name;
-      o += "{namespace=\"" + json_escape(s.name) + "\",scope=\"" + json_escape(s.scope) + "\"} " + value(s) + "\n";
+      o += "{namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"} " + value(s) + "\n";
     }
   };
   auto u = [](std::uint64_t v) { return std::to_string(v); };
@@ -152,7 +137,7 @@ std::string StatsSnapshot::to_prometheus() const {
   o += "# HELP callcache_evictions_total Entries removed, by cause.\n# TYPE callcache_evictions_total counter\n";
   for (const auto& s : namespaces) {
     for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i) {
-      o += "callcache_evictions_total{namespace=\"" + json_escape(s.name) + "\",scope=\"" + json_escape(s.scope) +
+      o += "callcache_evictions_total{namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) +
            "\",cause=\"" + eviction_cause_name(static_cast<EvictionCause>(i)) + "\"} " + u(s.evictions[i]) + "\n";
     }
   }
@@ -171,7 +156,7 @@ std::string StatsSnapshot::to_prometheus() const {
   family("late_loads_total", "counter", "Loader completions discarded after their load timed out.", [&](const NamespaceStats& s) { return u(s.late_loads); });
   o += "# HELP callcache_load_latency_seconds Loader latency quantiles.\n# TYPE callcache_load_latency_seconds summary\n";
   for (const auto& s : namespaces) {
-    const std::string l = "namespace=\"" + json_escape(s.name) + "\",scope=\"" + json_escape(s.scope) + "\"";
+    const std::string l = "namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"";
     o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.5\"} " + num(s.load_latency.p50_ms / 1e3) + "\n";
     o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.9\"} " + num(s.load_latency.p90_ms / 1e3) + "\n";
     o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.99\"} " + num(s.load_latency.p99_ms / 1e3) + "\n";
