@@ -33,8 +33,8 @@
 
 #include "callcache/backend.h"
 #include "callcache/clock.h"
+#include "callcache/degrading_backend.h"
 #include "callcache/status.h"
-#include "callcache/tiered_cache.h"
 #include "yaml_reader.h"
 
 namespace callcache::tiers {
