@@ -1,7 +1,7 @@
 // Engine throughput vs the seeds' design (bench/seeds_lru.h), in one binary so
 // the ratios come from the same run on the same machine.
 //
-// Workload (issue 2): 65,536 distinct 16-byte keys drawn Zipf(0.99); capacity
+// Workload: 65,536 distinct 16-byte keys drawn Zipf(0.99); capacity
 // 131,072 entries, fully populated (all hits) for the read/write mixes; plus a
 // miss-heavy case and insert-with-eviction. Run:
 //   build/release/bench/engine_bench --benchmark_min_time=1
