@@ -53,7 +53,7 @@ const char* push_outcome_name(PushOutcome o) noexcept;
 const char* overflow_policy_name(OverflowPolicy p) noexcept;
 
 struct BoundedQueueOptions {
-  std::string name = "queue";  // for messages and stats
+  std::string name = "queue";   // for messages and stats
   std::size_t capacity = 1024;  // >= 1
   OverflowPolicy policy = OverflowPolicy::kBlock;
   // kBlock: how long push() waits for room by default (Duration::max() = no limit).
@@ -135,6 +135,40 @@ class BoundedQueue {
     not_empty_.notify_one();
     return outcome;
   }
+
+  // Never waits: as push(), except that under kBlock a full queue returns
+  // nullopt, counts nothing and leaves `item` with the caller, so an event
+  // loop can wait for room its own way and try again. `item` is moved from
+  // only when the outcome is enqueued(); a dropped, rejected or closed push
+  // leaves it too.
+  std::optional<PushOutcome> try_push(T& item) {
+    std::unique_lock lock(mu_);
+    if (closed_) return count(stats_.refused_closed, PushOutcome::kClosed);
+    PushOutcome outcome = PushOutcome::kEnqueued;
+    if (items_.size() >= options_.capacity) {
+      switch (options_.policy) {
+        case OverflowPolicy::kBlock:
+          return std::nullopt;
+        case OverflowPolicy::kDropNewest:
+          return count(stats_.dropped_newest, PushOutcome::kDroppedNewest);
+        case OverflowPolicy::kReject:
+          return count(stats_.rejected, PushOutcome::kRejected);
+        case OverflowPolicy::kDropOldest:
+          items_.pop_front();
+          ++stats_.dropped_oldest;
+          outcome = PushOutcome::kEnqueuedDroppedOldest;
+          break;
+      }
+    }
+    items_.push_back(std::move(item));
+    ++stats_.enqueued;
+    if (items_.size() > stats_.high_water) stats_.high_water = items_.size();
+    lock.unlock();
+    not_empty_.notify_one();
+    return outcome;
+  }
+
+  const BoundedQueueOptions& options() const { return options_; }
 
   // Takes the oldest item, waiting for one; nullopt once closed and empty.
   std::optional<T> pop() { return pop_for(Duration::max()); }
@@ -261,32 +295,42 @@ class BoundedQueue {
 
   const BoundedQueueOptions options_;
   const Clock* clock_;
-  mutable std::mutex mu_;  // guards items_, closed_, stats_
+  mutable std::mutex mu_;              // guards items_, closed_, stats_
   std::condition_variable not_empty_;  // signalled on push and close
   std::condition_variable not_full_;   // signalled on pop, drain and close
-  std::deque<T> items_;  // oldest first; size() <= capacity
+  std::deque<T> items_;                // oldest first; size() <= capacity
   bool closed_ = false;
   BoundedQueueStats stats_;
 };
 
 inline const char* push_outcome_name(PushOutcome o) noexcept {
   switch (o) {
-    case PushOutcome::kEnqueued: return "enqueued";
-    case PushOutcome::kEnqueuedDroppedOldest: return "enqueued_dropped_oldest";
-    case PushOutcome::kDroppedNewest: return "dropped_newest";
-    case PushOutcome::kRejected: return "rejected";
-    case PushOutcome::kTimedOut: return "timed_out";
-    case PushOutcome::kClosed: return "closed";
+    case PushOutcome::kEnqueued:
+      return "enqueued";
+    case PushOutcome::kEnqueuedDroppedOldest:
+      return "enqueued_dropped_oldest";
+    case PushOutcome::kDroppedNewest:
+      return "dropped_newest";
+    case PushOutcome::kRejected:
+      return "rejected";
+    case PushOutcome::kTimedOut:
+      return "timed_out";
+    case PushOutcome::kClosed:
+      return "closed";
   }
   return "unknown";
 }
 
 inline const char* overflow_policy_name(OverflowPolicy p) noexcept {
   switch (p) {
-    case OverflowPolicy::kBlock: return "block";
-    case OverflowPolicy::kDropNewest: return "drop_newest";
-    case OverflowPolicy::kDropOldest: return "drop_oldest";
-    case OverflowPolicy::kReject: return "reject";
+    case OverflowPolicy::kBlock:
+      return "block";
+    case OverflowPolicy::kDropNewest:
+      return "drop_newest";
+    case OverflowPolicy::kDropOldest:
+      return "drop_oldest";
+    case OverflowPolicy::kReject:
+      return "reject";
   }
   return "unknown";
 }
