@@ -53,7 +53,7 @@ const char* push_outcome_name(PushOutcome o) noexcept;
 const char* overflow_policy_name(OverflowPolicy p) noexcept;
 
 struct BoundedQueueOptions {
-  std::string name = "queue";   // for messages and stats
+  std::string name = "queue";  // for messages and stats
   std::size_t capacity = 1024;  // >= 1
   OverflowPolicy policy = OverflowPolicy::kBlock;
   // kBlock: how long push() waits for room by default (Duration::max() = no limit).
@@ -295,42 +295,32 @@ class BoundedQueue {
 
   const BoundedQueueOptions options_;
   const Clock* clock_;
-  mutable std::mutex mu_;              // guards items_, closed_, stats_
+  mutable std::mutex mu_;  // guards items_, closed_, stats_
   std::condition_variable not_empty_;  // signalled on push and close
   std::condition_variable not_full_;   // signalled on pop, drain and close
-  std::deque<T> items_;                // oldest first; size() <= capacity
+  std::deque<T> items_;  // oldest first; size() <= capacity
   bool closed_ = false;
   BoundedQueueStats stats_;
 };
 
 inline const char* push_outcome_name(PushOutcome o) noexcept {
   switch (o) {
-    case PushOutcome::kEnqueued:
-      return "enqueued";
-    case PushOutcome::kEnqueuedDroppedOldest:
-      return "enqueued_dropped_oldest";
-    case PushOutcome::kDroppedNewest:
-      return "dropped_newest";
-    case PushOutcome::kRejected:
-      return "rejected";
-    case PushOutcome::kTimedOut:
-      return "timed_out";
-    case PushOutcome::kClosed:
-      return "closed";
+    case PushOutcome::kEnqueued: return "enqueued";
+    case PushOutcome::kEnqueuedDroppedOldest: return "enqueued_dropped_oldest";
+    case PushOutcome::kDroppedNewest: return "dropped_newest";
+    case PushOutcome::kRejected: return "rejected";
+    case PushOutcome::kTimedOut: return "timed_out";
+    case PushOutcome::kClosed: return "closed";
   }
   return "unknown";
 }
 
 inline const char* overflow_policy_name(OverflowPolicy p) noexcept {
   switch (p) {
-    case OverflowPolicy::kBlock:
-      return "block";
-    case OverflowPolicy::kDropNewest:
-      return "drop_newest";
-    case OverflowPolicy::kDropOldest:
-      return "drop_oldest";
-    case OverflowPolicy::kReject:
-      return "reject";
+    case OverflowPolicy::kBlock: return "block";
+    case OverflowPolicy::kDropNewest: return "drop_newest";
+    case OverflowPolicy::kDropOldest: return "drop_oldest";
+    case OverflowPolicy::kReject: return "reject";
   }
   return "unknown";
 }
