@@ -1,7 +1,6 @@
 """The engine, its caches, and the read path as Python sees it."""
 
 import asyncio
-import concurrent.futures
 import contextvars
 import datetime
 import functools
@@ -124,43 +123,6 @@ def _sync_loader(loader):
     return run
 
 
-def _loader_from_thread(loop, work, loader):
-    """A blocking loader (for the tiered read path) that runs `loader` where it belongs."""
-
-    async def on_loop(make):
-        work.end()  # the worker thread now waits for this coroutine
-        try:
-            return await make()
-        finally:
-            work.begin()  # the worker thread resumes
-
-    def run():
-        if _is_async(loader):
-            return asyncio.run_coroutine_threadsafe(on_loop(loader), loop).result()
-        value = loader()
-        if inspect.isawaitable(value):
-            return asyncio.run_coroutine_threadsafe(on_loop(lambda: value), loop).result()
-        return value
-
-    return run
-
-
-_tier_executor_lock = threading.Lock()
-_tier_executor_pool = None
-
-
-def _tier_executor():
-    # Second-tier reads wait on a worker thread (each holds one while its
-    # flight runs), not on the event loop.
-    global _tier_executor_pool
-    with _tier_executor_lock:
-        if _tier_executor_pool is None:
-            _tier_executor_pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=64, thread_name_prefix="callcache-tier"
-            )
-        return _tier_executor_pool
-
-
 _native._set_deliver(_deliver)
 _native._set_starter(_start_load)
 _native._set_loaded_class(Loaded)
@@ -224,12 +186,11 @@ class Cache:
     Thread-safe: use one Cache from any thread and any event loop.
     """
 
-    __slots__ = ("_core", "_engine", "_tiered", "_work")
+    __slots__ = ("_core", "_engine", "_work")
 
     def __init__(self, core, engine):
         self._core = core
         self._engine = engine
-        self._tiered = frozenset(ns for ns in core.namespaces() if core.has_l2(ns))
         self._work = RealWork(engine.clock)
 
     # ---- Plain access ----
@@ -280,8 +241,6 @@ class Cache:
         Freshness, negative caching, stale serving, refresh-ahead and
         load_timeout follow the namespace's policy.
         """
-        if ns in self._tiered:
-            return await self._load_through_tier(ns, key, loader, tenant, timeout)
         loop = asyncio.get_running_loop()
         r = self._core.load(ns, tenant, key, loader, loop, self._work, timeout)
         if r.__class__ is _Waiter:
@@ -289,22 +248,6 @@ class Cache:
             r.attach(future, loop)
             return await future
         return r
-
-    async def _load_through_tier(self, ns, key, loader, tenant, timeout):
-        # L1 → L2 → loader, in the library (TieredCache). A second-tier read
-        # blocks, so the flight waits on a worker thread.
-        found, value = self._core.probe(ns, tenant, key)
-        if found:
-            return value
-        loop = asyncio.get_running_loop()
-        blocking = _loader_from_thread(loop, self._work, loader)
-        self._work.begin()
-        try:
-            return await loop.run_in_executor(
-                _tier_executor(), self._core.load_blocking, ns, tenant, key, blocking, timeout
-            )
-        finally:
-            self._work.end()
 
     def get_or_load_sync(self, ns: str, key, loader: Callable, *, tenant=None, timeout: Optional[float] = None):
         """get_or_load for threads: blocks this thread (never the GIL) until the value is there.

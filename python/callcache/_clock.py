@@ -8,12 +8,11 @@ Pass the same ``VirtualClock`` to ``Engine(clock=...)``, ``RateLimiter``,
 whenever the program has nothing else to do: a run that waits minutes in
 real life finishes in a fraction of a second, with the same decisions.
 
-Work done on real threads (a second-tier read, a synchronous loader) takes
+Work done on real threads (a synchronous loader run on a worker thread) takes
 no virtual time: while any is in flight the loop waits for it instead of
 advancing the clock.
 """
 
-import math
 import threading
 
 from . import _native
@@ -39,8 +38,12 @@ class VirtualClock:
         return self._native.advance(seconds)
 
     def advance_to(self, seconds: float) -> int:
-        """Moves time to `seconds` (never backwards). Rounds up to whole nanoseconds."""
-        return self._native.advance_to_ns(math.ceil(seconds * 1e9))
+        """Moves time to `seconds` (never backwards), to the nearest nanosecond.
+
+        Nearest, not up: a timer set for an exact nanosecond (a rate-limit
+        slot) must fire on it, not one nanosecond late.
+        """
+        return self._native.advance_to_ns(round(seconds * 1e9))
 
     def next_deadline(self):
         """When the library's next timer is due (seconds), or None."""

@@ -1,16 +1,18 @@
 // The engine side of the extension: configuration, scopes, the second tier,
 // and CacheCore — one engine's namespaces with the read path:
 //
-//   L1 only   CacheCore::load: Cache<V>::get_or_load_async. A hit returns at
+//   asyncio   CacheCore::load: Cache<V>::get_or_load_async. A hit returns at
 //             once; a miss joins (or starts) the engine's single flight and
-//             hands Python a Waiter; the loader runs as an asyncio task and
-//             completes the flight through a Completion. No thread waits.
-//   L1 + L2   CacheCore::load_blocking: TieredCache<V>::get_or_load (L1 →
-//             L2 → loader, write-through) with the GIL released; asyncio
-//             callers run it on a worker thread (callcache/_cache.py).
-//   Threads   CacheCore::load_blocking for every namespace.
-// All three share the engine's one flight table: a key is loaded once for
-// coroutines and threads together.
+//             hands Python a Waiter. The leader reads the second tier inline
+//             (AsyncStarter/TierStep: one SQLite lookup or Redis round trip,
+//             as the gateway does); on an L2 miss the loader runs as an
+//             asyncio task and its Completion writes the value through. No
+//             thread waits for a load.
+//   threads   CacheCore::load_blocking: TieredCache<V>::get_or_load (L1 → L2
+//             → loader → write-through) with the GIL released.
+// Both use the engine's one flight table: a key is loaded once for
+// coroutines and threads together. TierStep is the interim asynchronous form
+// of TieredCache's L2 step; the library's asynchronous TieredCache replaces it.
 #include <pybind11/stl.h>
 
 #include <deque>
@@ -188,17 +190,62 @@ struct Tier {
   std::map<std::string, std::shared_ptr<const CodecFns>> codecs;  // namespaces in L2
 };
 
+// The second-tier step of the asynchronous read path for one namespace:
+// what TieredCache::get_or_load does around its loader (an L2 read before,
+// a write-through after), done by the flight's leader without parking a
+// thread. Interim: the library's asynchronous TieredCache replaces it.
+struct TierStep {
+  std::shared_ptr<Tier> tier;  // keeps the backend alive for late completions
+  std::shared_ptr<const CodecFns> codec;
+  std::string ns;
+  bool shared = false;
+  Duration ttl{};
+  Duration refresh_ahead{};
+  internal::TieredCounters counters;
+
+  Backend& backend() const { return *tier->backend; }
+  TenantId l2_tenant(TenantId t) const { return shared ? kSharedTenant : t; }
+};
+
+// Where a completed load goes besides L1: nothing, or the second tier.
+struct TierWrite {
+  std::shared_ptr<TierStep> step;
+  TenantId tenant;
+  std::string key;
+};
+
 // ---- Loading: Completion and Waiter ----------------------------------------------
 
 // Completes one flight from Python (callcache._cache runs the loader as an
-// asyncio task and calls set() or fail()). Dropping it unused fails the
-// flight for its waiters.
+// asyncio task and calls set() or fail()). For a namespace with a second
+// tier, set() encodes the value and writes it through first. Dropping a
+// Completion unused fails the flight for its waiters.
 struct Completion {
   LoadCompletion<PyValue> done;
   Duration negative_ttl;
+  std::optional<TierWrite> tier;
 
   bool set(py::handle value) {
     Loaded<PyValue> l = to_loaded(value);
+    if (tier) {
+      const TierStep& step = *tier->step;
+      std::string bytes;
+      try {
+        bytes = encode_now(*step.codec, step.ns, l.value.obj);
+      } catch (py::error_already_set& e) {  // every waiter gets the CodecError
+        bool taken = done(current_exception_to_status(e, Duration::zero()));
+        maybe_drain();
+        return taken;
+      }
+      Status s;
+      {
+        ReleaseGil nogil;  // SQLite queues the write; Redis is a round trip
+        s = step.backend().put({step.ns, step.l2_tenant(tier->tenant), tier->key}, bytes,
+                               l.ttl.value_or(step.ttl));
+      }
+      (s.ok() ? tier->step->counters.l2_writes : tier->step->counters.l2_write_errors)
+          .fetch_add(1, std::memory_order_relaxed);
+    }
     bool stored = done(Result<Loaded<PyValue>>(std::move(l)));
     maybe_drain();
     return stored;
@@ -289,26 +336,63 @@ struct Waiter {
   std::shared_ptr<WaiterState> state;
 };
 
-// Starts a Python loader for a flight: calls callcache._cache._start_load(
-// loop, loader, context, completion) on whichever thread the engine starts
-// the load (the caller's, or the reader's for a background refresh); it
-// schedules the loader as a task on `loop`.
+// Starts the load of a flight whose leader is an asyncio caller (on the
+// caller's thread; for a background refresh, on the reader's). With a second
+// tier, reads it first (inline: one SQLite lookup or Redis round trip, like
+// the gateway's L1 misses); on an L2 hit the flight completes here, with the
+// value's remaining ttl. Otherwise calls callcache._cache._start_load(loop,
+// loader, context, completion), which runs the loader as a task on `loop`.
 struct AsyncStarter {
   PyRef loader, loop, context;
   Duration negative_ttl;
+  std::shared_ptr<TierStep> step;  // null: L1 only
+  TenantId tenant;
+  std::string key;
+
   void operator()(LoadCompletion<PyValue> done) const {
     if (!python_alive()) {
       done(Status::shutdown("the Python interpreter is finalizing"));
       return;
     }
     py::gil_scoped_acquire gil;
+    if (step && from_tier(done)) return;
     try {
+      std::optional<TierWrite> write;
+      if (step) write = TierWrite{step, tenant, key};
       py::handle start(g_start);
-      start(loop.get(), loader.get(), context.get(), Completion{done, negative_ttl});
+      start(loop.get(), loader.get(), context.get(), Completion{done, negative_ttl, write});
     } catch (py::error_already_set& e) {
       done(current_exception_to_status(e, negative_ttl));
     }
     maybe_drain();
+  }
+
+  // True if the second tier answered (the flight is completed). REQUIRES: the GIL.
+  bool from_tier(const LoadCompletion<PyValue>& done) const {
+    internal::TieredCounters& c = step->counters;
+    Result<std::optional<StoredValue>> r = Status::internal("unset");
+    {
+      ReleaseGil nogil;
+      r = step->backend().get({step->ns, step->l2_tenant(tenant), key});
+    }
+    if (!r.ok()) {
+      c.l2_errors.fetch_add(1, std::memory_order_relaxed);
+    } else if (r->has_value() && (*r)->ttl_left > step->refresh_ahead) {
+      // (Inside the refresh-ahead window: a miss, so a refresh really reloads.)
+      try {
+        py::object o = step->codec->loads.get()(py::bytes((*r)->bytes));
+        c.l2_hits.fetch_add(1, std::memory_order_relaxed);
+        done(Result<Loaded<PyValue>>(Loaded<PyValue>{PyValue(o), (*r)->ttl_left, {}}));
+        maybe_drain();
+        return true;
+      } catch (py::error_already_set&) {
+        c.decode_errors.fetch_add(1, std::memory_order_relaxed);  // reloaded below
+      }
+    } else {
+      c.l2_misses.fetch_add(1, std::memory_order_relaxed);
+    }
+    c.loads.fetch_add(1, std::memory_order_relaxed);
+    return false;
   }
 };
 
@@ -342,7 +426,8 @@ struct Front {
   std::string name;
   NamespaceId id;
   L1 l1;
-  std::unique_ptr<Tiered> tiered;         // when the namespace uses L2
+  std::unique_ptr<Tiered> tiered;         // when the namespace uses L2: the blocking path
+  std::shared_ptr<TierStep> step;         // likewise: the asynchronous path
   std::shared_ptr<const CodecFns> codec;  // likewise
   Duration negative_ttl;
 };
@@ -359,12 +444,20 @@ class CacheCore {
     for (const std::string& name : engine_->namespace_names()) {
       auto l1 = L1::open(*engine_, name);
       check(l1.status());
+      const NamespacePolicy& policy = engine_->policy(l1->id());
       Front& f = fronts_.emplace_back(
-          Front{name, l1->id(), *l1, nullptr, nullptr, engine_->policy(l1->id()).negative_ttl});
+          Front{name, l1->id(), *l1, nullptr, nullptr, nullptr, policy.negative_ttl});
       auto c = tier_->codecs.find(name);
       if (tier_->backend && c != tier_->codecs.end()) {
         f.codec = c->second;
         f.tiered = std::make_unique<Tiered>(f.l1, tier_->backend.get(), PyCodec{f.codec, name});
+        f.step = std::make_shared<TierStep>();
+        f.step->tier = tier_;
+        f.step->codec = f.codec;
+        f.step->ns = name;
+        f.step->shared = policy.shared;
+        f.step->ttl = policy.ttl;
+        f.step->refresh_ahead = policy.refresh_ahead;
       }
       by_name_.emplace(name, &f);
     }
@@ -481,30 +574,11 @@ class CacheCore {
     if (!f.tiered) check(s);  // L2 failures are outages, counted by the tier
   }
 
-  // A fresh value without loading: (True, value) and a hit counted, or
-  // (False, None) and nothing counted (the load that follows counts).
-  py::tuple probe(const std::string& ns, py::handle tenant_arg, py::handle key) {
-    Front& f = front(ns);
-    Freshness fr = Freshness::kMiss;
-    internal::Entry* e =
-        engine_->lookup_for_load(f.id, TenantId{tenant(tenant_arg)}, key_view(key), &fr);
-    if (e && fr == Freshness::kFresh) {
-      engine_->record(f.id, Engine::LoadEvent::kHit);
-      Ref<PyValue> ref = Ref<PyValue>::adopt(e);
-      return py::make_tuple(true, ref->object());
-    }
-    if (e) internal::unref(e);
-    maybe_drain();
-    return py::make_tuple(false, py::none());
-  }
-
-  // The asynchronous read path (L1 only). Returns the value, raises the
+  // The asynchronous read path. Returns the value, raises the
   // load's error, or returns a Waiter when the flight is still running.
   py::object load(const std::string& ns, py::handle tenant_arg, py::handle key, py::handle loader,
                   py::handle loop, py::handle context, py::handle wait_timeout) {
     Front& f = front(ns);
-    if (f.tiered)
-      throw py::value_error("namespace '" + ns + "' has a second tier: use load_blocking");
     TenantId t{tenant(tenant_arg)};
     std::string_view k = key_view(key);
     // A fresh hit costs one lookup and no allocation.
@@ -520,7 +594,9 @@ class CacheCore {
     auto state = std::make_shared<WaiterState>();
     // The GIL stays held: on a miss this caller may start the loader inline.
     f.l1.get_or_load_async(
-        t, k, AsyncStarter{PyRef(loader), PyRef(loop), PyRef(context), f.negative_ttl},
+        t, k,
+        AsyncStarter{PyRef(loader), PyRef(loop), PyRef(context), f.negative_ttl, f.step, t,
+                     std::string(k)},
         [state](Result<Ref<PyValue>> r) { state->on_result(std::move(r)); }, o);
     maybe_drain();
     if (auto r = state->take()) return value_or_raise(*r);
@@ -556,7 +632,7 @@ class CacheCore {
       ReleaseGil nogil;
       s = engine_->stats();
       for (Front& f : fronts_) {
-        if (f.tiered) l2.emplace(f.name, f.tiered->stats());
+        if (f.tiered) l2.emplace(f.name, tier_stats(f));
       }
     }
     py::dict out;
@@ -577,7 +653,7 @@ class CacheCore {
     bool header = false;
     for (Front& f : fronts_) {
       if (!f.tiered) continue;
-      TieredStats t = f.tiered->stats();
+      TieredStats t = tier_stats(f);
       auto line = [&](const char* name, std::uint64_t v) {
         text += std::string("callcache_l2_") + name + "_total{namespace=\"" + f.name + "\"} " +
                 std::to_string(v) + "\n";
@@ -613,6 +689,20 @@ class CacheCore {
   }
 
  private:
+  // Both read paths' second-tier counters.
+  static TieredStats tier_stats(Front& f) {
+    TieredStats t = f.tiered->stats();
+    const internal::TieredCounters& c = f.step->counters;
+    t.l2_hits += c.l2_hits.load(std::memory_order_relaxed);
+    t.l2_misses += c.l2_misses.load(std::memory_order_relaxed);
+    t.l2_errors += c.l2_errors.load(std::memory_order_relaxed);
+    t.l2_writes += c.l2_writes.load(std::memory_order_relaxed);
+    t.l2_write_errors += c.l2_write_errors.load(std::memory_order_relaxed);
+    t.decode_errors += c.decode_errors.load(std::memory_order_relaxed);
+    t.loads += c.loads.load(std::memory_order_relaxed);
+    return t;
+  }
+
   static py::dict to_dict(const NamespaceStats& n) {
     py::dict d;
     d["scope"] = n.scope;
@@ -934,7 +1024,6 @@ void bind_engine(py::module_& m) {
       .def("invalidate_tenant", &CacheCore::invalidate_tenant)
       .def("invalidate_tag", &CacheCore::invalidate_tag)
       .def("invalidate_namespace", &CacheCore::invalidate_namespace)
-      .def("probe", &CacheCore::probe)
       .def("load", &CacheCore::load)
       .def("load_blocking", &CacheCore::load_blocking)
       .def("stats", &CacheCore::stats)
