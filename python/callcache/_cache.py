@@ -296,10 +296,15 @@ class Cache:
 
 
 def _default_key(fn):
+    """Key from the call's arguments bound to the signature (defaults applied):
+    f(1), f(x=1) and f(1, y=<default>) share one entry."""
     name = f"{fn.__module__}.{fn.__qualname__}"
+    sig = inspect.signature(fn)
 
     def key(*args, **kwargs):
-        return f"{name}:{args!r}:{sorted(kwargs.items())!r}"
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return f"{name}:{tuple(bound.arguments.items())!r}"
 
     return key
 

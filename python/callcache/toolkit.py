@@ -362,62 +362,81 @@ class BoundedQueue:
     def _outcome(self, outcome: str) -> str:
         if outcome in ("enqueued", "enqueued_dropped_oldest"):
             self._wake(self._getters)
+        elif outcome == "closed":
+            raise errors.QueueClosed(f"queue '{self._name}' is closed")
         elif outcome != "dropped_newest":
-            self._native.raise_for(outcome)  # rejected, timed_out, closed
+            self._native.raise_for(outcome)  # rejected (ResourceExhausted), timed_out (Timeout)
         return outcome
+
+    async def _wait(self, waiters, loop, deadline, retry):
+        """Waits for a wake-up on `waiters`, then returns retry() (None = wait again).
+
+        Registered before retry() looks, so no wake-up is lost; a waiter that
+        leaves (timeout, cancellation) after being woken passes the wake-up on.
+        """
+        while True:
+            entry = (loop, loop.create_future())
+            with self._mu:
+                waiters.append(entry)
+            try:
+                result = retry()
+                if result is not None:
+                    return result
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    raise asyncio.TimeoutError
+                await asyncio.wait_for(entry[1], remaining)
+            except BaseException:
+                if not self._forget(waiters, entry):
+                    self._wake(waiters)
+                raise
+            self._forget(waiters, entry)
+
+    def _forget(self, waiters, entry) -> bool:
+        """Removes a waiter. False if a wake-up took it first."""
+        with self._mu:
+            try:
+                waiters.remove(entry)
+                return True
+            except ValueError:
+                return False
 
     async def put(self, item, timeout: Optional[float] = None) -> str:
         """Adds `item` under the queue's policy. Returns the outcome's name."""
         if timeout is None:
             timeout = self._block_timeout
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
-            outcome = self._native.try_push(item)
-            if outcome is not None:
-                return self._outcome(outcome)
-            fut = loop.create_future()
-            with self._mu:
-                self._putters.append((loop, fut))
-            outcome = self._native.try_push(item)  # room made before we registered?
-            if outcome is not None:
-                fut.cancel()
-                return self._outcome(outcome)
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                self._native.raise_for("timed_out")
+        outcome = self._native.try_push(item)
+        if outcome is None:  # full, policy block: wait for room on the loop
+            loop = asyncio.get_running_loop()
+            deadline = None if timeout is None else loop.time() + timeout
             try:
-                await asyncio.wait_for(fut, remaining)
+                outcome = await self._wait(self._putters, loop, deadline, lambda: self._native.try_push(item))
             except asyncio.TimeoutError:
-                self._native.raise_for("timed_out")
+                # A last attempt that the queue counts as timed out if still full.
+                outcome = self._native.push(item, 0)
+        return self._outcome(outcome)
 
     async def get(self, timeout: Optional[float] = None):
         """The oldest item, waiting for one. Raises QueueClosed once closed and empty, Timeout after `timeout`."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while True:
+
+        def take():
             ok, item = self._native.try_pop()
             if ok:
-                self._wake(self._putters)
-                return item
+                return (item,)
             if self._native.closed:
                 raise errors.QueueClosed(f"queue '{self._name}' is closed and empty")
-            fut = loop.create_future()
-            with self._mu:
-                self._getters.append((loop, fut))
-            ok, item = self._native.try_pop()
-            if ok:
-                fut.cancel()
-                self._wake(self._putters)
-                return item
-            if self._native.closed:
-                fut.cancel()
-                continue
-            remaining = None if deadline is None else deadline - loop.time()
+            return None
+
+        got = take()
+        if got is None:
+            loop = asyncio.get_running_loop()
+            deadline = None if timeout is None else loop.time() + timeout
             try:
-                await asyncio.wait_for(fut, remaining)
+                got = await self._wait(self._getters, loop, deadline, take)
             except asyncio.TimeoutError:
                 raise errors.Timeout(f"queue '{self._name}': no item within {timeout} s") from None
+        self._wake(self._putters)
+        return got[0]
 
     def put_sync(self, item, timeout: Optional[float] = None) -> str:
         """put() for threads: blocks this thread (not the GIL) under policy block."""
