@@ -261,5 +261,6 @@ def wrap(client, engine: Engine, *, account: str, limiter=None, locks=None, name
                               max_flood_wait=max_flood_wait, max_flood_retries=max_flood_retries)
     client._sender = _PacedSender(client._sender, adapter)
     client._call = adapter._call
+    client.flood_sleep_threshold = 0  # FLOOD_WAIT is handled below the cache, once
     client.callcache = adapter
     return client
