@@ -241,11 +241,10 @@ class Cache:
         Freshness, negative caching, stale serving, refresh-ahead and
         load_timeout follow the namespace's policy.
         """
-        loop = asyncio.get_running_loop()
-        r = self._core.load(ns, tenant, key, loader, loop, self._work, timeout)
-        if r.__class__ is _Waiter:
-            future = loop.create_future()
-            r.attach(future, loop)
+        r = self._core.load(ns, tenant, key, loader, self._work, timeout)
+        if r.__class__ is _Waiter:  # a miss: wait for the flight on this loop
+            future = r.loop.create_future()
+            r.attach(future)
             return await future
         return r
 

@@ -334,7 +334,16 @@ class WaiterState {
 
 struct Waiter {
   std::shared_ptr<WaiterState> state;
+  py::object loop;  // the caller's event loop
 };
+
+// asyncio.get_running_loop(): raises RuntimeError outside a running loop.
+// REQUIRES: the GIL.
+py::object running_loop() {
+  static py::handle fn =
+      py::object(py::module_::import("asyncio").attr("get_running_loop")).release();
+  return fn();
+}
 
 // Starts the load of a flight whose leader is an asyncio caller (on the
 // caller's thread; for a background refresh, on the reader's). With a second
@@ -504,6 +513,20 @@ class CacheCore {
     return (*r)->object();
   }
 
+  py::object get_nogil(const std::string& ns, py::handle tenant_arg, py::handle key) {
+    Front& f = front(ns);
+    TenantId t{tenant(tenant_arg)};
+    std::string_view k = key_view(key);
+    std::optional<Ref<PyValue>> r;
+    {
+      ReleaseGil nogil;
+      r = f.l1.get(t, k);
+    }
+    maybe_drain();
+    if (!r) return py::none();
+    return (*r)->object();
+  }
+
   void put(const std::string& ns, py::handle tenant_arg, py::handle key, py::handle value,
            py::handle ttl, py::handle tags) {
     Front& f = front(ns);
@@ -577,7 +600,7 @@ class CacheCore {
   // The asynchronous read path. Returns the value, raises the
   // load's error, or returns a Waiter when the flight is still running.
   py::object load(const std::string& ns, py::handle tenant_arg, py::handle key, py::handle loader,
-                  py::handle loop, py::handle context, py::handle wait_timeout) {
+                  py::handle context, py::handle wait_timeout) {
     Front& f = front(ns);
     TenantId t{tenant(tenant_arg)};
     std::string_view k = key_view(key);
@@ -591,6 +614,9 @@ class CacheCore {
       internal::unref(e);
     }
     LoadOptions o = load_options(wait_timeout);
+    // Only a miss needs the event loop (asyncio.get_running_loop() costs
+    // microseconds on CPython 3.11: not on the hit path).
+    py::object loop = running_loop();
     auto state = std::make_shared<WaiterState>();
     // The GIL stays held: on a miss this caller may start the loader inline.
     f.l1.get_or_load_async(
@@ -600,7 +626,7 @@ class CacheCore {
         [state](Result<Ref<PyValue>> r) { state->on_result(std::move(r)); }, o);
     maybe_drain();
     if (auto r = state->take()) return value_or_raise(*r);
-    return py::cast(Waiter{state});
+    return py::cast(Waiter{state, loop});
   }
 
   // The blocking read path: through L2 when the namespace has one. Waits
@@ -1007,9 +1033,9 @@ void bind_engine(py::module_& m) {
       .def("set", &Completion::set, py::arg("value"))
       .def("fail", &Completion::fail, py::arg("exception"));
 
-  py::class_<Waiter>(m, "Waiter").def("attach", [](Waiter& w, py::handle future, py::handle loop) {
-    w.state->attach(future, loop);
-  });
+  py::class_<Waiter>(m, "Waiter")
+      .def_readonly("loop", &Waiter::loop)
+      .def("attach", [](Waiter& w, py::handle future) { w.state->attach(future, w.loop); });
 
   py::class_<CacheCore, std::shared_ptr<CacheCore>>(m, "CacheCore")
       .def("namespaces", &CacheCore::namespaces)
@@ -1019,6 +1045,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("entries_at_start", &CacheCore::entries_at_start)
       .def("tenant", &CacheCore::tenant)
       .def("get", &CacheCore::get)
+      .def("get_nogil", &CacheCore::get_nogil)
       .def("put", &CacheCore::put)
       .def("erase", &CacheCore::erase)
       .def("invalidate_tenant", &CacheCore::invalidate_tenant)
