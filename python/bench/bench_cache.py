@@ -141,10 +141,6 @@ IMPLS = {"callcache": CallcacheCache, "cachetools": CachetoolsCache, "seeds": Se
 # ---- Measurements ----------------------------------------------------------------------
 
 
-def median_of(reps, fn):
-    return statistics.median(fn() for _ in range(reps))
-
-
 def asyncio_hits(cls, n):
     cache = cls()
     for k in KEYS:
@@ -240,17 +236,21 @@ def main():
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     n = 20_000 if args.quick else 300_000
-    reps = 1 if args.quick else 3
-    results = {}
-    for name, cls in IMPLS.items():
-        r = {
-            "asyncio_hits_per_s": median_of(reps, lambda: asyncio_hits(cls, n)),
-            "thread1_hits_per_s": median_of(reps, lambda: thread_hits(cls, 1, n)),
-            "thread4_hits_per_s": median_of(reps, lambda: thread_hits(cls, 4, n // 4)),
-        }
-        r["coalesced_us_per_waiter"], r["loads_for_1000_waiters"] = coalesced_load(cls, 1000)
-        r["bytes_per_entry"] = median_of(reps, lambda: bytes_per_entry(name, 20_000 if args.quick else 200_000))
-        results[name] = r
+    reps = 1 if args.quick else 5
+    # Repetitions interleave the implementations, so load drift on a shared
+    # machine hits all three alike; each figure is the median of its reps.
+    samples = {name: collections.defaultdict(list) for name in IMPLS}
+    for _ in range(reps):
+        for name, cls in IMPLS.items():
+            s = samples[name]
+            s["asyncio_hits_per_s"].append(asyncio_hits(cls, n))
+            s["thread1_hits_per_s"].append(thread_hits(cls, 1, n))
+            s["thread4_hits_per_s"].append(thread_hits(cls, 4, n // 4))
+            us, loads = coalesced_load(cls, 1000)
+            s["coalesced_us_per_waiter"].append(us)
+            s["loads_for_1000_waiters"].append(loads)
+            s["bytes_per_entry"].append(bytes_per_entry(name, 20_000 if args.quick else 200_000))
+    results = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
     if args.json:
         print(json.dumps(results, indent=2))
         return

@@ -68,19 +68,27 @@ def _deliver(future, ok, value):
         future.set_exception(value)
 
 
-def _start_load(loop, loader, work, completion):
-    """Called by the engine when a load must start (a miss, or a refresh)."""
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        _spawn(loop, loader, work, completion)
-    else:  # a refresh started by a reader on another thread
-        loop.call_soon_threadsafe(_spawn, loop, loader, work, completion)
+_local = threading.local()
 
 
-def _spawn(loop, loader, work, completion):
+def _running_loop():
+    """asyncio.get_running_loop(), remembered per thread.
+
+    get_running_loop() makes a getpid() system call (CPython 3.11), which
+    costs microseconds on some virtual machines: a load that waits must not
+    pay it for every waiter.
+    """
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop._thread_id != threading.get_ident():
+        loop = _local.loop = asyncio.get_running_loop()
+    return loop
+
+
+def _start_load(loader, work, completion):
+    """Called by the engine, on the thread of the caller that leads a load
+    (or of a reader that starts a background refresh): runs the loader as a
+    task of the event loop running on this thread."""
+    loop = _running_loop()
     task = loop.create_task(_run_loader(loop, loader, work, completion))
     _loader_tasks.add(task)
     task.add_done_callback(_loader_tasks.discard)
@@ -243,8 +251,9 @@ class Cache:
         """
         r = self._core.load(ns, tenant, key, loader, self._work, timeout)
         if r.__class__ is _Waiter:  # a miss: wait for the flight on this loop
-            future = r.loop.create_future()
-            r.attach(future)
+            loop = _running_loop()
+            future = loop.create_future()
+            r.attach(future, loop)
             return await future
         return r
 

@@ -33,8 +33,8 @@ namespace callcache::python {
 
 namespace {
 
-PyObject* g_deliver = nullptr;  // callcache._cache._deliver(future, ok, value); owned
-PyObject* g_start = nullptr;    // callcache._cache._start_load(loop, loader, context, completion)
+PyObject* g_deliver = nullptr;       // callcache._cache._deliver(future, ok, value); owned
+PyObject* g_start = nullptr;         // callcache._cache._start_load(loader, context, completion)
 PyObject* g_loaded_class = nullptr;  // callcache.Loaded; owned
 
 // ---- Codecs -----------------------------------------------------------------
@@ -334,25 +334,17 @@ class WaiterState {
 
 struct Waiter {
   std::shared_ptr<WaiterState> state;
-  py::object loop;  // the caller's event loop
 };
-
-// asyncio.get_running_loop(): raises RuntimeError outside a running loop.
-// REQUIRES: the GIL.
-py::object running_loop() {
-  static py::handle fn =
-      py::object(py::module_::import("asyncio").attr("get_running_loop")).release();
-  return fn();
-}
 
 // Starts the load of a flight whose leader is an asyncio caller (on the
 // caller's thread; for a background refresh, on the reader's). With a second
 // tier, reads it first (inline: one SQLite lookup or Redis round trip, like
 // the gateway's L1 misses); on an L2 hit the flight completes here, with the
-// value's remaining ttl. Otherwise calls callcache._cache._start_load(loop,
-// loader, context, completion), which runs the loader as a task on `loop`.
+// value's remaining ttl. Otherwise calls callcache._cache._start_load(loader,
+// context, completion), which runs the loader as a task on the event loop
+// running on this thread.
 struct AsyncStarter {
-  PyRef loader, loop, context;
+  PyRef loader, context;
   Duration negative_ttl;
   std::shared_ptr<TierStep> step;  // null: L1 only
   TenantId tenant;
@@ -369,7 +361,7 @@ struct AsyncStarter {
       std::optional<TierWrite> write;
       if (step) write = TierWrite{step, tenant, key};
       py::handle start(g_start);
-      start(loop.get(), loader.get(), context.get(), Completion{done, negative_ttl, write});
+      start(loader.get(), context.get(), Completion{done, negative_ttl, write});
     } catch (py::error_already_set& e) {
       done(current_exception_to_status(e, negative_ttl));
     }
@@ -513,20 +505,6 @@ class CacheCore {
     return (*r)->object();
   }
 
-  py::object get_nogil(const std::string& ns, py::handle tenant_arg, py::handle key) {
-    Front& f = front(ns);
-    TenantId t{tenant(tenant_arg)};
-    std::string_view k = key_view(key);
-    std::optional<Ref<PyValue>> r;
-    {
-      ReleaseGil nogil;
-      r = f.l1.get(t, k);
-    }
-    maybe_drain();
-    if (!r) return py::none();
-    return (*r)->object();
-  }
-
   void put(const std::string& ns, py::handle tenant_arg, py::handle key, py::handle value,
            py::handle ttl, py::handle tags) {
     Front& f = front(ns);
@@ -614,19 +592,15 @@ class CacheCore {
       internal::unref(e);
     }
     LoadOptions o = load_options(wait_timeout);
-    // Only a miss needs the event loop (asyncio.get_running_loop() costs
-    // microseconds on CPython 3.11: not on the hit path).
-    py::object loop = running_loop();
     auto state = std::make_shared<WaiterState>();
     // The GIL stays held: on a miss this caller may start the loader inline.
     f.l1.get_or_load_async(
         t, k,
-        AsyncStarter{PyRef(loader), PyRef(loop), PyRef(context), f.negative_ttl, f.step, t,
-                     std::string(k)},
+        AsyncStarter{PyRef(loader), PyRef(context), f.negative_ttl, f.step, t, std::string(k)},
         [state](Result<Ref<PyValue>> r) { state->on_result(std::move(r)); }, o);
     maybe_drain();
     if (auto r = state->take()) return value_or_raise(*r);
-    return py::cast(Waiter{state, loop});
+    return py::cast(Waiter{state});
   }
 
   // The blocking read path: through L2 when the namespace has one. Waits
@@ -1033,9 +1007,9 @@ void bind_engine(py::module_& m) {
       .def("set", &Completion::set, py::arg("value"))
       .def("fail", &Completion::fail, py::arg("exception"));
 
-  py::class_<Waiter>(m, "Waiter")
-      .def_readonly("loop", &Waiter::loop)
-      .def("attach", [](Waiter& w, py::handle future) { w.state->attach(future, w.loop); });
+  py::class_<Waiter>(m, "Waiter").def("attach", [](Waiter& w, py::handle future, py::handle loop) {
+    w.state->attach(future, loop);
+  });
 
   py::class_<CacheCore, std::shared_ptr<CacheCore>>(m, "CacheCore")
       .def("namespaces", &CacheCore::namespaces)
@@ -1045,7 +1019,6 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("entries_at_start", &CacheCore::entries_at_start)
       .def("tenant", &CacheCore::tenant)
       .def("get", &CacheCore::get)
-      .def("get_nogil", &CacheCore::get_nogil)
       .def("put", &CacheCore::put)
       .def("erase", &CacheCore::erase)
       .def("invalidate_tenant", &CacheCore::invalidate_tenant)
