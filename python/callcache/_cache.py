@@ -131,6 +131,10 @@ def _sync_loader(loader):
     return run
 
 
+_MISS = object()  # "no fresh value": never a cached value
+_fast_get = _native._fast_get
+_fast_fresh = _native._fast_fresh
+
 _native._set_deliver(_deliver)
 _native._set_starter(_start_load)
 _native._set_loaded_class(Loaded)
@@ -194,17 +198,21 @@ class Cache:
     Thread-safe: use one Cache from any thread and any event loop.
     """
 
-    __slots__ = ("_core", "_engine", "_work")
+    __slots__ = ("_core", "_engine", "_work", "_fronts")
 
     def __init__(self, core, engine):
         self._core = core
         self._engine = engine
         self._work = RealWork(engine.clock)
+        self._fronts = {ns: core.front_handle(ns) for ns in core.namespaces()}  # for the hit paths
 
     # ---- Plain access ----
     def get(self, ns: str, key, *, tenant=None):
         """The fresh value, or None (miss, expired, or a remembered failure). Never loads."""
-        return self._core.get(ns, tenant, key)
+        front = self._fronts.get(ns)
+        if front is None:
+            return self._core.get(ns, tenant, key)  # raises NotFound naming the namespaces
+        return _fast_get(front, tenant, key)
 
     def put(self, ns: str, key, value, *, tenant=None, ttl: Optional[float] = None, tags=None):
         """Stores `value` (and writes it to the second tier when the namespace has one).
@@ -249,6 +257,11 @@ class Cache:
         Freshness, negative caching, stale serving, refresh-ahead and
         load_timeout follow the namespace's policy.
         """
+        front = self._fronts.get(ns)
+        if front is not None:
+            value = _fast_fresh(front, tenant, key, _MISS)
+            if value is not _MISS:
+                return value
         r = self._core.load(ns, tenant, key, loader, self._work, timeout)
         if r.__class__ is _Waiter:  # a miss: wait for the flight on this loop
             loop = _running_loop()

@@ -31,6 +31,8 @@ namespace callcache::python {
 
 namespace {
 
+constexpr const char* kFrontCapsule = "callcache.front";
+
 // ---- Engines alive, for shutdown at interpreter exit ---------------------------
 
 std::mutex& engines_mu = *new std::mutex;
@@ -49,11 +51,30 @@ struct Front {
   std::string name;
   NamespaceId id;
   L1 l1;
+  TenantKey key;                          // hashes str tenants
   std::unique_ptr<Tiered> tiered;         // when the namespace uses L2: the blocking path
   std::shared_ptr<TierStep> step;         // likewise: the asynchronous path
   std::shared_ptr<const CodecFns> codec;  // likewise
   Duration negative_ttl;
 };
+
+// A tenant argument: None (0), an int id, or a str/bytes name hashed with `key`.
+std::uint64_t tenant_id(py::handle t, const TenantKey& key) {
+  if (t.is_none()) return 0;
+  if (PyLong_Check(t.ptr())) {
+    unsigned long long v = PyLong_AsUnsignedLongLong(t.ptr());
+    if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw py::value_error("tenant: an int tenant id must be in [0, 2**64)");
+    }
+    return v;
+  }
+  if (PyUnicode_Check(t.ptr()) || PyBytes_Check(t.ptr())) {
+    return tenant_from_secret(key_view(t), key).value;
+  }
+  throw py::type_error("tenant: expected None, an int id or a str name, got " +
+                       std::string(py::str(py::type::handle_of(t).attr("__name__"))));
+}
 
 class CacheCore {
  public:
@@ -69,7 +90,7 @@ class CacheCore {
       check(l1.status());
       const NamespacePolicy& policy = engine_->policy(l1->id());
       Front& f = fronts_.emplace_back(
-          Front{name, l1->id(), *l1, nullptr, nullptr, nullptr, policy.negative_ttl});
+          Front{name, l1->id(), *l1, key_, nullptr, nullptr, nullptr, policy.negative_ttl});
       auto c = tier_->codecs.find(name);
       if (tier_->backend && c != tier_->codecs.end()) {
         f.codec = c->second;
@@ -102,22 +123,11 @@ class CacheCore {
   bool warm() const { return task_ && task_->warm(); }
   std::uint64_t entries_at_start() const { return task_ ? task_->entries_at_start() : 0; }
 
-  std::uint64_t tenant(py::handle t) const {
-    if (t.is_none()) return 0;
-    if (PyLong_Check(t.ptr())) {
-      unsigned long long v = PyLong_AsUnsignedLongLong(t.ptr());
-      if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
-        PyErr_Clear();
-        throw py::value_error("tenant: an int tenant id must be in [0, 2**64)");
-      }
-      return v;
-    }
-    if (PyUnicode_Check(t.ptr()) || PyBytes_Check(t.ptr())) {
-      return tenant_from_secret(key_view(t), key_).value;
-    }
-    throw py::type_error("tenant: expected None, an int id or a str name, got " +
-                         std::string(py::str(py::type::handle_of(t).attr("__name__"))));
-  }
+  std::uint64_t tenant(py::handle t) const { return tenant_id(t, key_); }
+
+  // A handle on one namespace for the hit paths below (valid while this
+  // CacheCore lives: the Python Cache holds both).
+  py::capsule front_handle(const std::string& ns) { return py::capsule(&front(ns), kFrontCapsule); }
 
   py::object get(const std::string& ns, py::handle tenant_arg, py::handle key) {
     Front& f = front(ns);
@@ -523,6 +533,73 @@ class Runtime {
   std::shared_ptr<CacheCore> process_;
 };
 
+// ---- Hit paths without pybind11's argument dispatch ------------------------------
+//
+// get and the fresh-hit case of get_or_load are the calls a bot makes most:
+// as METH_FASTCALL functions over a namespace handle they cost one lookup
+// and a few pointer checks (pybind11's dispatch costs more than the lookup).
+
+// Runs `fn`, turning C++/pybind11 exceptions into a raised Python error.
+template <class F>
+PyObject* guarded(F&& fn) noexcept {
+  try {
+    return fn();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+Front* front_of(PyObject* handle) {
+  auto* f = static_cast<Front*>(PyCapsule_GetPointer(handle, kFrontCapsule));
+  if (!f) throw py::error_already_set();
+  return f;
+}
+
+// _fast_get(front, tenant, key) -> value or None. Counts a hit or a miss.
+PyObject* fast_get(PyObject*, PyObject* const* args, Py_ssize_t n) {
+  return guarded([&]() -> PyObject* {
+    if (n != 3) throw py::type_error("_fast_get(front, tenant, key)");
+    Front* f = front_of(args[0]);
+    auto r = f->l1.get(TenantId{tenant_id(args[1], f->key)}, key_view(args[2]));
+    maybe_drain();
+    if (!r) Py_RETURN_NONE;
+    return (*r)->object().release().ptr();
+  });
+}
+
+// _fast_fresh(front, tenant, key, miss) -> a fresh value (a hit is counted),
+// or `miss` (nothing counted: the load that follows counts).
+PyObject* fast_fresh(PyObject*, PyObject* const* args, Py_ssize_t n) {
+  return guarded([&]() -> PyObject* {
+    if (n != 4) throw py::type_error("_fast_fresh(front, tenant, key, miss)");
+    Front* f = front_of(args[0]);
+    Engine& engine = f->l1.engine();
+    Freshness fr = Freshness::kMiss;
+    internal::Entry* e =
+        engine.lookup_for_load(f->id, TenantId{tenant_id(args[1], f->key)}, key_view(args[2]), &fr);
+    if (e && fr == Freshness::kFresh) {
+      engine.record(f->id, Engine::LoadEvent::kHit);
+      return Ref<PyValue>::adopt(e)->object().release().ptr();
+    }
+    if (e) internal::unref(e);
+    maybe_drain();
+    return Py_NewRef(args[3]);
+  });
+}
+
+PyMethodDef kFastMethods[] = {
+    {"_fast_get", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_get)),
+     METH_FASTCALL, "get() without argument dispatch"},
+    {"_fast_fresh", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_fresh)),
+     METH_FASTCALL, "a fresh hit without argument dispatch"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
 }  // namespace
 
 void shutdown_all_engines() {
@@ -549,6 +626,7 @@ void shutdown_all_engines() {
 }
 
 void bind_engine(py::module_& m) {
+  if (PyModule_AddFunctions(m.ptr(), kFastMethods) != 0) throw py::error_already_set();
   m.def("_set_deliver", [](py::handle fn) { set_deliver_hook(fn); });
   m.def("_set_starter", [](py::handle fn) { set_start_hook(fn); });
   m.def("_set_loaded_class", [](py::handle cls) { set_loaded_class(cls); });
@@ -631,6 +709,7 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("warm", &CacheCore::warm)
       .def_property_readonly("entries_at_start", &CacheCore::entries_at_start)
       .def("tenant", &CacheCore::tenant)
+      .def("front_handle", &CacheCore::front_handle)
       .def("get", &CacheCore::get)
       .def("put", &CacheCore::put)
       .def("erase", &CacheCore::erase)
