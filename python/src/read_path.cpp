@@ -217,11 +217,12 @@ void WaiterState::post(Result<Ref<PyValue>> r) {
     if (PyThread_get_thread_ident() == loop_thread_) {
       deliver_here(future_.get(), r);  // the loader's task completed the flight
     } else {
+      py::object loop = loop_.get();
+      if (loop.attr("is_closed")().cast<bool>()) return;  // the waiter's loop ended: nobody to tell
       py::object value = r.ok() ? (*r)->object() : exception_for(r.status());
-      loop_.get().attr("call_soon_threadsafe")(py::handle(g_deliver), future_.get(), r.ok(), value);
+      loop.attr("call_soon_threadsafe")(py::handle(g_deliver), future_.get(), r.ok(), value);
     }
   } catch (py::error_already_set& e) {
-    // The waiter's loop is closed: nobody is left to tell.
     e.discard_as_unraisable("callcache: delivering a load result");
   }
   maybe_drain();

@@ -353,3 +353,32 @@ async def test_sync_forms_refuse_to_block_a_running_loop():
 
     with pytest.raises(TypeError, match="synchronous loader"):
         await asyncio.get_running_loop().run_in_executor(None, cache.get_or_load_sync, "data", "k", coro)
+
+
+async def test_coroutines_on_other_event_loops_join_the_same_flight():
+    cache = make_cache()
+    release = asyncio.Event()
+    calls = []
+
+    async def loader():
+        calls.append(1)
+        await release.wait()
+        return "shared"
+
+    leader = asyncio.create_task(cache.get_or_load("data", "k", loader))
+    await wait_for(lambda: calls)
+    results = []
+
+    def other_loop():  # a second event loop, in its own thread
+        async def follow():
+            return await asyncio.gather(*(cache.get_or_load("data", "k", loader) for _ in range(10)))
+
+        results.extend(asyncio.run(follow()))
+
+    t = threading.Thread(target=other_loop)
+    t.start()
+    await wait_for(lambda: data_stats(cache)["coalesced"] == 10)
+    release.set()
+    assert await leader == "shared"
+    await asyncio.get_running_loop().run_in_executor(None, t.join)
+    assert results == ["shared"] * 10 and calls == [1]
