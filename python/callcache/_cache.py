@@ -276,6 +276,11 @@ class Cache:
         Joins the same single flight as the coroutines. `loader` must be
         synchronous. Not for use on a thread running an event loop.
         """
+        front = self._fronts.get(ns)
+        if front is not None:  # a hit never blocks: no checks needed
+            value = _fast_fresh(front, tenant, key, _MISS)
+            if value is not _MISS:
+                return value
         if _running_loop_here():
             raise RuntimeError("get_or_load_sync would block the running event loop: use `await get_or_load(...)`")
         if _is_async(loader):
@@ -283,7 +288,7 @@ class Cache:
         return self._core.load_blocking(ns, tenant, key, _sync_loader(loader), timeout)
 
     def cached(self, ns: str, *, key: Optional[Callable] = None, tenant=None, ttl=None, tags=None):
-        """Decorates a sync or async function: its result is cached in `ns` (see :func:`cached`)."""
+        """Decorates a sync or async function: its result is cached in `ns` (see :meth:`Engine.cached`)."""
         return _decorator(lambda: self, ns, key, tenant, ttl, tags)
 
     # ---- Introspection ----
