@@ -20,7 +20,8 @@ time, a fake Telegram network layer) are in :mod:`callcache.testing`.
 import atexit as _atexit
 
 from . import _native, errors
-from ._cache import Cache, Engine, Loaded, tenant_from_secret, tenant_hex
+from ._cache import Cache, Loaded, tenant_from_secret, tenant_hex
+from ._engine import Engine
 from ._clock import VirtualClock
 from .errors import (
     Busy,

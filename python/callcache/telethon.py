@@ -54,7 +54,8 @@ from telethon import functions, types, utils
 from telethon.extensions import BinaryReader
 from telethon.tl.tlobject import TLRequest
 
-from ._cache import Engine, tenant_hex
+from ._cache import tenant_hex
+from ._engine import Engine
 
 __all__ = ["wrap", "TelethonAdapter", "method_name", "NAMESPACES"]
 

@@ -10,7 +10,7 @@ import threading
 from typing import Iterable, Optional, Union
 
 from . import _native, errors
-from ._cache import _config_from_dict
+from ._engine import _config_from_dict
 from ._clock import native_clock
 
 __all__ = ["RateLimiter", "AccountLocks", "LockGuard", "BoundedQueue", "SeenSet", "StateStore"]

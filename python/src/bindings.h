@@ -1,9 +1,10 @@
 // Internal (Python binding): the pieces of the extension module `_native`,
 // each registered by its own translation unit.
 //
-//   engine_binding.cpp   Config, Runtime (scopes + second tier), CacheCore
-//                        (one engine: get/put/invalidate, the read path,
-//                        statistics), Completion, Waiter
+//   engine_binding.cpp   Config, Runtime (scopes + second tier), and the
+//                        classes CacheCore (cache_core.h: one engine's
+//                        get/put/invalidate, the read path, statistics),
+//                        Completion and Waiter (read_path.h)
 //   toolkit_binding.cpp  VirtualClock, RateLimiter, AccountLocks,
 //                        BoundedQueue, SeenSet, StateStore
 //
