@@ -188,11 +188,7 @@ class Cache:
         return self._core.invalidate_tenant(tenant)
 
     def invalidate_tag(self, tag: str) -> int:
-        """Drops every in-memory entry carrying `tag`. Returns entries dropped.
-
-        Tags live in memory only: a namespace whose values carry tags should
-        not also keep them in a second tier (``python.namespaces.<ns>.l2: false``).
-        """
+        """Drops every entry carrying `tag` in every namespace (both tiers). Returns entries dropped from memory."""
         return self._core.invalidate_tag(tag)
 
     def invalidate_namespace(self, ns: str):

@@ -17,20 +17,6 @@ auto& live_registries = *new std::vector<std::weak_ptr<ScopeRegistry>>;  // guar
 
 // ---- Statistics as Python dicts --------------------------------------------------
 
-// Both read paths' second-tier counters.
-TieredStats tier_stats(Front& f) {
-  TieredStats t = f.tiered->stats();
-  const internal::TieredCounters& c = f.step->counters;
-  t.l2_hits += c.l2_hits.load(std::memory_order_relaxed);
-  t.l2_misses += c.l2_misses.load(std::memory_order_relaxed);
-  t.l2_errors += c.l2_errors.load(std::memory_order_relaxed);
-  t.l2_writes += c.l2_writes.load(std::memory_order_relaxed);
-  t.l2_write_errors += c.l2_write_errors.load(std::memory_order_relaxed);
-  t.decode_errors += c.decode_errors.load(std::memory_order_relaxed);
-  t.loads += c.loads.load(std::memory_order_relaxed);
-  return t;
-}
-
 py::dict to_dict(const NamespaceStats& n) {
   py::dict d;
   d["scope"] = n.scope;
@@ -77,6 +63,7 @@ py::dict to_dict(const TieredStats& t) {
   d["hits"] = t.l2_hits;
   d["misses"] = t.l2_misses;
   d["errors"] = t.l2_errors;
+  d["invalidated"] = t.l2_invalidated;
   d["writes"] = t.l2_writes;
   d["write_errors"] = t.l2_write_errors;
   d["decode_errors"] = t.decode_errors;
@@ -146,25 +133,19 @@ CacheCore::CacheCore(std::shared_ptr<VirtualClock> clock, std::shared_ptr<Tier> 
       tier_(std::move(tier)),
       engine_(std::move(engine)),
       task_(std::move(task)),
-      key_(key) {
+      key_(key),
+      tiers_(std::make_shared<EngineTiers>(*engine_, tier_)) {
   for (const std::string& name : engine_->namespace_names()) {
     auto l1 = L1::open(*engine_, name);
     check(l1.status());
     const NamespacePolicy& policy = engine_->policy(l1->id());
     Front& f = fronts_.emplace_back(
-        Front{name, l1->id(), *l1, key_, nullptr, nullptr, nullptr, policy.negative_ttl});
+        Front{name, l1->id(), *l1, key_, nullptr, nullptr, policy.negative_ttl});
     auto c = tier_->codecs.find(name);
-    if (tier_->backend && c != tier_->codecs.end()) {
-      f.codec = c->second;
-      f.tiered = std::make_unique<Tiered>(f.l1, tier_->backend.get(), PyCodec{f.codec, name});
-      f.step = std::make_shared<TierStep>();
-      f.step->tier = tier_;
-      f.step->codec = f.codec;
-      f.step->ns = name;
-      f.step->shared = policy.shared;
-      f.step->ttl = policy.ttl;
-      f.step->refresh_ahead = policy.refresh_ahead;
-    }
+    if (tier_->backend && c != tier_->codecs.end()) f.codec = c->second;
+    auto tiered = Tiered::open(f.codec ? tiers_->l2 : tiers_->memory, name, PyCodec{f.codec, name});
+    check(tiered.status());
+    f.tiered = std::make_unique<Tiered>(std::move(*tiered));
     by_name_.emplace(name, &f);
   }
   track_engine(engine_);
@@ -201,13 +182,13 @@ void CacheCore::put(const std::string& ns, py::handle tenant_arg, py::handle key
   PutOptions o = put_options(ttl, tags);
   PyValue v(value);
   Status s;
-  if (f.tiered) {
+  if (f.codec) {
     v.encoded = encode_now(*f.codec, f.name, value);
     v.has_encoded = true;
     ReleaseGil nogil;  // a write to Redis is a round trip
     s = f.tiered->put(t, k, std::move(v), o);
   } else {
-    s = f.l1.put(t, k, std::move(v), o);
+    s = f.tiered->put(t, k, std::move(v), o);
   }
   maybe_drain();
   check(s);
@@ -218,11 +199,11 @@ bool CacheCore::erase(const std::string& ns, py::handle tenant_arg, py::handle k
   TenantId t{tenant(tenant_arg)};
   std::string_view k = key_view(key);
   bool was;
-  if (f.tiered) {
-    ReleaseGil nogil;
+  if (f.codec) {
+    ReleaseGil nogil;  // an L2 delete and an invalidation marker
     was = f.tiered->erase(t, k);
   } else {
-    was = f.l1.erase(t, k);
+    was = f.tiered->erase(t, k);
   }
   maybe_drain();
   return was;
@@ -231,14 +212,11 @@ bool CacheCore::erase(const std::string& ns, py::handle tenant_arg, py::handle k
 std::uint64_t CacheCore::invalidate_tenant(py::handle tenant_arg) {
   TenantId t{tenant(tenant_arg)};
   std::uint64_t n;
-  Status s;
   {
     ReleaseGil nogil;
-    n = engine_->invalidate_tenant(t);
-    if (tier_->backend && !tier_->codecs.empty()) s = tier_->backend->erase_tenant(t);
+    n = tiers_->l2.invalidate_tenant(t);  // L2 failures are counted, never raised
   }
   maybe_drain();
-  (void)s;  // an L2 outage is counted by the tier and never fails an invalidation of L1
   return n;
 }
 
@@ -246,7 +224,7 @@ std::uint64_t CacheCore::invalidate_tag(const std::string& tag) {
   std::uint64_t n;
   {
     ReleaseGil nogil;
-    n = engine_->invalidate_tag(tag);
+    n = tiers_->l2.invalidate_tag(tag);
   }
   maybe_drain();
   return n;
@@ -257,10 +235,10 @@ void CacheCore::invalidate_namespace(const std::string& ns) {
   Status s;
   {
     ReleaseGil nogil;
-    s = f.tiered ? f.tiered->invalidate_namespace() : engine_->invalidate_namespace(ns);
+    s = f.tiered->invalidate_namespace();
   }
   maybe_drain();
-  if (!f.tiered) check(s);  // L2 failures are outages, counted by the tier
+  check(s);  // L2 failures are counted by the tiers, never returned
 }
 
 py::object CacheCore::load(const std::string& ns, py::handle tenant_arg, py::handle key,
@@ -269,20 +247,20 @@ py::object CacheCore::load(const std::string& ns, py::handle tenant_arg, py::han
   TenantId t{tenant(tenant_arg)};
   std::string_view k = key_view(key);
   // A fresh hit costs one lookup and no allocation.
-  Freshness fr = Freshness::kMiss;
-  if (internal::Entry* e = engine_->lookup_for_load(f.id, t, k, &fr)) {
-    if (fr == Freshness::kFresh) {
-      engine_->record(f.id, Engine::LoadEvent::kHit);
-      return Ref<PyValue>::adopt(e)->object();
-    }
-    internal::unref(e);
-  }
+  if (auto hit = f.tiered->hit(t, k)) return (*hit)->object();
   LoadOptions o = load_options(wait_timeout);
   auto state = std::make_shared<WaiterState>();
-  // The GIL stays held: on a miss this caller may start the loader inline.
-  f.l1.get_or_load_async(
-      t, k, AsyncStarter{PyRef(loader), PyRef(context), f.negative_ttl, f.step, t, std::string(k)},
-      [state](Result<Ref<PyValue>> r) { state->on_result(std::move(r)); }, o);
+  AsyncStarter starter{PyRef(loader), PyRef(context), f.negative_ttl, f.codec, f.name, tiers_};
+  auto deliver = [state](Result<Ref<PyValue>> r) { state->on_result(std::move(r)); };
+  if (f.codec) {
+    // The leader reads L2 first (a SQLite lookup, a Redis round trip): not
+    // with the GIL. The starter and the codec take it when they need it.
+    ReleaseGil nogil;
+    f.tiered->get_or_load_async(t, k, std::move(starter), std::move(deliver), o);
+  } else {
+    // Memory only: the GIL stays held (the starter may run inline).
+    f.tiered->get_or_load_async(t, k, std::move(starter), std::move(deliver), o);
+  }
   maybe_drain();
   if (auto r = state->take()) return value_or_raise(*r);
   return py::cast(Waiter{state});
@@ -298,11 +276,7 @@ py::object CacheCore::load_blocking(const std::string& ns, py::handle tenant_arg
   std::optional<Result<Ref<PyValue>>> r;
   {
     ReleaseGil nogil;
-    if (f.tiered) {
-      r.emplace(f.tiered->get_or_load(t, k, std::move(bl), o));
-    } else {
-      r.emplace(f.l1.get_or_load(t, k, std::move(bl), o));
-    }
+    r.emplace(f.tiered->get_or_load(t, k, std::move(bl), o));
   }
   maybe_drain();
   return value_or_raise(*r);
@@ -315,7 +289,7 @@ py::dict CacheCore::stats() {
     ReleaseGil nogil;
     s = engine_->stats();
     for (Front& f : fronts_) {
-      if (f.tiered) l2.emplace(f.name, tier_stats(f));
+      if (f.codec) l2.emplace(f.name, f.tiered->stats());
     }
   }
   py::dict out;
@@ -335,8 +309,8 @@ std::string CacheCore::prometheus() {
   std::string text = engine_->stats().to_prometheus();
   bool header = false;
   for (Front& f : fronts_) {
-    if (!f.tiered) continue;
-    TieredStats t = tier_stats(f);
+    if (!f.codec) continue;
+    TieredStats t = f.tiered->stats();
     auto line = [&](const char* name, std::uint64_t v) {
       text += std::string("callcache_l2_") + name + "_total{namespace=\"" + f.name + "\"} " +
               std::to_string(v) + "\n";
@@ -348,6 +322,7 @@ std::string CacheCore::prometheus() {
     line("hits", t.l2_hits);
     line("misses", t.l2_misses);
     line("errors", t.l2_errors);
+    line("invalidated", t.l2_invalidated);
     line("writes", t.l2_writes);
     line("write_errors", t.l2_write_errors);
     line("decode_errors", t.decode_errors);
@@ -425,15 +400,9 @@ PyObject* fast_fresh(PyObject*, PyObject* const* args, Py_ssize_t n) {
   return guarded([&]() -> PyObject* {
     if (n != 4) throw py::type_error("_fast_fresh(front, tenant, key, miss)");
     Front* f = front_of(args[0]);
-    Engine& engine = f->l1.engine();
-    Freshness fr = Freshness::kMiss;
-    internal::Entry* e =
-        engine.lookup_for_load(f->id, TenantId{tenant_id(args[1], f->key)}, key_view(args[2]), &fr);
-    if (e && fr == Freshness::kFresh) {
-      engine.record(f->id, Engine::LoadEvent::kHit);
-      return Ref<PyValue>::adopt(e)->object().release().ptr();
+    if (auto hit = f->tiered->hit(TenantId{tenant_id(args[1], f->key)}, key_view(args[2]))) {
+      return (*hit)->object().release().ptr();
     }
-    if (e) internal::unref(e);
     maybe_drain();
     return Py_NewRef(args[3]);
   });

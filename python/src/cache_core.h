@@ -1,17 +1,19 @@
 // Internal (Python binding): CacheCore — one engine's namespaces as Python
-// sees them (callcache.Cache wraps one), with the read path:
+// sees them (callcache.Cache wraps one), over the library's read path: each
+// namespace is a TieredCache<PyValue> (L1 → L2 when it uses the second tier →
+// loader, one flight per key, write-through).
 //
-//   asyncio   CacheCore::load: Cache<V>::get_or_load_async. A hit returns at
-//             once; a miss joins (or starts) the engine's single flight and
-//             hands Python a Waiter. The leader reads the second tier inline
-//             (AsyncStarter/TierStep, read_path.h: one SQLite lookup or Redis
-//             round trip, as the gateway does); on an L2 miss the loader runs
-//             as an asyncio task and its Completion writes the value through.
-//             No thread waits for a load.
-//   threads   CacheCore::load_blocking: TieredCache<V>::get_or_load (L1 → L2
-//             → loader → write-through) with the GIL released.
+//   asyncio   CacheCore::load: TieredCache::get_or_load_async. A hit returns
+//             at once; a miss joins (or starts) the engine's single flight
+//             and hands Python a Waiter. The leader reads L2 inline (one
+//             SQLite lookup or Redis round trip, as the gateway does, with
+//             the GIL released); on an L2 miss the loader runs as an asyncio
+//             task (AsyncStarter, read_path.h). No thread waits for a load.
+//   threads   CacheCore::load_blocking: TieredCache::get_or_load with the GIL
+//             released.
 // Both use the engine's one flight table: a key is loaded once for
-// coroutines and threads together.
+// coroutines and threads together. Invalidation goes through the library's
+// Tiers, so it reaches L2 and loads in flight too.
 //
 // Also here: the hit paths that skip pybind11's argument dispatch, and the
 // registry of live engines shut down at interpreter exit.
@@ -39,9 +41,8 @@ struct Front {
   NamespaceId id;
   L1 l1;
   TenantKey key;                          // hashes str tenants
-  std::unique_ptr<Tiered> tiered;         // when the namespace uses L2: the blocking path
-  std::shared_ptr<TierStep> step;         // likewise: the asynchronous path
-  std::shared_ptr<const CodecFns> codec;  // likewise
+  std::unique_ptr<Tiered> tiered;         // the read path, over the engine's Tiers
+  std::shared_ptr<const CodecFns> codec;  // set when the namespace uses L2
   Duration negative_ttl;
 };
 
@@ -57,7 +58,7 @@ class CacheCore {
   ~CacheCore();  // releases the GIL: dropping a task engine waits for its loads
 
   std::vector<std::string> namespaces() const { return engine_->namespace_names(); }
-  bool has_l2(const std::string& ns) { return front(ns).tiered != nullptr; }
+  bool has_l2(const std::string& ns) { return front(ns).codec != nullptr; }
   std::string scope() const;
   bool warm() const { return task_ && task_->warm(); }
   std::uint64_t entries_at_start() const { return task_ ? task_->entries_at_start() : 0; }
@@ -93,13 +94,14 @@ class CacheCore {
  private:
   Front& front(const std::string& ns);
 
-  // Destroyed in reverse order: fronts, task, engine, then the tier and the
-  // clock they use.
+  // Destroyed in reverse order: fronts, tiers (unless a load in flight
+  // still holds them), task, engine, then the tier and the clock they use.
   std::shared_ptr<VirtualClock> clock_;
   std::shared_ptr<Tier> tier_;
   std::shared_ptr<Engine> engine_;
   std::optional<TaskScope> task_;
   TenantKey key_;
+  std::shared_ptr<EngineTiers> tiers_;
   std::deque<Front> fronts_;  // stable addresses for by_name_
   std::unordered_map<std::string, Front*> by_name_;
 };

@@ -140,26 +140,26 @@ Loaded<PyValue> to_loaded(py::handle r) {
 
 bool Completion::set(py::handle value) {
   Loaded<PyValue> l = to_loaded(value);
-  if (tier) {
-    const TierStep& step = *tier->step;
-    std::string bytes;
-    try {
-      bytes = encode_now(*step.codec, step.ns, l.value.obj);
-    } catch (py::error_already_set& e) {  // every waiter gets the CodecError
-      bool taken = done(current_exception_to_status(e, Duration::zero()));
-      maybe_drain();
-      return taken;
-    }
-    Status s;
-    {
-      ReleaseGil nogil;  // SQLite queues the write; Redis is a round trip
-      s = step.backend().put({step.ns, step.l2_tenant(tier->tenant), tier->key}, bytes,
-                             l.ttl.value_or(step.ttl));
-    }
-    (s.ok() ? tier->step->counters.l2_writes : tier->step->counters.l2_write_errors)
-        .fetch_add(1, std::memory_order_relaxed);
+  if (!codec) {
+    bool stored = done(Result<Loaded<PyValue>>(std::move(l)));
+    maybe_drain();
+    return stored;
   }
-  bool stored = done(Result<Loaded<PyValue>>(std::move(l)));
+  try {
+    // Encoded here, with the GIL: the library's write-through reuses the
+    // bytes (PyCodec::encode), and a value L2 cannot take fails the flight.
+    l.value.encoded = encode_now(*codec, ns, l.value.obj);
+    l.value.has_encoded = true;
+  } catch (py::error_already_set& e) {  // every waiter gets the CodecError
+    bool taken = done(current_exception_to_status(e, Duration::zero()));
+    maybe_drain();
+    return taken;
+  }
+  bool stored;
+  {
+    ReleaseGil nogil;  // the write-through: SQLite queues it; Redis is a round trip
+    stored = done(Result<Loaded<PyValue>>(std::move(l)));
+  }
   maybe_drain();
   return stored;
 }
@@ -236,43 +236,13 @@ void AsyncStarter::operator()(LoadCompletion<PyValue> done) const {
     return;
   }
   py::gil_scoped_acquire gil;
-  if (step && from_tier(done)) return;
   try {
-    std::optional<TierWrite> write;
-    if (step) write = TierWrite{step, tenant, key};
     py::handle start(g_start);
-    start(loader.get(), context.get(), Completion{done, negative_ttl, write});
+    start(loader.get(), context.get(), Completion{done, negative_ttl, codec, ns, keep});
   } catch (py::error_already_set& e) {
     done(current_exception_to_status(e, negative_ttl));
   }
   maybe_drain();
-}
-
-bool AsyncStarter::from_tier(const LoadCompletion<PyValue>& done) const {
-  internal::TieredCounters& c = step->counters;
-  Result<std::optional<StoredValue>> r = Status::internal("unset");
-  {
-    ReleaseGil nogil;
-    r = step->backend().get({step->ns, step->l2_tenant(tenant), key});
-  }
-  if (!r.ok()) {
-    c.l2_errors.fetch_add(1, std::memory_order_relaxed);
-  } else if (r->has_value() && (*r)->ttl_left > step->refresh_ahead) {
-    // (Inside the refresh-ahead window: a miss, so a refresh really reloads.)
-    try {
-      py::object o = step->codec->loads.get()(py::bytes((*r)->bytes));
-      c.l2_hits.fetch_add(1, std::memory_order_relaxed);
-      done(Result<Loaded<PyValue>>(Loaded<PyValue>{PyValue(o), (*r)->ttl_left, {}}));
-      maybe_drain();
-      return true;
-    } catch (py::error_already_set&) {
-      c.decode_errors.fetch_add(1, std::memory_order_relaxed);  // reloaded below
-    }
-  } else {
-    c.l2_misses.fetch_add(1, std::memory_order_relaxed);
-  }
-  c.loads.fetch_add(1, std::memory_order_relaxed);
-  return false;
 }
 
 Result<Loaded<PyValue>> BlockingLoader::operator()() const {

@@ -1,19 +1,21 @@
-// Internal (Python binding): the pieces of the read path that CacheCore
-// (engine_binding.cpp) hands to the library — codecs over Python functions,
-// the second tier's asynchronous step, and the objects a load's leader and
-// waiters use to cross between the engine and asyncio:
+// Internal (Python binding): what CacheCore (cache_core.h) hands to the
+// library's read path — TieredCache<PyValue> (callcache/tiered_cache.h), the
+// one read path for every namespace, in its callback form for asyncio and its
+// blocking form for threads. The library reads L1, then L2 (decoding with
+// PyCodec), then calls the loaders below, and writes loaded values through.
+// Here are only the pieces that cross between the library and Python:
 //
-//   AsyncStarter    starts a flight's load for an asyncio leader: reads L2
-//                   inline (TierStep), else asks callcache._cache._start_load
-//                   to run the loader as a task
-//   Completion      the loader task's handle: set(value) writes through to L2
-//                   and completes the flight; fail(exc) fails it
+//   PyCodec         a namespace's codec over two Python functions
+//   EngineTiers     the library's Tiers over one engine and the second tier,
+//                   kept alive by every load in flight
+//   AsyncStarter    the callback form's loader: asks
+//                   callcache._cache._start_load to run the Python loader as
+//                   an asyncio task (after the library's L2 read missed)
+//   Completion      the loader task's handle: set(value) / fail(exc)
+//                   complete the flight (the library then writes through)
 //   WaiterState     one asyncio waiter: the outcome, delivered to its future
 //                   on its loop whichever thread completes the flight
-//   BlockingLoader  the loader of the blocking read path (TieredCache)
-//
-// TierStep is the interim asynchronous form of TieredCache's L2 step; the
-// library's asynchronous TieredCache replaces it.
+//   BlockingLoader  the blocking form's loader
 //
 // Thread-safety and GIL rules: support.h. Every function below REQUIRES the
 // GIL unless it says otherwise.
@@ -25,11 +27,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bindings.h"
 #include "callcache/cache.h"
 #include "callcache/tiered_cache.h"
+#include "callcache/tiers.h"
 
 namespace callcache::python {
 
@@ -79,46 +83,42 @@ Loaded<PyValue> to_loaded(py::handle r);
 
 // ---- The second tier shared by every cache of one configuration ---------------
 
+// One configuration's second tier, shared by its engines (scopes).
 struct Tier {
   std::unique_ptr<Backend> backend;                               // null: memory only
   std::map<std::string, std::shared_ptr<const CodecFns>> codecs;  // namespaces in L2
 };
 
-// The second-tier step of the asynchronous read path for one namespace:
-// what TieredCache::get_or_load does around its loader (an L2 read before,
-// a write-through after), done by the flight's leader without parking a
-// thread. Interim: the library's asynchronous TieredCache replaces it.
-struct TierStep {
-  std::shared_ptr<Tier> tier;  // keeps the backend alive for late completions
-  std::shared_ptr<const CodecFns> codec;
-  std::string ns;
-  bool shared = false;
-  Duration ttl{};
-  Duration refresh_ahead{};
-  internal::TieredCounters counters;
+// The library's Tiers over one engine (CacheCore owns one per engine):
+// `l2` over the configuration's second tier (no backend: memory only) for
+// the namespaces stored there and for invalidation, `memory` for the
+// namespaces kept in memory only. Shared with every load the engine started:
+// a load may complete after its CacheCore is gone, and its write-through
+// still needs the Tiers and the backend. Any thread.
+struct EngineTiers {
+  std::shared_ptr<Tier> tier;  // owns the backend
+  Tiers l2;
+  Tiers memory;
 
-  Backend& backend() const { return *tier->backend; }
-  TenantId l2_tenant(TenantId t) const { return shared ? kSharedTenant : t; }
-};
-
-// Where a completed load goes besides L1: nothing, or the second tier.
-struct TierWrite {
-  std::shared_ptr<TierStep> step;
-  TenantId tenant;
-  std::string key;
+  EngineTiers(Engine& engine, std::shared_ptr<Tier> t)
+      : tier(std::move(t)), l2(engine, tier->backend.get()), memory(engine, nullptr) {}
 };
 
 // ---- Loading ------------------------------------------------------------------
 
 // Completes one flight from Python (callcache._cache runs the loader as an
 // asyncio task and calls set() or fail()). For a namespace with a second
-// tier, set() encodes the value and writes it through first. Dropping a
+// tier, set() encodes the value first (a value the codec cannot take fails
+// the flight with a CodecError) and completes the flight with the GIL
+// released: the library writes the bytes through to L2. Dropping a
 // Completion unused fails the flight for its waiters. Both return false if
 // the flight was already completed (a load timeout).
 struct Completion {
   LoadCompletion<PyValue> done;
   Duration negative_ttl;
-  std::optional<TierWrite> tier;
+  std::shared_ptr<const CodecFns> codec;  // set when the namespace uses L2
+  std::string ns;
+  std::shared_ptr<EngineTiers> keep;
 
   bool set(py::handle value);
   bool fail(py::handle exc);
@@ -152,23 +152,20 @@ struct Waiter {
   std::shared_ptr<WaiterState> state;
 };
 
-// Starts the load of a flight whose leader is an asyncio caller (on the
-// caller's thread; for a background refresh, on the reader's). With a second
-// tier, reads it first (inline: one SQLite lookup or Redis round trip, like
-// the gateway's L1 misses); on an L2 hit the flight completes here, with the
-// value's remaining ttl. Otherwise calls callcache._cache._start_load(loader,
-// context, completion), which runs the loader as a task on the event loop
-// running on this thread. Any thread: takes the GIL.
+// The callback form's loader: starts the load of a flight whose leader is an
+// asyncio caller, once the library found the key in neither tier (on the
+// caller's thread; for a background refresh, on the reader's). Calls
+// callcache._cache._start_load(loader, context, completion), which runs the
+// loader as a task on the event loop running on this thread. Any thread:
+// takes the GIL.
 struct AsyncStarter {
   PyRef loader, context;
   Duration negative_ttl;
-  std::shared_ptr<TierStep> step;  // null: L1 only
-  TenantId tenant;
-  std::string key;
+  std::shared_ptr<const CodecFns> codec;  // set when the namespace uses L2
+  std::string ns;
+  std::shared_ptr<EngineTiers> keep;
 
   void operator()(LoadCompletion<PyValue> done) const;
-  // True if the second tier answered (the flight is completed).
-  bool from_tier(const LoadCompletion<PyValue>& done) const;
 };
 
 // Runs a Python loader on the calling thread (the blocking read path). Any

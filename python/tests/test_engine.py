@@ -259,6 +259,45 @@ def test_values_survive_a_restart_over_sqlite(tmp_path):
     engine.close()
 
 
+def test_coroutine_loads_write_through_and_invalidation_reaches_the_tier(tmp_path):
+    """Values loaded by coroutines reach L2 with their tags; invalidating a tag
+    or a key hides the L2 copies from the next engine over the same file."""
+    cfg = dict(namespaces={"profiles": {"ttl": "1h"}}, storage={"l2": "sqlite", "path": str(tmp_path / "t.db")})
+    names = ["alice", "bob", "carol", "dave"]
+    loads = []
+
+    def loader(name):
+        async def load():
+            loads.append(name)
+            return callcache.Loaded({"name": name}, tags=["team:red"] if name in ("alice", "bob") else [])
+        return load
+
+    async def read_all(engine):
+        return [await engine.cache.get_or_load("profiles", n, loader(n), tenant="bot") for n in names]
+
+    first = callcache.Engine(**cfg)
+    assert asyncio.run(read_all(first)) == [{"name": n} for n in names]
+    assert loads == names
+    assert first.stats()["namespaces"]["profiles"]["l2"]["writes"] == 4
+    first.close()
+
+    second = callcache.Engine(**cfg)  # memory is empty: every value comes from L2, tags included
+    loads.clear()
+    assert asyncio.run(read_all(second)) == [{"name": n} for n in names]
+    assert loads == []
+    assert second.cache.invalidate_tag("team:red") == 2
+    assert second.cache.erase("profiles", "carol", tenant="bot")
+    second.close()
+
+    third = callcache.Engine(**cfg)
+    loads.clear()
+    assert asyncio.run(read_all(third)) == [{"name": n} for n in names]
+    assert loads == ["alice", "bob", "carol"]  # dave is still served by L2
+    l2 = third.stats()["namespaces"]["profiles"]["l2"]
+    assert (l2["hits"], l2["invalidated"], l2["misses"]) == (1, 2, 1)
+    third.close()
+
+
 def test_unencodable_values_raise_clear_errors_and_stay_out_of_the_tier(tmp_path):
     engine = callcache.Engine(namespaces={"p": {"ttl": 60}, "j": {"ttl": 60}, "mem": {"ttl": 60}},
                               storage={"l2": "sqlite", "path": str(tmp_path / "t.sqlite3")},
