@@ -1,5 +1,6 @@
 """Two processes on one real redis-server (started on loopback by the
-fixture): they share the second tier, one rate limit and one account lock."""
+fixture): they share the second tier, one rate limit (and its FLOOD_WAIT
+penalties) and one account lock."""
 
 import json
 import subprocess
@@ -36,6 +37,8 @@ CHILD = textwrap.dedent("""
     out["async"] = asyncio.run(read())
     out["l2_hits"] = engine.stats()["namespaces"]["profiles"]["l2"]["hits"]
     out["admitted"], out["wait"] = engine.limiter.try_acquire(account="acct-1")
+    out["penalized"] = engine.limiter.try_acquire(account="acct-2", method="get_entity")
+    out["other_method"] = engine.limiter.try_acquire(account="acct-2", method="send_reaction")
     try:
         engine.locks.acquire_sync("acct-1", task="child", wait=0).release()
         out["lock"] = "acquired"
@@ -60,12 +63,16 @@ async def test_two_processes_share_a_redis_tier_a_limit_and_a_lock(redis_server)
     assert await engine.cache.get_or_load("profiles", "bob", lambda: {"name": "Bob"}, tenant="bot") == {"name": "Bob"}
     assert engine.limiter.try_acquire(account="acct-1") == (True, 0.0)
     guard = await engine.locks.acquire("acct-1", task="parent")
+    engine.limiter.penalize({"account": "acct-2", "method": "get_entity"}, 60)  # a FLOOD_WAIT seen here
 
     out = child(cfg)
     assert out["limiter_distributed"] and out["locks_distributed"]
     assert out["sync"] == {"name": "Alice"} and out["async"] == {"name": "Bob"}
     assert out["l2_hits"] == 2
     assert out["admitted"] is False and 0 < out["wait"] <= 10.0  # this process used the slot
+    penalized, wait = out["penalized"]
+    assert penalized is False and 10.0 < wait <= 60.0  # the penalty, not the rule, holds it
+    assert out["other_method"] == [True, 0.0]  # exactly that method of that account
     assert "parent" in out["lock"]  # held by this process's task, named in the refusal
 
     guard.release()
