@@ -237,6 +237,7 @@ def main():
     args = ap.parse_args()
     n = 20_000 if args.quick else 300_000
     reps = 1 if args.quick else 5
+    entries = 20_000 if args.quick else 200_000
     # Repetitions interleave the implementations, so load drift on a shared
     # machine hits all three alike; each figure is the median of its reps.
     samples = {name: collections.defaultdict(list) for name in IMPLS}
@@ -249,7 +250,7 @@ def main():
             us, loads = coalesced_load(cls, 1000)
             s["coalesced_us_per_waiter"].append(us)
             s["loads_for_1000_waiters"].append(loads)
-            s["bytes_per_entry"].append(bytes_per_entry(name, 20_000 if args.quick else 200_000))
+            s["bytes_per_entry"].append(bytes_per_entry(name, entries))
     results = {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
     if args.json:
         print(json.dumps(results, indent=2))
@@ -259,7 +260,7 @@ def main():
             ("hit, 1 thread (get)", "thread1_hits_per_s", "k/s", 1e-3, True),
             ("hit, 4 threads (get)", "thread4_hits_per_s", "k/s", 1e-3, True),
             ("coalesced load, per waiter (1,000 waiters)", "coalesced_us_per_waiter", "us", 1, False),
-            ("bytes per entry (200,000 entries)", "bytes_per_entry", "B", 1, False)]
+            (f"bytes per entry ({entries:,} entries)", "bytes_per_entry", "B", 1, False)]
     print(f"{'measure':<44}{'callcache':>12}{'cachetools':>12}{'seeds':>12}{'vs cachetools':>15}{'vs seeds':>10}")
     for label, key, unit, scale, higher_better in rows:
         vals = [results[k][key] * scale for k in IMPLS]
