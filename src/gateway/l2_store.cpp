@@ -2,24 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
+#include "gateway/l2_envelope.h"
 
 namespace callcache::gateway {
 namespace {
 
 constexpr std::string_view kMarkerNs = "_gw_tags";
-constexpr std::string_view kMagic = "cc1\n";
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::int64_t parse_ms(std::string_view s) {
-  std::int64_t v = -1;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  return r.ec == std::errc() ? v : -1;
 }
 
 }  // namespace
@@ -52,25 +45,9 @@ std::optional<L2Answer> L2Store::get(std::string_view ns, TenantId tenant, std::
   }
   if (!got->has_value()) return std::nullopt;
   StoredValue& v = **got;
-  // Envelope: "cc1\n<stored ms>\n<tag>\t<tag>...\n<body>"
-  std::string_view s = v.bytes;
-  if (!s.starts_with(kMagic)) return std::nullopt;
-  s.remove_prefix(kMagic.size());
-  std::size_t nl = s.find('\n');
-  if (nl == std::string_view::npos) return std::nullopt;
-  std::int64_t stored = parse_ms(s.substr(0, nl));
-  s.remove_prefix(nl + 1);
-  nl = s.find('\n');
-  if (stored < 0 || nl == std::string_view::npos) return std::nullopt;
-  std::string_view tag_text = s.substr(0, nl);
-  std::string_view body = s.substr(nl + 1);
-  std::vector<std::string> tags;
-  while (!tag_text.empty()) {
-    std::size_t tab = tag_text.find('\t');
-    tags.emplace_back(tag_text.substr(0, tab));
-    if (tab == std::string_view::npos) break;
-    tag_text.remove_prefix(tab + 1);
-  }
+  auto envelope = decode_l2_envelope(v.bytes);
+  if (!envelope) return std::nullopt;
+  const std::vector<std::string>& tags = envelope->tags;
   if (!tags.empty()) {
     std::vector<BackendKey> keys;
     keys.reserve(tags.size());
@@ -81,26 +58,20 @@ std::optional<L2Answer> L2Store::get(std::string_view ns, TenantId tenant, std::
       return std::nullopt;  // cannot prove it is still valid
     }
     for (const auto& m : *markers) {
-      if (m && parse_ms(m->bytes) >= stored) return std::nullopt;
+      if (m && decode_marker_ms(m->bytes) >= envelope->stored_ms) return std::nullopt;
     }
   }
-  return L2Answer{std::string(body), v.ttl_left};
+  return L2Answer{std::string(envelope->body), v.ttl_left};
 }
 
 void L2Store::put(std::string_view ns, TenantId tenant, std::string_view key,
                   std::string_view body, Duration ttl, const std::vector<std::string>& tags) {
-  std::string bytes;
-  bytes.reserve(body.size() + 64);
-  bytes += kMagic;
-  bytes += std::to_string(wall_ms());
-  bytes += '\n';
-  for (std::size_t i = 0; i < tags.size(); ++i) {
-    if (i) bytes += '\t';
-    bytes += tags[i];
+  auto bytes = encode_l2_envelope(wall_ms(), tags, body);
+  if (!bytes) {
+    failed(Status::invalid_argument("a tag holds a tab or a newline"), "put");
+    return;
   }
-  bytes += '\n';
-  bytes += body;
-  Status s = backend_.put(BackendKey{ns, tenant, key}, bytes, ttl);
+  Status s = backend_.put(BackendKey{ns, tenant, key}, *bytes, ttl);
   if (!s.ok()) failed(s, "put");
 }
 

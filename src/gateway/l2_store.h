@@ -4,7 +4,7 @@
 // The Backend interface knows keys, tenants and namespaces but not tags, and
 // writes invalidate some reads by tag (banChatMember drops every cached
 // getChatMember of that chat). So each stored answer carries its tags and
-// store time in a small envelope, and a tag invalidation writes a marker
+// store time in a small envelope (l2_envelope.h), and a tag invalidation writes a marker
 // (namespace "_gw_tags", key = the tag, value = the wall-clock time). An L2
 // answer older than a marker of one of its tags is a miss. Markers live in
 // the tier itself, so this holds across restarts too.
