@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "redis_pool.h"
+#include "stored_record.h"
 
 namespace callcache {
 namespace {
@@ -100,7 +101,7 @@ class RedisBackend final : public Backend {
         return fail(Status::io_error("redis get: unexpected reply shape"));
       }
       if (ttl->integer <= 0) continue;  // expiring this very moment, or no expiry (not ours)
-      out[i] = StoredValue{std::string(val->str, val->len), std::chrono::milliseconds(ttl->integer)};
+      out[i] = StoredValue{std::string(val->str, val->len), tiers::ttl_from_ms(ttl->integer)};
       hits_.fetch_add(1, std::memory_order_relaxed);
     }
     return out;
