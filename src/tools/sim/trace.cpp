@@ -360,33 +360,38 @@ Result<Trace> read_trace(const std::string& path, const ReadOptions& options) {
   }
   auto src = open_byte_source(path);
   if (!src.ok()) return src.status();
+  return read_trace(**src, format, options);
+}
+
+Result<Trace> read_trace(ByteSource& source, TraceFormat format, const ReadOptions& options) {
   Trace trace;
-  trace.name = base_name(path);
+  trace.name = base_name(source.path());
   Interner interner;
   Status s;
   switch (format) {
     case TraceFormat::kText:
-      s = read_text(**src, options, interner, trace);
+      s = read_text(source, options, interner, trace);
       break;
     case TraceFormat::kCsv:
-      s = read_csv(**src, options, interner, trace);
+      s = read_csv(source, options, interner, trace);
       break;
     case TraceFormat::kOracleGeneral:
-      s = read_records(**src, 24, "oracleGeneral", options, interner, trace,
+      s = read_records(source, 24, "oracleGeneral", options, interner, trace,
                        [](const unsigned char* r) { return load_le(r + 4, 8); });
       break;
     case TraceFormat::kCache2k:
-      s = read_records(**src, 4, "cache2k", options, interner, trace, [](const unsigned char* r) {
+      s = read_records(source, 4, "cache2k", options, interner, trace, [](const unsigned char* r) {
         return (std::uint64_t{r[0]} << 24) | (std::uint64_t{r[1]} << 16) |
                (std::uint64_t{r[2]} << 8) | r[3];
       });
       break;
     case TraceFormat::kAuto:
-      return Status::internal("trace format not resolved");
+      return Status::invalid_argument("read_trace: the format of '" + source.path() +
+                                      "' must be given");
   }
   if (!s.ok()) return s;
   if (trace.requests.empty()) {
-    return Status::invalid_argument("'" + path + "': the trace has no requests (read as " +
+    return Status::invalid_argument("'" + source.path() + "': the trace has no requests (read as " +
                                     std::string(trace_format_name(format)) + ")");
   }
   trace.distinct = interner.size();
