@@ -19,7 +19,6 @@
 
 #include "callcache/codec.h"
 #include "fuzz_check.h"
-#include "gateway/l2_envelope.h"
 #include "tiers/stored_record.h"
 
 namespace callcache {
@@ -38,18 +37,6 @@ void check_framing(std::string_view input) {
     auto again = unframe_value(frame_value(*raw, {threshold, 1}), kLimit);
     FUZZ_CHECK(again.ok() && *again == *raw);
   }
-}
-
-void check_envelope(std::string_view input) {
-  auto e = gateway::decode_l2_envelope(input);
-  if (!e) return;
-  FUZZ_CHECK(e->stored_ms >= 0);
-  auto bytes = gateway::encode_l2_envelope(e->stored_ms, e->tags, e->body);
-  if (!bytes) return;  // a tag with a newline: never written
-  auto again = gateway::decode_l2_envelope(*bytes);
-  FUZZ_CHECK(again && again->stored_ms == e->stored_ms && again->body == e->body);
-  // An empty tag list and a single empty tag are written alike.
-  if (!(e->tags.size() == 1 && e->tags[0].empty())) FUZZ_CHECK(again->tags == e->tags);
 }
 
 void check_lock_value(std::string_view input, std::int64_t now_ms) {
@@ -105,9 +92,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::int64_t now_ms = 0;
   std::memcpy(&now_ms, data, std::min(size, sizeof now_ms));
   check_framing(input);
-  check_envelope(input);
-  // What the gateway reads: an envelope inside the framing.
-  if (auto raw = unframe_value(input, kLimit); raw.ok()) check_envelope(*raw);
   check_lock_value(input, now_ms);
   check_json_codecs(input);
   return 0;
