@@ -1,14 +1,15 @@
 // Fuzz target: the decoders of what the L2 tiers read back from SQLite files
 // and Redis servers — the compression framing (callcache/codec.h), the
-// gateway's answer envelope and tag markers (gateway/l2_envelope.h), Redis
+// gateway's stored answers (CachedAnswerCodec, gateway/cached_answer.h), Redis
 // account-lock values and stored lifetimes (tiers/stored_record.h), and the
 // JSON codec. The input is one stored value.
 //
 // Properties:
 //   - unframing never returns more than its limit, and framing what it
 //     returned (compressed or not) unframes to the same bytes;
-//   - a decoded envelope, encoded again, decodes to the same time, tags and
-//     body; a decoded lock value likewise;
+//   - a decoded answer, encoded again, decodes to the same answer, and is
+//     the input again unless its status was written with leading zeros; a
+//     decoded lock value round-trips likewise;
 //   - lifetimes and lock ages are within [0, kMaxStoredTtl];
 //   - the JSON codec never throws, and what it decodes round-trips.
 #include <cstdint>
@@ -19,6 +20,7 @@
 
 #include "callcache/codec.h"
 #include "fuzz_check.h"
+#include "gateway/cached_answer.h"
 #include "tiers/stored_record.h"
 
 namespace callcache {
@@ -36,6 +38,25 @@ void check_framing(std::string_view input) {
   for (std::size_t threshold : {std::size_t{0}, std::size_t{1}, std::size_t{64}}) {
     auto again = unframe_value(frame_value(*raw, {threshold, 1}), kLimit);
     FUZZ_CHECK(again.ok() && *again == *raw);
+  }
+}
+
+void check_cached_answer(std::string_view input) {
+  const gateway::CachedAnswerCodec codec;
+  auto a = codec.decode(input);
+  if (!a.ok()) {
+    FUZZ_CHECK(a.status().code() == Code::kCorruption);
+    return;
+  }
+  FUZZ_CHECK(a->status >= 100 && a->status <= 599 && !a->upstream_failed);
+  const std::string bytes = codec.encode(*a);
+  if (!input.starts_with('0')) FUZZ_CHECK(bytes == input);
+  auto again = codec.decode(bytes);
+  FUZZ_CHECK(again.ok() && again->status == a->status && again->content_type == a->content_type &&
+             again->body == a->body && again->headers.size() == a->headers.size());
+  for (std::size_t i = 0; i < a->headers.size(); ++i) {
+    FUZZ_CHECK(again->headers[i].name == a->headers[i].name &&
+               again->headers[i].value == a->headers[i].value);
   }
 }
 
@@ -92,6 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::int64_t now_ms = 0;
   std::memcpy(&now_ms, data, std::min(size, sizeof now_ms));
   check_framing(input);
+  check_cached_answer(input);
+  // What the gateway reads: an answer inside the framing.
+  if (auto raw = unframe_value(input, kLimit); raw.ok()) check_cached_answer(*raw);
   check_lock_value(input, now_ms);
   check_json_codecs(input);
   return 0;
