@@ -9,8 +9,8 @@
 //     re-sent as a url-encoded form of its canonical parameters parses to the
 //     same parameters and plans to the same cache key;
 //   - the access-log form of the target never shows the token;
-//   - a cached read has a key, and its tags contain no tab or newline (the L2
-//     envelope separates tags with them).
+//   - a cached read has a key, and its tags contain no tab or newline (tags
+//     are text in invalidation-marker keys and log lines).
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>

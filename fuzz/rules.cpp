@@ -11,7 +11,8 @@
 //     pattern's literals, spell the path (for patterns without '*');
 //   - the plan does not depend on the order of the query parameters;
 //   - a cached read's key starts with its rule's name and '?'; keys and tags
-//     contain no tab or newline (the L2 envelope separates tags with them).
+//     contain no tab or newline (they are text in invalidation-marker keys
+//     and log lines).
 #include "gateway/logic/rules.h"
 
 #include <cstdint>
