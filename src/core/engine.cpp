@@ -12,8 +12,8 @@
 
 namespace callcache {
 
-using internal::Entry;
 using internal::EngineImpl;
+using internal::Entry;
 using internal::NamespaceState;
 
 namespace {
@@ -96,14 +96,17 @@ std::uint64_t EngineImpl::sweep() {
     for (auto& shard : ns.shards) {
       if (reclaim_versions) {
         removed += shard->remove_if(
-            [version](const Entry& e) { return e.version() != static_cast<std::uint16_t>(version); },
-                                    EvictionCause::kExplicit);
+            [version](const Entry& e) {
+              return e.version() != static_cast<std::uint16_t>(version);
+            },
+            EvictionCause::kExplicit);
       }
       removed += shard->remove_if(
           [now, stale](const Entry& e) {
             return e.has(Entry::kNegative) ? now >= e.expire() : now >= e.expire() + stale;
           },
           EvictionCause::kExpired);
+      shard->reclaim();
     }
   }
   return removed;
@@ -138,12 +141,18 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
     ns->shard_mask = n - 1;
     // Shards rehash entries with the same seed the engine hashes lookups with.
     const std::uint64_t seed = options.seed;
+    if (spec.policy.eviction == EvictionPolicy::kAdaptive) {
+      ns->adaptive = std::make_unique<internal::AdaptiveController>(spec.policy.max_entries);
+    }
+    const internal::ShardContext context{&ns->lookups, ns->adaptive.get()};
     for (std::uint64_t i = 0; i < n; ++i) {
       internal::ShardLimits limits;
       limits.max_entries = std::max<std::uint64_t>(1, share(spec.policy.max_entries, n, i));
-      limits.max_bytes = spec.policy.max_bytes ? std::max<std::uint64_t>(1, share(spec.policy.max_bytes, n, i)) : 0;
+      limits.max_bytes = spec.policy.max_bytes
+                             ? std::max<std::uint64_t>(1, share(spec.policy.max_bytes, n, i))
+                             : 0;
       limits.max_per_tenant = spec.policy.shared ? 0 : spec.policy.max_entries_per_tenant;
-      ns->shards.push_back(internal::make_shard(spec.policy.eviction, limits, seed));
+      ns->shards.push_back(internal::make_shard(spec.policy.eviction, limits, seed, context));
     }
     ns->byte_budget = spec.policy.max_bytes / n;
     impl->by_name.emplace(spec.name, static_cast<std::uint32_t>(impl->namespaces.size()));
@@ -163,7 +172,8 @@ Result<NamespaceId> Engine::find(std::string_view ns) const {
   if (it == impl_->by_name.end()) {
     std::string known;
     for (const auto& n : impl_->namespaces) known += (known.empty() ? "" : ", ") + n->name;
-    return Status::not_found("unknown namespace '" + std::string(ns) + "' (configured: " + known + ")");
+    return Status::not_found("unknown namespace '" + std::string(ns) + "' (configured: " + known +
+                             ")");
   }
   return NamespaceId{it->second};
 }
@@ -174,7 +184,9 @@ std::vector<std::string> Engine::namespace_names() const {
   return out;
 }
 
-const NamespacePolicy& Engine::policy(NamespaceId id) const { return impl_->namespaces[id.index]->policy; }
+const NamespacePolicy& Engine::policy(NamespaceId id) const {
+  return impl_->namespaces[id.index]->policy;
+}
 const std::string& Engine::name(NamespaceId id) const { return impl_->namespaces[id.index]->name; }
 
 Result<NamespaceId> Engine::bind(std::string_view ns, const internal::ValueOps* ops) {
@@ -202,11 +214,13 @@ Entry* Engine::lookup(NamespaceId id, TenantId tenant, std::string_view key) {
   return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/true, nullptr);
 }
 
-Entry* Engine::lookup_for_load(NamespaceId id, TenantId tenant, std::string_view key, Freshness* freshness) {
+Entry* Engine::lookup_for_load(NamespaceId id, TenantId tenant, std::string_view key,
+                               Freshness* freshness) {
   NamespaceState& ns = *impl_->namespaces[id.index];
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/false, freshness);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/false,
+                                      freshness);
 }
 
 namespace {
@@ -240,7 +254,8 @@ TimePoint expiry(TimePoint now, Duration ttl, double jitter, std::uint64_t hash)
 Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, void* value,
                       std::size_t charge, const PutOptions& options, Entry** out) {
   if (out) *out = nullptr;
-  if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
+  if (impl_->shut_down.load(std::memory_order_acquire))
+    return Status::shutdown("cache is shut down");
   if (Status s = check_key(key); !s.ok()) return s;
   NamespaceState& ns = *impl_->namespaces[id.index];
   const internal::ValueOps* ops = ns.ops.load(std::memory_order_acquire);
@@ -248,8 +263,8 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   if (charge > std::numeric_limits<std::uint32_t>::max() ||
       (ns.policy.max_bytes && charge > ns.policy.max_bytes)) {
     ns.shards[0]->counters.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds max_bytes of namespace '" +
-                             ns.name + "'");
+    return Status::too_large("value of " + std::to_string(charge) +
+                             " bytes exceeds max_bytes of namespace '" + ns.name + "'");
   }
   if (options.if_epoch && ns.epoch.load(std::memory_order_seq_cst) != *options.if_epoch) {
     return Status::cancelled("an invalidation ran while the value was being loaded");
@@ -258,20 +273,21 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
     // Checked before the value is moved into an entry: on error the caller
     // still owns it (the loading layer hands it to waiters uncached).
     ns.shards[0]->counters.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds the per-shard share (" +
-                             std::to_string(ns.byte_budget) + " bytes) of max_bytes of namespace '" +
-                             ns.name + "'");
+    return Status::too_large(
+        "value of " + std::to_string(charge) + " bytes exceeds the per-shard share (" +
+        std::to_string(ns.byte_budget) + " bytes) of max_bytes of namespace '" + ns.name + "'");
   }
   Duration ttl = options.ttl.value_or(ns.policy.ttl);
   if (ttl <= Duration::zero()) return Status::invalid_argument("ttl must be > 0");
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
   const TimePoint now = impl_->clock->now();
-  Entry* e = Entry::create(ops, ns.type_index, value, nullptr, tenant, key, static_cast<std::uint32_t>(charge),
-                           expiry(now, ttl, ns.policy.jitter, h),
-                           static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, options.if_epoch ? &ns.epoch : nullptr,
-                                             options.if_epoch.value_or(0));
+  Entry* e =
+      Entry::create(ops, ns.type_index, value, nullptr, tenant, key,
+                    static_cast<std::uint32_t>(charge), expiry(now, ttl, ns.policy.jitter, h),
+                    static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
+  Status s = ns.shard_for(h, tenant).insert(
+      h, e, options.tags, options.if_epoch ? &ns.epoch : nullptr, options.if_epoch.value_or(0));
   if (!s.ok()) {
     if (s.code() == Code::kCancelled && out) {
       *out = e;  // the value lives on in this unstored, pinned entry
@@ -288,10 +304,12 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   return Status();
 }
 
-Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view key, Status error) {
+Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view key,
+                               Status error) {
   NamespaceState& ns = *impl_->namespaces[id.index];
   if (ns.policy.negative_ttl <= Duration::zero()) return Status();
-  if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
+  if (impl_->shut_down.load(std::memory_order_acquire))
+    return Status::shutdown("cache is shut down");
   if (Status s = check_key(key); !s.ok()) return s;
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
@@ -354,7 +372,8 @@ std::uint64_t Engine::invalidate_tenant(TenantId tenant) {
   for (auto& ns : impl_->namespaces) ns->epoch.fetch_add(1, std::memory_order_seq_cst);
   for (auto& ns : impl_->namespaces) {
     for (auto& shard : ns->shards) {
-      n += shard->remove_if([tenant](const Entry& e) { return e.tenant() == tenant; }, EvictionCause::kExplicit);
+      n += shard->remove_if([tenant](const Entry& e) { return e.tenant() == tenant; },
+                            EvictionCause::kExplicit);
     }
   }
   return n;
@@ -399,7 +418,9 @@ void Engine::shutdown() {
   }
 }
 
-bool Engine::is_shut_down() const noexcept { return impl_->shut_down.load(std::memory_order_acquire); }
+bool Engine::is_shut_down() const noexcept {
+  return impl_->shut_down.load(std::memory_order_acquire);
+}
 
 void Engine::record(NamespaceId id, LoadEvent event, std::uint64_t n) noexcept {
   impl_->namespaces[id.index]->load_events.add(static_cast<std::size_t>(event), n);

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <mutex>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "slab.h"
 
@@ -33,11 +33,13 @@ Result<std::uint8_t> register_type(const ValueOps* ops) {
   std::lock_guard lock(g_type_mu);
   int n = g_type_count.load(std::memory_order_relaxed);
   for (int i = 1; i < n; ++i) {
-    if (g_types[static_cast<std::size_t>(i)].load(std::memory_order_relaxed)->type_tag == ops->type_tag) {
+    if (g_types[static_cast<std::size_t>(i)].load(std::memory_order_relaxed)->type_tag ==
+        ops->type_tag) {
       return static_cast<std::uint8_t>(i);
     }
   }
-  if (n == kMaxTypes) return Status::resource_exhausted("more than 255 distinct cached value types");
+  if (n == kMaxTypes)
+    return Status::resource_exhausted("more than 255 distinct cached value types");
   g_types[static_cast<std::size_t>(n)].store(ops, std::memory_order_release);
   g_type_count.store(n + 1, std::memory_order_release);
   return static_cast<std::uint8_t>(n);
@@ -81,7 +83,7 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
     ops->move_construct(base + value_at, value);
   } else {
     ::new (base + value_at) Status(*error);
-    e->flags_ = kNegative;
+    e->flags_.store(kNegative, std::memory_order_relaxed);
   }
   if (!key.empty()) std::memcpy(base + value_at + payload_size(ops), key.data(), key.size());
   return e;
