@@ -188,7 +188,10 @@ struct PolicyRow {
 };
 
 std::vector<PolicyRow> engine_policies() {
-  return {{EvictionPolicy::kS3Fifo, "S3Fifo"}, {EvictionPolicy::kLru, "Lru"}};
+  return {{EvictionPolicy::kS3Fifo, "S3Fifo"},
+          {EvictionPolicy::kLru, "Lru"},
+          {EvictionPolicy::kWTinyLfu, "WTinyLfu"},
+          {EvictionPolicy::kAdaptive, "Adaptive"}};
 }
 
 EvictionPolicy default_policy() { return NamespacePolicy{}.eviction; }

@@ -50,20 +50,15 @@ const ValueOps* Entry::ops() const noexcept {
 }
 
 std::size_t Entry::value_offset() const noexcept {
-  return align_up(sizeof(Entry), payload_align(ops()));
-}
-
-std::size_t Entry::key_offset() const noexcept {
-  const ValueOps* o = ops();
-  return align_up(sizeof(Entry), payload_align(o)) + payload_size(o);
+  return align_up(sizeof(Entry) + key_len_, payload_align(ops()));
 }
 
 Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const Status* error,
                      TenantId tenant, std::string_view key, std::uint32_t charge, TimePoint expire,
                      std::uint16_t version) {
   const std::size_t align = std::max(payload_align(ops), alignof(Entry));
-  const std::size_t value_at = align_up(sizeof(Entry), payload_align(ops));
-  const std::size_t total = value_at + payload_size(ops) + key.size();
+  const std::size_t value_at = align_up(sizeof(Entry) + key.size(), payload_align(ops));
+  const std::size_t total = value_at + payload_size(ops);
   void* mem = align <= SlabAllocator::kGranule ? SlabAllocator::global().allocate(total) : nullptr;
   const bool in_slab = mem != nullptr;
   if (!in_slab) {
@@ -85,13 +80,13 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
     ::new (base + value_at) Status(*error);
     e->flags_.store(kNegative, std::memory_order_relaxed);
   }
-  if (!key.empty()) std::memcpy(base + value_at + payload_size(ops), key.data(), key.size());
+  if (!key.empty()) std::memcpy(base + sizeof(Entry), key.data(), key.size());
   return e;
 }
 
 void Entry::destroy() noexcept {
   const ValueOps* o = ops();
-  const std::size_t value_at = align_up(sizeof(Entry), payload_align(o));
+  const std::size_t value_at = align_up(sizeof(Entry) + key_len_, payload_align(o));
   void* payload = reinterpret_cast<char*>(this) + value_at;
   const std::size_t align = std::max(payload_align(o), alignof(Entry));
   if (o) {
@@ -100,7 +95,7 @@ void Entry::destroy() noexcept {
     static_cast<Status*>(payload)->~Status();
   }
   const bool in_slab = in_slab_;
-  const std::size_t total = value_at + payload_size(o) + key_len_;  // as in create()
+  const std::size_t total = value_at + payload_size(o);  // as in create()
   this->~Entry();
   if (in_slab) {
     SlabAllocator::global().deallocate(this, total);

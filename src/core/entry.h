@@ -1,5 +1,6 @@
 // Internal: one cached entry — a single allocation holding the header, the
-// value and the key bytes, in that order. Entries of up to
+// key bytes and the value, in that order (the key at a fixed offset, so a
+// lookup compares it without knowing the value's type). Entries of up to
 // SlabAllocator::kMaxSlot bytes whose value needs at most 8-byte alignment
 // take an exact-size slot of the process-wide slab allocator (slab.h);
 // larger ones come from operator new.
@@ -23,6 +24,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <string_view>
 
@@ -57,7 +59,7 @@ class Entry {
   std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_relaxed); }
 
   std::string_view key() const noexcept {
-    return {reinterpret_cast<const char*>(this) + key_offset(), key_len_};
+    return {reinterpret_cast<const char*>(this + 1), key_len_};
   }
   const void* value() const noexcept {
     return reinterpret_cast<const char*>(this) + value_offset();
@@ -91,7 +93,8 @@ class Entry {
   void set_freq(std::uint8_t f) noexcept { freq_.store(f, std::memory_order_relaxed); }
 
   bool matches(TenantId tenant, std::string_view key) const noexcept {
-    return tenant_ == tenant && key_len_ == key.size() && this->key() == key;
+    return tenant_ == tenant && key_len_ == key.size() &&
+           same_bytes(reinterpret_cast<const char*>(this + 1), key.data(), key.size());
   }
 
   // Intrusive queue links, owned by the shard's eviction strategy.
@@ -102,7 +105,22 @@ class Entry {
   Entry() = default;
   void destroy() noexcept;
   std::size_t value_offset() const noexcept;
-  std::size_t key_offset() const noexcept;
+  // memcmp(a, b, n) == 0, inlined for the short keys caches mostly hold.
+  static bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    std::uint64_t x, y;
+    while (n >= 8) {
+      std::memcpy(&x, a, 8);
+      std::memcpy(&y, b, 8);
+      if (x != y) return false;
+      a += 8;
+      b += 8;
+      n -= 8;
+    }
+    for (; n; --n) {
+      if (*a++ != *b++) return false;
+    }
+    return true;
+  }
 
   const ValueOps* ops() const noexcept;
 

@@ -138,7 +138,7 @@ class RetireList {
   void free_all() noexcept;
   std::size_t pending() const noexcept { return waiting_.size() + fresh_.size(); }
 
-  static constexpr std::size_t kBatch = 128;
+  static constexpr std::size_t kBatch = 64;
 
  private:
   struct Item {

@@ -215,7 +215,8 @@ class ShardImpl final : public Shard {
     }
     e->ref();  // the shard's reference
     e->set(Entry::kLinked);
-    if (Table::Array* old_slots = table_.insert(hash, e))
+    table_.insert(hash, e);
+    while (Table::Array* old_slots = table_.take_replaced())
       retired_.retire(old_slots, &Table::free_array);
     strategy_.on_insert(e, hash);
     entries_.store(entries_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

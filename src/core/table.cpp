@@ -26,7 +26,10 @@ Table::Table(std::uint64_t max_entries) {
                : static_cast<std::size_t>(static_cast<double>(initial) * kMaxLoad);
 }
 
-Table::~Table() { free_array(array_.load(std::memory_order_relaxed)); }
+Table::~Table() {
+  free_array(array_.load(std::memory_order_relaxed));
+  for (Array* a : replaced_) free_array(a);
+}
 
 void Table::place(Array* a, std::uint64_t hash, std::uint64_t slot,
                   std::size_t* tombstones) noexcept {
@@ -44,7 +47,7 @@ void Table::place(Array* a, std::uint64_t hash, std::uint64_t slot,
   }
 }
 
-Table::Array* Table::rehash(std::size_t n) {
+void Table::rehash(std::size_t n) {
   Array* old = array_.load(std::memory_order_relaxed);
   Array* a = new_array(n);
   for (std::size_t i = 0; i < old->size; ++i) {
@@ -54,25 +57,23 @@ Table::Array* Table::rehash(std::size_t n) {
   tombstones_ = 0;
   limit_ = n == max_slots_ ? n - 1 : static_cast<std::size_t>(static_cast<double>(n) * kMaxLoad);
   array_.store(a, std::memory_order_seq_cst);  // publishes the filled array
-  return old;
+  replaced_.push_back(old);
 }
 
-Table::Array* Table::insert(std::uint64_t hash, Entry* e) {
+void Table::insert(std::uint64_t hash, Entry* e) {
   assert((reinterpret_cast<std::uint64_t>(e) & kTagMask) == 0);
   assert(reinterpret_cast<std::uint64_t>(e) > kTombstone);
-  Array* replaced = nullptr;
   if (count_ + tombstones_ + 1 > limit_) {
     // Mostly tombstones: clean up; otherwise grow (up to the cap).
     std::size_t n = array_.load(std::memory_order_relaxed)->size;
     if (n < max_slots_ && tombstones_ < count_ / 2)
       n = std::min(max_slots_, std::max<std::size_t>(n * 2, 16));
-    replaced = rehash(n);
+    rehash(n);
   }
   Array* a = array_.load(std::memory_order_relaxed);
   assert(count_ + 1 < a->size);
   place(a, hash, tag_of(hash) | reinterpret_cast<std::uint64_t>(e), &tombstones_);
   ++count_;
-  return replaced;
 }
 
 std::size_t Table::slot_of(const Array* a, std::uint64_t hash, const Entry* e) const noexcept {

@@ -11,8 +11,8 @@
 // - an erased slot becomes a tombstone, or empty only when the next slot is
 //   empty (so no probe run ever loses a slot it passes through);
 // - growth and clean-up build a new slot array and publish it with one
-//   pointer store; the old array is handed back to the shard to retire, so
-//   readers still probing it finish safely.
+//   pointer store; the old array is kept until the shard takes it to retire
+//   (take_replaced), so readers still probing it finish safely.
 // A reader may miss an entry inserted, or find one erased, concurrently with
 // its lookup (the lookup is ordered before or after that write).
 #pragma once
@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "entry.h"
 #include "hash.h"
@@ -68,10 +69,17 @@ class Table {
 
   // ---- Writer only (the shard's lock held) ----
 
-  // REQUIRES: no entry with the same tenant and key is present. Returns the
-  // slot array this insert replaced (grown or cleaned up), for the caller to
-  // retire, or nullptr.
-  Array* insert(std::uint64_t hash, Entry* e);
+  // REQUIRES: no entry with the same tenant and key is present.
+  void insert(std::uint64_t hash, Entry* e);
+  // A slot array replaced by growth or clean-up, for the caller to free once
+  // no reader can be probing it (nullptr if none). Arrays never taken are
+  // freed with the table.
+  Array* take_replaced() noexcept {
+    if (replaced_.empty()) return nullptr;
+    Array* a = replaced_.back();
+    replaced_.pop_back();
+    return a;
+  }
   // Puts `now` in the slot of `old` (same identity, so the same hash).
   // REQUIRES: old is present.
   void replace(std::uint64_t hash, const Entry* old, Entry* now) noexcept;
@@ -116,13 +124,14 @@ class Table {
     return static_cast<std::size_t>((static_cast<u128>(hash >> 16) * n) >> 48);
   }
   static Array* new_array(std::size_t n);
-  Array* rehash(std::size_t slots);  // returns the old array
+  void rehash(std::size_t slots);
   // Finds the slot holding `e` (by identity) or returns `size` if absent.
   std::size_t slot_of(const Array* a, std::uint64_t hash, const Entry* e) const noexcept;
   static void place(Array* a, std::uint64_t hash, std::uint64_t slot,
                     std::size_t* tombstones) noexcept;
 
   std::atomic<Array*> array_;
+  std::vector<Array*> replaced_;
   std::size_t count_ = 0;
   std::size_t tombstones_ = 0;
   std::size_t limit_ = 0;      // rehash when count_ + tombstones_ reaches this
