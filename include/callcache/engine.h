@@ -6,10 +6,11 @@
 // layer and the tiers.
 //
 // Thread-safety: every member function may be called concurrently from any
-// number of threads. Reads of a namespace do not take an exclusive lock: a hit
-// takes its shard's shared lock, pins the entry with one atomic increment and
-// marks it visited (S3-FIFO) — LRU namespaces additionally try to reorder under
-// the exclusive lock and skip the reorder when it is contended.
+// number of threads. Lookups take no lock: a hit probes its shard's table
+// with atomic loads, pins the entry with one atomic increment and counts the
+// hit on the entry itself; eviction order learns of hits lazily (LRU
+// namespaces from per-thread batches). Writes to a shard serialise on its
+// lock.
 //
 // Ownership: the Engine owns its entries. A pinned entry (a Ref<V>) stays
 // valid after eviction, invalidation and shutdown until the last pin drops;
@@ -49,9 +50,12 @@ struct ValueOps {
   void (*move_construct)(void* dst, void* src) noexcept;
 };
 
-// Pin management for entries handed out by lookups.
+// Pin management for entries handed out by lookups. A handle from
+// Engine::lookup may be a pin that is not a reference count: copy it with
+// share(), which returns a referenced entry.
 void ref(Entry* e) noexcept;
 void unref(Entry* e) noexcept;
+Entry* share(Entry* e) noexcept;
 const void* value_of(const Entry* e) noexcept;
 // REQUIRES: e is a negative entry (see Engine::insert_negative).
 const Status& error_of(const Entry* e) noexcept;
@@ -158,8 +162,10 @@ class Engine {
   // bind with another type fails with kInvalidArgument naming both types.
   Result<NamespaceId> bind(std::string_view ns, const internal::ValueOps* ops);
 
-  // A fresh entry (pinned; the caller unrefs) or nullptr. Counts a hit or a
-  // miss. Never returns negative, stale or expired entries.
+  // A fresh entry (pinned; the caller unrefs, copies with share) or nullptr.
+  // Counts a hit or a miss. Never returns negative, stale or expired entries.
+  // The pin is usually a slot of the calling thread's own, so a hit writes
+  // no cache line another thread reads.
   internal::Entry* lookup(NamespaceId ns, TenantId tenant, std::string_view key);
 
   // Like lookup, but also returns stale, refresh-due and negative entries,
@@ -200,8 +206,17 @@ class Engine {
 
   // Loading-layer counters, folded into stats().
   enum class LoadEvent : std::uint8_t {
-    kLoad, kLoadFailure, kLoadTimeout, kCoalesced, kNegativeHit, kStaleHit, kRefresh,
-    kRefreshFailure, kHit, kMiss, kLateCompletion,
+    kLoad,
+    kLoadFailure,
+    kLoadTimeout,
+    kCoalesced,
+    kNegativeHit,
+    kStaleHit,
+    kRefresh,
+    kRefreshFailure,
+    kHit,
+    kMiss,
+    kLateCompletion,
   };
   void record(NamespaceId ns, LoadEvent event, std::uint64_t n = 1) noexcept;
   void record_load_latency(NamespaceId ns, Duration latency) noexcept;

@@ -211,7 +211,8 @@ Entry* Engine::lookup(NamespaceId id, TenantId tenant, std::string_view key) {
   NamespaceState& ns = *impl_->namespaces[id.index];
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/true, nullptr);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/true, nullptr,
+                                      /*pin_slot=*/true);
 }
 
 Entry* Engine::lookup_for_load(NamespaceId id, TenantId tenant, std::string_view key,

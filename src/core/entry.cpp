@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "reclaim.h"
 #include "slab.h"
 
 namespace callcache::internal {
@@ -106,11 +107,41 @@ void Entry::destroy() noexcept {
   }
 }
 
-// Public pin helpers (declared in callcache/engine.h).
-void ref(Entry* e) noexcept { e->ref(); }
-void unref(Entry* e) noexcept { e->unref(); }
-const void* value_of(const Entry* e) noexcept { return e->value(); }
-const Status& error_of(const Entry* e) noexcept { return e->error(); }
-TimePoint expires_at(const Entry* e) noexcept { return e->expire(); }
+// Public pin helpers (declared in callcache/engine.h). A handle is either an
+// entry holding a reference, or — low bit set — the address of the reader
+// record pin slot (reclaim.h) that holds the entry (Engine::lookup).
+namespace {
+
+bool is_pin(const Entry* e) noexcept { return reinterpret_cast<std::uintptr_t>(e) & 1; }
+std::atomic<void*>* slot_of(const Entry* e) noexcept {
+  return reinterpret_cast<std::atomic<void*>*>(reinterpret_cast<std::uintptr_t>(e) &
+                                               ~std::uintptr_t{1});
+}
+const Entry* entry_of(const Entry* e) noexcept {
+  return is_pin(e) ? static_cast<const Entry*>(slot_of(e)->load(std::memory_order_acquire)) : e;
+}
+
+}  // namespace
+
+Entry* pin_handle(std::atomic<void*>* slot) noexcept {
+  return reinterpret_cast<Entry*>(reinterpret_cast<std::uintptr_t>(slot) | 1);
+}
+
+void ref(Entry* e) noexcept { const_cast<Entry*>(entry_of(e))->ref(); }
+Entry* share(Entry* e) noexcept {
+  Entry* x = const_cast<Entry*>(entry_of(e));
+  x->ref();
+  return x;
+}
+void unref(Entry* e) noexcept {
+  if (is_pin(e)) {
+    release_pin(slot_of(e));
+  } else {
+    e->unref();
+  }
+}
+const void* value_of(const Entry* e) noexcept { return entry_of(e)->value(); }
+const Status& error_of(const Entry* e) noexcept { return entry_of(e)->error(); }
+TimePoint expires_at(const Entry* e) noexcept { return entry_of(e)->expire(); }
 
 }  // namespace callcache::internal

@@ -138,6 +138,11 @@ class Entry {
   bool in_slab_ = false;   // memory is a slab slot (else operator new)
 };
 
+// A handle for a pin held in a reader record's pin slot (reclaim.h): what
+// Engine::lookup returns instead of a referenced entry when a slot is free.
+// The public helpers (ref, unref, share, value_of …) accept both kinds.
+Entry* pin_handle(std::atomic<void*>* slot) noexcept;
+
 // Value types are registered once per process (at Cache<V>::open) and named
 // by a one-byte index in each entry, instead of an 8-byte pointer. Returns
 // the index (1..255), or kResourceExhausted past 255 distinct types.

@@ -4,7 +4,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
+
+#include "spin_lock.h"
 
 namespace callcache::internal {
 namespace {
@@ -148,29 +151,100 @@ void GracePeriods::synchronize() noexcept {
   }
 }
 
+// ---- Pins ---------------------------------------------------------------------
+
+namespace {
+
+// Every pointer currently pinned, sorted.
+std::vector<void*> pinned_now() {
+  std::vector<void*> out;
+  for (ReaderRecord* r = g_records.load(std::memory_order_acquire); r; r = r->next) {
+    for (const std::atomic<void*>& slot : r->pins) {
+      if (void* p = slot.load(std::memory_order_acquire)) out.push_back(p);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Pinned objects whose owner went away (see reclaim.h).
+SpinMutex g_orphans_mu;  // trivially destructible: usable during static destruction
+std::vector<RetireList::Item>* g_orphans = nullptr;  // guarded by g_orphans_mu; never freed
+std::atomic<bool> g_have_orphans{false};
+
+void free_orphans() noexcept {
+  if (!g_orphans_mu.try_lock()) return;
+  std::lock_guard lock(g_orphans_mu, std::adopt_lock);
+  if (!g_orphans) return;
+  const std::vector<void*> pinned = pinned_now();
+  std::vector<RetireList::Item> keep;
+  for (const RetireList::Item& it : *g_orphans) {
+    if (std::binary_search(pinned.begin(), pinned.end(), it.p)) {
+      keep.push_back(it);
+    } else {
+      it.f(it.p);
+    }
+  }
+  g_orphans->swap(keep);
+  g_have_orphans.store(!g_orphans->empty(), std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void release_pin(std::atomic<void*>* slot) noexcept {
+  slot->store(nullptr, std::memory_order_release);
+  if (g_have_orphans.load(std::memory_order_relaxed)) free_orphans();
+}
+
 // ---- RetireList ---------------------------------------------------------------
+
+void RetireList::free_unpinned(std::vector<Item>& items) {
+  std::vector<void*> pinned;
+  if (std::any_of(items.begin(), items.end(), [](const Item& it) { return it.pinnable; }))
+    pinned = pinned_now();
+  for (const Item& it : items) {
+    if (it.pinnable && std::binary_search(pinned.begin(), pinned.end(), it.p)) {
+      pinned_.push_back(it);
+    } else {
+      it.f(it.p);
+    }
+  }
+  items.clear();
+}
 
 void RetireList::collect(bool force) {
   GracePeriods& gp = GracePeriods::global();
   if (!waiting_.empty() && gp.completed(gp_)) {
-    for (const Item& it : waiting_) it.f(it.p);
-    waiting_.clear();
+    if (!pinned_.empty()) waiting_.insert(waiting_.end(), pinned_.begin(), pinned_.end());
+    pinned_.clear();
+    free_unpinned(waiting_);
+  } else if (force && !pinned_.empty()) {
+    std::vector<Item> again;
+    again.swap(pinned_);
+    free_unpinned(again);
   }
   if (waiting_.empty() && !fresh_.empty() && (force || fresh_.size() >= kBatch)) {
     waiting_.swap(fresh_);
     gp_ = gp.request(force);
-    if (gp.completed(gp_)) {
-      for (const Item& it : waiting_) it.f(it.p);
-      waiting_.clear();
-    }
+    if (gp.completed(gp_)) free_unpinned(waiting_);
   }
+  if (g_have_orphans.load(std::memory_order_relaxed)) free_orphans();
 }
 
 void RetireList::free_all() noexcept {
-  for (const Item& it : waiting_) it.f(it.p);
-  for (const Item& it : fresh_) it.f(it.p);
-  waiting_.clear();
+  std::vector<Item> all;
+  all.swap(waiting_);
+  all.insert(all.end(), fresh_.begin(), fresh_.end());
+  all.insert(all.end(), pinned_.begin(), pinned_.end());
   fresh_.clear();
+  pinned_.clear();
+  free_unpinned(all);
+  if (pinned_.empty()) return;
+  std::lock_guard lock(g_orphans_mu);
+  if (!g_orphans) g_orphans = new std::vector<Item>();
+  g_orphans->insert(g_orphans->end(), pinned_.begin(), pinned_.end());
+  pinned_.clear();
+  g_have_orphans.store(true, std::memory_order_relaxed);
 }
 
 }  // namespace callcache::internal

@@ -25,9 +25,19 @@
 // it completes when each of them has changed. Snapshots start at most once
 // per kMinInterval so that heavy write loads share one membarrier.
 //
+// Pins. A lookup may pin what it found without writing the object at all:
+// it stores the pointer in one of its record's kPins pin slots (a line only
+// its thread writes) before its read section ends, and the pin is released
+// by storing null into that slot, from any thread. A retired object marked
+// pinnable is freed only once no slot holds it: the grace period makes every
+// pin taken before the unlink visible, and nothing can pin it after. A
+// pinnable object still pinned when its owner's list is destroyed becomes an
+// orphan, freed when its last pin is released (process-wide list).
+//
 // Thread-safety: everything here may be called from any thread. Read
 // sections nest. Records are never freed (a registry of at most as many
-// records as threads ever alive at once).
+// records as threads ever alive at once), so a pin slot's address stays
+// valid for as long as anything holds it.
 #pragma once
 
 #include <atomic>
@@ -40,12 +50,32 @@
 namespace callcache::internal {
 
 struct alignas(64) ReaderRecord {
+  static constexpr int kPins = 4;
   std::atomic<std::uint64_t> seq{0};  // odd while the owner is inside a read section
   std::uint32_t depth = 0;            // nesting depth; owner only
   std::uint32_t index = 0;            // position in the registry (fixed)
   std::atomic<bool> in_use{false};
   ReaderRecord* next = nullptr;  // registry chain; set before the record is published
+  // Pin slots: set by the owner inside a read section, cleared by whoever
+  // releases the pin. On the same cache line as `seq`.
+  std::atomic<void*> pins[kPins] = {};
 };
+static_assert(sizeof(ReaderRecord) == 64, "a lookup writes one line of its record");
+
+// Pins `p` in a free slot of `r` (the caller's own record, inside a read
+// section). Returns the slot, or nullptr if all are taken.
+inline std::atomic<void*>* try_pin(ReaderRecord& r, void* p) noexcept {
+  for (std::atomic<void*>& slot : r.pins) {
+    if (!slot.load(std::memory_order_relaxed)) {
+      slot.store(p, std::memory_order_relaxed);
+      return &slot;
+    }
+  }
+  return nullptr;
+}
+// Releases a pin (any thread). Every access through the pin must happen
+// before this call.
+void release_pin(std::atomic<void*>* slot) noexcept;
 
 ReaderRecord& acquire_reader_record() noexcept;
 bool readers_fence_slow() noexcept;
@@ -129,25 +159,32 @@ class RetireList {
   using Free = void (*)(void*) noexcept;
   ~RetireList() { free_all(); }
 
-  void retire(void* p, Free f) { fresh_.push_back({p, f}); }
+  // `pinnable`: p may be held by pin slots (see above).
+  void retire(void* p, Free f, bool pinnable = false) { fresh_.push_back({p, f, pinnable}); }
   // Frees what can be freed and starts a grace period for the rest when
   // `force` or at least kBatch objects wait. Cheap when nothing is due.
   void collect(bool force = false);
   // Frees everything now. REQUIRES: no read section can still reach any of
   // it (the owner is being destroyed).
   void free_all() noexcept;
-  std::size_t pending() const noexcept { return waiting_.size() + fresh_.size(); }
+  std::size_t pending() const noexcept { return waiting_.size() + fresh_.size() + pinned_.size(); }
 
   static constexpr std::size_t kBatch = 64;
 
- private:
   struct Item {
     void* p;
     Free f;
+    bool pinnable;
   };
+
+ private:
+  // Frees `items` except those still pinned, which go to pinned_.
+  void free_unpinned(std::vector<Item>& items);
+
   std::vector<Item> waiting_;  // retired before grace period gp_ started
   std::uint64_t gp_ = 0;
-  std::vector<Item> fresh_;  // retired since
+  std::vector<Item> fresh_;   // retired since
+  std::vector<Item> pinned_;  // past their grace period, still pinned
 };
 
 }  // namespace callcache::internal

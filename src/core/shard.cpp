@@ -133,8 +133,9 @@ class ShardImpl final : public Shard {
   }
 
   Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key, const LookupContext& ctx,
-              bool count, Freshness* freshness) override {
+              bool count, Freshness* freshness, bool pin_slot) override {
     Entry* e;
+    Entry* handle = nullptr;
     Freshness f = Freshness::kMiss;
     {
       ReadSection section;
@@ -142,17 +143,23 @@ class ShardImpl final : public Shard {
       if (e) f = classify(*e, ctx);
       if (count ? (f == Freshness::kFresh || f == Freshness::kRefreshDue) : f != Freshness::kMiss) {
         // Safe without a lock: the shard's own reference is only dropped a
-        // grace period after the entry leaves the table.
-        e->ref();
+        // grace period after the entry leaves the table, and not while a pin
+        // slot holds it.
+        std::atomic<void*>* slot = pin_slot ? try_pin(section.record(), e) : nullptr;
+        if (slot) {
+          handle = pin_handle(slot);
+        } else {
+          e->ref();
+          handle = e;
+        }
         if constexpr (Strategy::kBuffersHits) {
           buffer_hit(section.record().index, e, hash);
         } else {
           e->touch();
         }
-      } else {
-        e = nullptr;
       }
     }
+    e = handle;
     if (count) context_.lookups->add(e ? kHitCount : kMissCount);
     if (context_.adaptive) context_.adaptive->on_lookup(hash);
     if (freshness) *freshness = e ? f : Freshness::kMiss;
@@ -327,8 +334,9 @@ class ShardImpl final : public Shard {
   }
 
   static void release(void* e) noexcept { static_cast<Entry*>(e)->unref(); }
-  // The shard's reference to an unlinked entry, dropped after a grace period.
-  void retire(Entry* e) { retired_.retire(e, &release); }
+  // The shard's reference to an unlinked entry, dropped after a grace period
+  // once no pin slot holds it.
+  void retire(Entry* e) { retired_.retire(e, &release, /*pinnable=*/true); }
 
   // REQUIRES: mu_ held.
   void enforce_bounds() {

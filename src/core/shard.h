@@ -80,9 +80,12 @@ class Shard {
   // Finds (tenant, key). With count = true (plain lookups) returns only fresh
   // entries and counts a hit or miss; with count = false returns anything
   // usable by the loading layer and reports its freshness. The result is
-  // pinned (caller unrefs). Lock-free.
+  // pinned (caller unrefs): with `pin_slot`, in a free pin slot of the
+  // calling thread's reader record when there is one (the result is then a
+  // pin handle, entry.h), else by a reference. Lock-free.
   virtual Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key,
-                      const LookupContext& ctx, bool count, Freshness* freshness) = 0;
+                      const LookupContext& ctx, bool count, Freshness* freshness,
+                      bool pin_slot = false) = 0;
 
   // Links `e` (created by the caller, who keeps its own reference), replacing
   // any entry with the same identity, then evicts down to the bounds.

@@ -29,9 +29,11 @@
 // CLOCK), and its hits are added to the sketch then (the sketch counts every
 // insert at once). docs/sim.md compares this with the textbook policy.
 //
-// The adaptive policy keeps both a ghost and a sketch and switches mode on
-// the fly (adaptive.h decides); switching to S3-FIFO folds protected into
-// main, switching to W-TinyLFU starts with all of main on probation.
+// The adaptive policy keeps both a ghost and a sketch, up to date in either
+// mode (S3-FIFO's passes add the hits they consume to the sketch), and
+// switches mode on the fly (adaptive.h decides); switching to S3-FIFO folds
+// protected into main, switching to W-TinyLFU starts with all of main on
+// probation.
 //
 // Node: Entry or a simulation node with the same members (prev, next,
 // freq/set_freq, has/set/clear of the Entry::Flag values used here).
@@ -226,6 +228,7 @@ class TwoQueue {
         if (!t) return nullptr;
         if (chances && t->freq() >= kPromoteFreq) {
           q0_.remove(t);
+          if (sketch_) fold(t);  // adaptive: keep the sketch current for W-TinyLFU
           t->set_freq(0);
           t->clear(Entry::kFresh);
           t->set(Entry::kMain);
@@ -238,6 +241,7 @@ class TwoQueue {
       Node* t = m.tail();
       if (chances && t->freq() > 0) {
         m.remove(t);
+        if (sketch_) sketch_->increment(hasher_(t));
         t->set_freq(static_cast<std::uint8_t>(t->freq() - 1));
         t->clear(Entry::kProtected);
         q1_.push_front(t);
