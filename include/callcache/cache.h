@@ -67,10 +67,7 @@ class Ref {
 template <class V>
 struct DefaultSize {
   std::size_t operator()(const V& v) const noexcept {
-    if constexpr (requires {
-                    v.size();
-                    v.data();
-                  }) {
+    if constexpr (requires { v.size(); v.data(); }) {
       return v.size() * sizeof(*v.data());
     } else {
       return sizeof(V);
@@ -86,16 +83,16 @@ struct TypeTag {
 template <class V>
 const ValueOps* value_ops() noexcept {
   static const ValueOps ops = {
-    &TypeTag<V>::tag,
+      &TypeTag<V>::tag,
 #if defined(__GNUC__)
-    __PRETTY_FUNCTION__,
+      __PRETTY_FUNCTION__,
 #else
-    "V",
+      "V",
 #endif
-    sizeof(V),
-    alignof(V),
-    [](void* p) noexcept { static_cast<V*>(p)->~V(); },
-    [](void* dst, void* src) noexcept { ::new (dst) V(std::move(*static_cast<V*>(src))); },
+      sizeof(V),
+      alignof(V),
+      [](void* p) noexcept { static_cast<V*>(p)->~V(); },
+      [](void* dst, void* src) noexcept { ::new (dst) V(std::move(*static_cast<V*>(src))); },
   };
   return &ops;
 }
@@ -164,11 +161,7 @@ class Cache {
       return Ref<V>::adopt(e);
     }
     auto held = std::make_shared<std::decay_t<Loader>>(std::forward<Loader>(loader));
-    internal::LoadCall call{engine_,
-                            ns_,
-                            tenant,
-                            key,
-                            &options,
+    internal::LoadCall call{engine_, ns_, tenant, key, &options,
                             [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
                               LoadCompletion<V> done(std::move(sink), size);
                               internal::run_blocking_loader<V>(*held, done);
@@ -218,11 +211,7 @@ class Cache {
     }
     auto held = std::make_shared<std::decay_t<AsyncLoader>>(std::forward<AsyncLoader>(loader));
     auto cb = std::make_shared<std::decay_t<Callback>>(std::forward<Callback>(callback));
-    internal::LoadCall call{engine_,
-                            ns_,
-                            tenant,
-                            key,
-                            &options,
+    internal::LoadCall call{engine_, ns_, tenant, key, &options,
                             [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
                               LoadCompletion<V> done(std::move(sink), size);
                               internal::run_async_loader<V>(*held, done);

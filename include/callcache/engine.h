@@ -7,10 +7,10 @@
 //
 // Thread-safety: every member function may be called concurrently from any
 // number of threads. Lookups take no lock: a hit probes its shard's table
-// with atomic loads, pins the entry with one atomic increment and counts the
-// hit on the entry itself; eviction order learns of hits lazily (LRU
-// namespaces from per-thread batches). Writes to a shard serialise on its
-// lock.
+// with atomic loads and pins the entry in a slot of the calling thread's own
+// record, so a hit on a hot key writes no cache line other threads use;
+// eviction order learns of hits lazily (LRU namespaces from per-thread
+// batches). Writes to a shard serialise on its lock.
 //
 // Ownership: the Engine owns its entries. A pinned entry (a Ref<V>) stays
 // valid after eviction, invalidation and shutdown until the last pin drops;
@@ -206,17 +206,8 @@ class Engine {
 
   // Loading-layer counters, folded into stats().
   enum class LoadEvent : std::uint8_t {
-    kLoad,
-    kLoadFailure,
-    kLoadTimeout,
-    kCoalesced,
-    kNegativeHit,
-    kStaleHit,
-    kRefresh,
-    kRefreshFailure,
-    kHit,
-    kMiss,
-    kLateCompletion,
+    kLoad, kLoadFailure, kLoadTimeout, kCoalesced, kNegativeHit, kStaleHit, kRefresh,
+    kRefreshFailure, kHit, kMiss, kLateCompletion,
   };
   void record(NamespaceId ns, LoadEvent event, std::uint64_t n = 1) noexcept;
   void record_load_latency(NamespaceId ns, Duration latency) noexcept;

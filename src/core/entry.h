@@ -6,10 +6,12 @@
 // larger ones come from operator new.
 //
 // Lifetime: refcounted. The shard holds one reference while the entry is
-// linked (in its table and eviction queues); each pin (Ref<V>, lookup result)
-// holds one more. The entry is destroyed by whoever drops the last reference,
-// on any thread, so everything needed to destroy it (the value's ops) is in
-// the entry itself.
+// linked (in its table and eviction queues); each copied Ref<V> or loading
+// result holds one more. A plain lookup usually pins the entry in a slot of
+// its thread's reader record instead (reclaim.h): the shard then keeps its
+// reference until no slot holds the entry. The entry is destroyed by whoever
+// drops the last reference, on any thread, so everything needed to destroy
+// it (the value's ops) is in the entry itself.
 //
 // Synchronisation: everything a lock-free lookup reads (tenant, key, expiry,
 // version, the negative flag, the value) is fixed before the entry is

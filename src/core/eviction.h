@@ -4,7 +4,7 @@
 //
 // Contract (EvictionStrategy): every member runs under the shard's lock.
 // Lookups take no lock: a hit only bumps the entry's own hit counter
-// (Entry::touch, on the line the hit writes anyway to pin the entry), and a
+// (Entry::touch, saturating, so a hot entry's line stops being written), and a
 // strategy that needs the order of hits (kBuffersHits, LRU) gets them in
 // batches from the shard through promote(). The strategies are:
 // - LruStrategy (here): a list, reordered in batches of hits;

@@ -3,9 +3,10 @@
 //
 // Concurrency: lookups take no lock. A lookup runs inside a ReadSection
 // (reclaim.h): it probes the table with atomic loads, checks the entry's
-// identity, expiry and version, pins it with one atomic increment and bumps
-// its hit counter — writes to the entry's own cache line and to the calling
-// thread's own lines only (its reader record, its stats lane). Eviction state
+// identity, expiry and version, pins it in a slot of the calling thread's
+// reader record (or, with every slot taken, by a reference) and bumps its
+// hit counter, which saturates — so a hit on a hot key writes only the
+// calling thread's own lines (its reader record, its stats lane). Eviction state
 // learns of hits lazily: from each entry's hit counter when the strategy
 // next looks at it, or (LRU) from per-thread buffers of hits drained in
 // batches under the lock.
