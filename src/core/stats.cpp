@@ -216,6 +216,7 @@ std::string StatsSnapshot::to_prometheus() const {
 
 StatsSnapshot Engine::stats() const {
   using internal::kLoadEvents;
+  using internal::LoadEvent;
   StatsSnapshot snap;
   snap.total.name = "total";
   std::string scope;
@@ -244,7 +245,9 @@ StatsSnapshot Engine::stats() const {
     }
     s.hits += ns.lookups.load(internal::kHitCount);
     s.misses += ns.lookups.load(internal::kMissCount);
-    auto ev = [&](Engine::LoadEvent e) { return ns.load_events.load(static_cast<std::size_t>(e)); };
+    auto ev = [&](internal::LoadEvent e) {
+      return ns.load_events.load(static_cast<std::size_t>(e));
+    };
     s.hits += ev(LoadEvent::kHit);
     s.misses += ev(LoadEvent::kMiss);
     s.loads = ev(LoadEvent::kLoad);
