@@ -208,7 +208,8 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
       ->capture_default_str();
   app.add_option("--reference", a.reference,
                  "reference points computed by the simulator: opt, fifo, lru-exact, "
-                 "s3fifo-ref[:small=F][:ghost=F][:promote=N][:maxfreq=N], or none")
+                 "s3fifo-ref[:small=F][:ghost=F][:promote=N][:maxfreq=N], "
+                 "wtinylfu-ref[:window=F][:protected=F], or none")
       ->capture_default_str();
   auto* json_flag = app.add_flag("--json", a.json, "print JSON instead of the table");
   app.add_flag("--markdown", a.markdown, "print the table as Markdown")->excludes(json_flag);
