@@ -17,8 +17,10 @@
 namespace callcache {
 
 enum class EvictionPolicy : std::uint8_t {
-  kLru,     // least recently used; exact when uncontended, approximate under contention
-  kS3Fifo,  // S3-FIFO (small probationary FIFO + main FIFO + ghost): scan resistant
+  kLru,       // least recently used; exact when uncontended, approximate under contention
+  kS3Fifo,    // S3-FIFO (small probationary FIFO + main FIFO + ghost): scan resistant
+  kWTinyLfu,  // W-TinyLFU (window + frequency-sketch admission + segmented main)
+  kAdaptive,  // S3-FIFO or W-TinyLFU, whichever misses less in simulations on sampled keys
 };
 
 std::string_view eviction_policy_name(EvictionPolicy p) noexcept;

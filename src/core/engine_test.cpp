@@ -1,10 +1,10 @@
-#include "callcache/cache.h"
-
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "callcache/cache.h"
 
 namespace callcache {
 namespace {
@@ -215,7 +215,8 @@ TEST_F(EngineTest, TenantCapEvictsOnlyThatTenantsEntries) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache.put(TenantId{2}, "b" + std::to_string(i), i).ok());
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(cache.put(TenantId{1}, "a" + std::to_string(i), i).ok());
   int a_held = 0;
-  for (int i = 0; i < 10; ++i) a_held += cache.get(TenantId{1}, "a" + std::to_string(i)).has_value();
+  for (int i = 0; i < 10; ++i)
+    a_held += cache.get(TenantId{1}, "a" + std::to_string(i)).has_value();
   EXPECT_EQ(a_held, 3);
   EXPECT_TRUE(cache.get(TenantId{1}, "a9")) << "the newest survive";
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(cache.get(TenantId{2}, "b" + std::to_string(i)));
@@ -236,7 +237,9 @@ TEST_F(EngineTest, StatsRenderAsJsonAndPrometheus) {
   EXPECT_NE(json.find("\"entity\":{"), std::string::npos) << json;
   EXPECT_NE(json.find("\"hits\":1"), std::string::npos) << json;
   std::string prom = s.to_prometheus();
-  EXPECT_NE(prom.find("callcache_hits_total{namespace=\"entity\",scope=\"isolated\"} 1"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("callcache_hits_total{namespace=\"entity\",scope=\"isolated\"} 1"),
+            std::string::npos)
+      << prom;
   EXPECT_NE(prom.find("# TYPE callcache_entries gauge"), std::string::npos);
 }
 
@@ -270,7 +273,8 @@ TEST_F(EngineTest, LoadRacingAnInvalidationIsNotCached) {
   std::optional<LoadCompletion<std::string>> pending;
   std::optional<Result<Ref<std::string>>> got;
   auto start = [&](LoadCompletion<std::string> done) { pending.emplace(std::move(done)); };
-  cache.get_or_load_async(TenantId{1}, "chat:5", start, [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
+  cache.get_or_load_async(TenantId{1}, "chat:5", start,
+                          [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
   ASSERT_TRUE(pending.has_value());
   ASSERT_TRUE(engine->invalidate("entity", TenantId{1}, "chat:5").ok());  // e.g. setChatTitle
   (*pending)(Result<std::string>(std::string("old title")));
@@ -281,7 +285,8 @@ TEST_F(EngineTest, LoadRacingAnInvalidationIsNotCached) {
   // Without an invalidation in between, the same load is cached.
   pending.reset();
   got.reset();
-  cache.get_or_load_async(TenantId{1}, "chat:5", start, [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
+  cache.get_or_load_async(TenantId{1}, "chat:5", start,
+                          [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
   ASSERT_TRUE(pending.has_value());
   (*pending)(Result<std::string>(std::string("new title")));
   ASSERT_TRUE(got.has_value() && got->ok());
