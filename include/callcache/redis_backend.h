@@ -42,6 +42,7 @@
 #include "callcache/backend.h"
 #include "callcache/rate_limiter.h"
 #include "callcache/status.h"
+#include "callcache/tiers.h"
 
 namespace callcache {
 
@@ -69,6 +70,32 @@ Status parse_redis_url(std::string_view url, RedisOptions& out);
 // that is down at start-up is an outage, not a start-up failure; call
 // health() to check. Errors: kInvalidArgument for bad options.
 Result<std::unique_ptr<Backend>> open_redis_backend(RedisOptions options);
+
+// ---- Cross-process coordination of Tiers ------------------------------------
+//
+// The TierCoordinator (callcache/tiers.h) over Redis, for every process whose
+// Tiers share one Redis as L2: invalidations published on the channel
+// <prefix>:events:<db> and applied to every other process's L1; leases as
+// keys <prefix>:lease:<ns><tenant-hex><key> (SET NX PX) whose
+// release is announced on the same channel. One thread per coordinator holds
+// the subscription on its own connection and PINGs it every `heartbeat`; the
+// subscription counts as lost when its connection fails or nothing arrives
+// for `heartbeat_timeout`. While lost, Tiers drops its L1 at once and every
+// `flush_interval`, and once more when it is back: an L1 value outlives a
+// missed invalidation by at most heartbeat_timeout + flush_interval (and by
+// nothing when Redis itself is killed: the connection fails at once).
+
+struct RedisCoordinatorOptions {
+  RedisOptions redis;  // pool_size is ignored (two connections, plus the subscription)
+  Duration heartbeat = std::chrono::milliseconds(250);
+  Duration heartbeat_timeout = std::chrono::seconds(1);  // REQUIRES: > heartbeat
+  Duration flush_interval = std::chrono::seconds(1);
+  Duration retry = std::chrono::milliseconds(100);  // between reconnection attempts
+};
+
+// Creates the coordinator; it connects when Tiers starts it. Errors:
+// kInvalidArgument naming the option.
+Result<std::shared_ptr<TierCoordinator>> open_redis_coordinator(RedisCoordinatorOptions options);
 
 // ---- Distributed rate limiter -------------------------------------------
 //

@@ -120,6 +120,13 @@ class Gateway::Impl {
                       (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
       backend_ = std::move(*backend);
+      // Several gateways sharing one Redis: invalidations reach every
+      // gateway's L1, and one upstream call per key across them.
+      auto coordinator = tiers::make_coordinator(sc);
+      if (!coordinator.ok())
+        return Status(coordinator.status().code(),
+                      "storage.redis: " + coordinator.status().message());
+      coordinator_ = std::move(*coordinator);
     }
     // Both tiers as one: read-through for the handlers, invalidation of
     // both for writes and the admin routes. L2 failures never fail a
@@ -141,6 +148,7 @@ class Gateway::Impl {
         spdlog::debug("L2 {} {} failed: {}", name, what, s.to_string());
       }
     };
+    to.coordinator = coordinator_;
     tiers_ = std::make_unique<Tiers>(*engine_, backend_.get(), std::move(to));
 
     if (config_.pacing_enabled) {
@@ -161,10 +169,13 @@ class Gateway::Impl {
     }
 
     auto origin = Origin::parse(config_.upstream);
-    if (!origin.ok()) return Status::invalid_argument("gateway.upstream: " + origin.status().message());
+    if (!origin.ok())
+      return Status::invalid_argument("gateway.upstream: " + origin.status().message());
     UpstreamOptions uo;
-    uo.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
-    uo.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
+    uo.connect_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
+    uo.read_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
     uo.verify_peer = config_.verify_peer;
     uo.ca_file = config_.ca_file;
     uo.max_idle_per_origin = config_.max_idle_per_origin;
@@ -249,7 +260,8 @@ class Gateway::Impl {
     std::vector<net::io_context*> contexts;
     for (auto& ctx : contexts_) contexts.push_back(ctx.get());
     auto server = HttpServer::create(std::move(contexts), so, *router_);
-    if (!server.ok()) return Status(server.status().code(), "server.listen: " + server.status().message());
+    if (!server.ok())
+      return Status(server.status().code(), "server.listen: " + server.status().message());
     server_ = std::move(*server);
 
     if (config_.admin_enabled) {
@@ -331,9 +343,10 @@ class Gateway::Impl {
       server_->close_idle();
     }
     if (server_->connections() > 0) {
-      spdlog::warn("callcache serve: {} connections still busy after {} ms; closing them",
-                   server_->connections(),
-                   std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
+      spdlog::warn(
+          "callcache serve: {} connections still busy after {} ms; closing them",
+          server_->connections(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
       server_->force_close();
     }
     if (admin_) admin_->force_close();
@@ -401,6 +414,7 @@ class Gateway::Impl {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Backend> backend_;
   std::atomic<bool> tier_warned_{false};  // a non-outage L2 failure was logged at warn level
+  std::shared_ptr<TierCoordinator> coordinator_;  // l2: redis only
   std::unique_ptr<Tiers> tiers_;
   std::unique_ptr<RateLimiter> limiter_;
   // One io_context per I/O thread, each run by that thread alone: sessions
@@ -415,7 +429,8 @@ class Gateway::Impl {
   std::unique_ptr<Router> router_;
   std::string l2_description_;  // "sqlite <path>" / "redis <url>", for the start-up line
   std::unique_ptr<StatsHistory> history_;
-  std::unique_ptr<HistorySampler> sampler_;  // reads metrics_, engine_, backend_; records into history_
+  std::unique_ptr<HistorySampler>
+      sampler_;  // reads metrics_, engine_, backend_; records into history_
   std::unique_ptr<AdminHandler> admin_handler_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<HttpServer> server_;
