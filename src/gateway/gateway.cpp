@@ -80,6 +80,7 @@ class Gateway::Impl {
     engine_ = std::move(*engine);
     engine_->set_scope_label("process");
 
+    std::optional<RedisOptions> shared_redis;  // l2: redis — also pacing's store
     if (config_.l2 == "sqlite" || config_.l2 == "redis") {
       // The tiers library's factory: the store behind compression framing
       // and a DegradingBackend, so an L2 outage costs a counter per call and
@@ -127,6 +128,7 @@ class Gateway::Impl {
         return Status(coordinator.status().code(),
                       "storage.redis: " + coordinator.status().message());
       coordinator_ = std::move(*coordinator);
+      if (config_.l2 == "redis") shared_redis = tiers::redis_options(sc).value();
     }
     // Both tiers as one: read-through for the handlers, invalidation of
     // both for writes and the admin routes. L2 failures never fail a
@@ -161,7 +163,19 @@ class Gateway::Impl {
       } else {
         ro.rules = config_.pacing_rules;
       }
-      auto limiter = make_local_rate_limiter(std::move(ro));
+      // With Redis, every gateway sharing it paces one bot together (one
+      // GCRA state per key in Redis), and a 429 penalises the chat in all of
+      // them; during a Redis outage each falls back to pacing on its own.
+      Result<std::unique_ptr<RateLimiter>> limiter = Status::internal("unset");
+      if (shared_redis) {
+        RedisRateLimiterOptions rro;
+        rro.redis = *shared_redis;
+        rro.rules = std::move(ro.rules);
+        rro.log = [](std::string_view message) { spdlog::warn("pacing: {}", message); };
+        limiter = make_redis_rate_limiter(std::move(rro));
+      } else {
+        limiter = make_local_rate_limiter(std::move(ro));
+      }
       if (!limiter.ok()) {
         return Status(limiter.status().code(), "gateway.pacing: " + limiter.status().message());
       }
