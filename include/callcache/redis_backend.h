@@ -37,6 +37,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "callcache/account_locks.h"
 #include "callcache/backend.h"
@@ -59,10 +61,20 @@ struct RedisOptions {
   std::size_t pool_size = 4;
   // First segment of every key.
   std::string prefix = "cc";
+  // Redis Sentinel: when not empty, `host`/`port` are ignored and every new
+  // connection asks these sentinels, in order, for the current address of
+  // the master named `sentinel_master` (SENTINEL get-master-addr-by-name), so
+  // after a fail-over connections that broke reconnect to the new master
+  // (and one that answers READONLY, to a demoted master, is dropped). The
+  // sentinels themselves are reached without AUTH.
+  std::vector<std::pair<std::string, int>> sentinels;
+  std::string sentinel_master;
 };
 
 // Parses "redis://host:port/db" (port defaults to 6379, db to 0) into
-// host/port/db of `out`. A password in the URL is refused (use an
+// host/port/db of `out`, or "redis-sentinel://host:port[,host:port...]/
+// master[/db]" (sentinel port defaults to 26379) into sentinels,
+// sentinel_master and db. A password in the URL is refused (use an
 // environment variable). Errors (kInvalidArgument) quote the URL.
 Status parse_redis_url(std::string_view url, RedisOptions& out);
 

@@ -123,7 +123,9 @@ class Gateway::Impl {
       backend_ = std::move(*backend);
       // Several gateways sharing one Redis: invalidations reach every
       // gateway's L1, and one upstream call per key across them.
-      auto coordinator = tiers::make_coordinator(sc);
+      auto coordinator = config_.redis_coordination
+                             ? tiers::make_coordinator(sc)
+                             : Result<std::shared_ptr<TierCoordinator>>(nullptr);
       if (!coordinator.ok())
         return Status(coordinator.status().code(),
                       "storage.redis: " + coordinator.status().message());

@@ -189,7 +189,10 @@ class RedisCoordinator final : public TierCoordinator {
 
   // Connects and subscribes; nullptr if it cannot.
   redisContext* subscribe() {
-    redisContext* c = redisConnectWithTimeout(o_.redis.host.c_str(), o_.redis.port,
+    auto addr = tiers::master_address(o_.redis);
+    if (!addr.ok()) return nullptr;
+    master_ = *addr;
+    redisContext* c = redisConnectWithTimeout(addr->first.c_str(), addr->second,
                                               to_timeval(o_.redis.connect_timeout));
     if (!c) return nullptr;
     if (c->err) {
@@ -267,10 +270,13 @@ class RedisCoordinator final : public TierCoordinator {
     return next;
   }
 
-  // Reads the subscription until it fails or stop().
+  // Reads the subscription until it fails or stop(). With sentinels, also
+  // until they name another master (a subscription on a demoted master stays
+  // up but no longer hears what is published on the new one).
   void listen(redisContext* c) {
     auto last_rx = Clock::now();
     auto next_ping = last_rx + o_.heartbeat;
+    auto next_check = last_rx + o_.heartbeat_timeout;
     while (!stopping_.load()) {
       void* raw = nullptr;
       while (redisGetReplyFromReader(c, &raw) == REDIS_OK && raw) {
@@ -298,6 +304,11 @@ class RedisCoordinator final : public TierCoordinator {
           if (redisBufferWrite(c, &done) != REDIS_OK) return;
         }
         next_ping = now + o_.heartbeat;
+      }
+      if (!o_.redis.sentinels.empty() && now >= next_check) {
+        auto addr = tiers::master_address(o_.redis);
+        if (addr.ok() && *addr != master_) return;
+        next_check = now + o_.heartbeat_timeout;
       }
     }
   }
@@ -340,7 +351,8 @@ class RedisCoordinator final : public TierCoordinator {
   const std::string origin_;
   RedisScript release_;
   int wake_;
-  Handlers handlers_;  // set before the thread starts, then read by it only
+  Handlers handlers_;                   // set before the thread starts, then read by it only
+  std::pair<std::string, int> master_;  // the subscription's server (its thread only)
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> subscribed_{false};
