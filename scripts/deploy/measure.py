@@ -189,7 +189,7 @@ def saved(dep, keys, readers):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--callcache", default="build/debug/callcache")
+    ap.add_argument("--callcache", default="build/debug/src/tools/callcache")
     ap.add_argument("--fake", default="build/debug/src/gateway/callcache_fake_telegram_server")
     ap.add_argument("--gateways", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=300, help="writes for the lag")

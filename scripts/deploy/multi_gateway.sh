@@ -4,7 +4,7 @@
 #
 #   scripts/deploy/multi_gateway.sh [N]     (default 3)
 #
-# Environment: CALLCACHE (the binary, default build/debug/callcache),
+# Environment: CALLCACHE (the binary, default build/release/src/tools/callcache),
 # UPSTREAM (default https://api.telegram.org), LISTEN (nginx, default
 # 127.0.0.1:8080), FIRST_PORT (gateways at FIRST_PORT.., admin at +100;
 # default 18081), REDIS_URL (use an existing Redis instead of starting one),
@@ -12,7 +12,7 @@
 # ./data/multi). Stops everything on Ctrl-C.
 set -eu
 N=${1:-3}
-CALLCACHE=${CALLCACHE:-build/debug/callcache}
+CALLCACHE=${CALLCACHE:-build/release/src/tools/callcache}
 UPSTREAM=${UPSTREAM:-https://api.telegram.org}
 LISTEN=${LISTEN:-127.0.0.1:8080}
 FIRST_PORT=${FIRST_PORT:-18081}
