@@ -410,6 +410,9 @@ class Gateway::Impl {
       stop();
       (void)wait();
     }
+    // No lease wait may resume a load (which posts to an io_context) once
+    // the contexts start going away.
+    if (coordinator_) coordinator_->stop();
     // Sockets must go before their io_context; the io_context (and the
     // coroutine frames it still holds) before the handlers those frames use.
     server_.reset();
