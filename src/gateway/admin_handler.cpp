@@ -35,9 +35,11 @@ std::string AdminHandler::metrics_text() {
   out += deps_.engine->stats().to_prometheus();
   if (deps_.limiter) out += deps_.limiter->stats().to_prometheus();
   if (deps_.connections) {
-    out += "# HELP callcache_gateway_connections Open client connections.\n"
-           "# TYPE callcache_gateway_connections gauge\n"
-           "callcache_gateway_connections " + std::to_string(deps_.connections()) + "\n";
+    out +=
+        "# HELP callcache_gateway_connections Open client connections.\n"
+        "# TYPE callcache_gateway_connections gauge\n"
+        "callcache_gateway_connections " +
+        std::to_string(deps_.connections()) + "\n";
   }
   if (Backend* l2 = deps_.tiers ? deps_.tiers->l2() : nullptr) {
     BackendStats b = l2->stats();
@@ -53,6 +55,29 @@ std::string AdminHandler::metrics_text() {
     line("put", b.puts);
     line("delete", b.deletes);
     line("error", b.errors);
+  }
+  if (deps_.tiers && deps_.tiers->coordinator()) {
+    // Coordination with the other gateways sharing Redis.
+    TieredStats t = deps_.tiers->stats();
+    out +=
+        "# HELP callcache_gateway_coordination_total Coordination with other gateways: "
+        "invalidations applied from them, L1 flushes (subscription lost/regained), leases taken, "
+        "waits for another gateway's load and the waits it answered.\n"
+        "# TYPE callcache_gateway_coordination_total counter\n";
+    auto line = [&](const char* what, std::uint64_t v) {
+      out += std::string("callcache_gateway_coordination_total{event=\"") + what + "\"} " +
+             std::to_string(v) + "\n";
+    };
+    line("remote_invalidation", t.remote_invalidations);
+    line("l1_flush", t.l1_flushes);
+    line("lease_taken", t.leases_taken);
+    line("lease_wait", t.lease_waits);
+    line("lease_wait_hit", t.lease_wait_hits);
+    out +=
+        "# HELP callcache_gateway_subscribed Whether the invalidation subscription is up.\n"
+        "# TYPE callcache_gateway_subscribed gauge\n"
+        "callcache_gateway_subscribed " +
+        std::string(deps_.tiers->coordinator()->subscribed() ? "1" : "0") + "\n";
   }
   return out;
 }
@@ -86,7 +111,8 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
   for (auto& [name, value] : *params) {
     if (name == "tenant") {
       if (!is_hex16(value)) {
-        return json_response(400, logic::error_json(400, "tenant: expected 16 lowercase hex digits"));
+        return json_response(400,
+                             logic::error_json(400, "tenant: expected 16 lowercase hex digits"));
       }
       tenant = TenantId{std::stoull(value, nullptr, 16)};
       have_tenant = true;
@@ -100,8 +126,9 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
     } else if (name == "method") {
       method = value;
     } else {
-      return json_response(400, logic::error_json(400, "unknown parameter '" + name +
-                                                           "' (tenant, bot_token, namespace, key, method)"));
+      return json_response(
+          400, logic::error_json(400, "unknown parameter '" + name +
+                                          "' (tenant, bot_token, namespace, key, method)"));
     }
   }
   Tiers& tiers = *deps_.tiers;
@@ -125,8 +152,9 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
     done = "\"namespace\"";
   } else {
     return json_response(
-        400, logic::error_json(400, "expected tenant (or bot_token) [+ namespace + key | + method], "
-                                    "or namespace alone"));
+        400, logic::error_json(400,
+                               "expected tenant (or bot_token) [+ namespace + key | + method], "
+                               "or namespace alone"));
   }
   return json_response(200, "{\"ok\":true,\"invalidated\":" + done + "}");
 }

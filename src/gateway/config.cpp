@@ -13,8 +13,8 @@ std::string ListenAddress::to_string() const { return host + ":" + std::to_strin
 Result<ListenAddress> parse_listen(std::string_view text, std::string_view what) {
   std::size_t colon = text.rfind(':');
   auto bad = [&](std::string why) {
-    return Status::invalid_argument(std::string(what) + ": " + why + ", got '" +
-                                    std::string(text) + "'");
+    return Status::invalid_argument(std::string(what) + ": " + why + ", got '" + std::string(text) +
+                                    "'");
   };
   if (colon == std::string_view::npos) return bad("expected host:port");
   ListenAddress a;
@@ -24,7 +24,8 @@ Result<ListenAddress> parse_listen(std::string_view text, std::string_view what)
   }
   std::string_view port = text.substr(colon + 1);
   if (a.host.empty()) return bad("expected host:port (host missing)");
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
     return bad("port must be a number 0-65535");
   }
   unsigned long p = std::stoul(std::string(port));
@@ -81,10 +82,12 @@ void read_rules(config::MapReader& r, std::vector<Rule>& out) {
     }
     rr.string_list("methods", rule.methods);
     rr.string_list("except_methods", rule.except_methods);
-    rr.choice("chat", rule.chat,
-              {{"any", ChatMatch::kAny}, {"private", ChatMatch::kPrivate}, {"group", ChatMatch::kGroup}});
-    rr.choice("paid", rule.paid,
-              {{"any", PaidMatch::kAny}, {"paid", PaidMatch::kPaid}, {"unpaid", PaidMatch::kUnpaid}});
+    rr.choice(
+        "chat", rule.chat,
+        {{"any", ChatMatch::kAny}, {"private", ChatMatch::kPrivate}, {"group", ChatMatch::kGroup}});
+    rr.choice(
+        "paid", rule.paid,
+        {{"any", PaidMatch::kAny}, {"paid", PaidMatch::kPaid}, {"unpaid", PaidMatch::kUnpaid}});
     r.merge(rr.finish());
     rules.push_back(std::move(rule));
   }
@@ -210,16 +213,16 @@ void read_apis(config::MapReader& top, const std::vector<NamespaceSpec>& namespa
       if (other.name == api.name) {
         r.fail("name", "'" + api.name + "' is already used by " + other.origin);
       } else if (prefixes_overlap(other.prefix, api.prefix)) {
-        r.fail("prefix", "'" + api.prefix + "' overlaps " + other.origin + ".prefix '" +
-                             other.prefix + "'");
+        r.fail("prefix",
+               "'" + api.prefix + "' overlaps " + other.origin + ".prefix '" + other.prefix + "'");
       }
       for (const logic::Rule& rule : api.rules.rules) {
         if (rule.action != logic::Rule::Action::kCache) continue;
         auto used = other.rules.namespaces_used();
         if (std::find(used.begin(), used.end(), rule.ns) != used.end()) {
-          top.merge(Status::invalid_argument(
-              rule.origin + ".namespace: '" + rule.ns + "' is already used by " + other.origin +
-              " (each API caches in namespaces of its own)"));
+          top.merge(Status::invalid_argument(rule.origin + ".namespace: '" + rule.ns +
+                                             "' is already used by " + other.origin +
+                                             " (each API caches in namespaces of its own)"));
           break;
         }
       }
@@ -264,9 +267,12 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
       }
     }
     r.choice("log_level", c.log_level,
-             {{"trace", std::string("trace")}, {"debug", std::string("debug")},
-              {"info", std::string("info")}, {"warn", std::string("warn")},
-              {"error", std::string("error")}, {"off", std::string("off")}});
+             {{"trace", std::string("trace")},
+              {"debug", std::string("debug")},
+              {"info", std::string("info")},
+              {"warn", std::string("warn")},
+              {"error", std::string("error")},
+              {"off", std::string("off")}});
     top.merge(r.finish());
   }
   {
@@ -309,7 +315,8 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
   {
     config::MapReader r = top.map("storage");
     r.choice("l2", c.l2,
-             {{"sqlite", std::string("sqlite")}, {"redis", std::string("redis")},
+             {{"sqlite", std::string("sqlite")},
+              {"redis", std::string("redis")},
               {"none", std::string("none")}});
     config::MapReader s = r.map("sqlite");
     s.string("path", c.sqlite_path);
@@ -331,6 +338,7 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
     redis.duration("connect_timeout", c.redis_connect_timeout, false);
     redis.duration("timeout", c.redis_timeout, false);
     redis.count("pool_size", c.redis_pool_size, false);
+    redis.boolean("coordination", c.redis_coordination);
     r.merge(redis.finish());
     top.merge(r.finish());
   }

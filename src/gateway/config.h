@@ -112,6 +112,10 @@ struct GatewayConfig {
   Duration redis_connect_timeout = std::chrono::milliseconds(200);
   Duration redis_timeout = std::chrono::milliseconds(100);
   std::uint64_t redis_pool_size = 4;
+  // Coherent L1s and one upstream call per key across the gateways sharing
+  // the server (pub/sub invalidation and leases, docs/deployment.md). Off
+  // only to measure what it saves.
+  bool redis_coordination = true;
 
   // ---- telegram: the Bot API preset overrides (logic layer) ----
   YAML::Node telegram;

@@ -80,6 +80,7 @@ class Gateway::Impl {
     engine_ = std::move(*engine);
     engine_->set_scope_label("process");
 
+    std::optional<RedisOptions> shared_redis;  // l2: redis — also pacing's store
     if (config_.l2 == "sqlite" || config_.l2 == "redis") {
       // The tiers library's factory: the store behind compression framing
       // and a DegradingBackend, so an L2 outage costs a counter per call and
@@ -120,6 +121,16 @@ class Gateway::Impl {
                       (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
       backend_ = std::move(*backend);
+      // Several gateways sharing one Redis: invalidations reach every
+      // gateway's L1, and one upstream call per key across them.
+      auto coordinator = config_.redis_coordination
+                             ? tiers::make_coordinator(sc)
+                             : Result<std::shared_ptr<TierCoordinator>>(nullptr);
+      if (!coordinator.ok())
+        return Status(coordinator.status().code(),
+                      "storage.redis: " + coordinator.status().message());
+      coordinator_ = std::move(*coordinator);
+      if (config_.l2 == "redis") shared_redis = tiers::redis_options(sc).value();
     }
     // Both tiers as one: read-through for the handlers, invalidation of
     // both for writes and the admin routes. L2 failures never fail a
@@ -141,6 +152,7 @@ class Gateway::Impl {
         spdlog::debug("L2 {} {} failed: {}", name, what, s.to_string());
       }
     };
+    to.coordinator = coordinator_;
     tiers_ = std::make_unique<Tiers>(*engine_, backend_.get(), std::move(to));
 
     if (config_.pacing_enabled) {
@@ -153,7 +165,19 @@ class Gateway::Impl {
       } else {
         ro.rules = config_.pacing_rules;
       }
-      auto limiter = make_local_rate_limiter(std::move(ro));
+      // With Redis, every gateway sharing it paces one bot together (one
+      // GCRA state per key in Redis), and a 429 penalises the chat in all of
+      // them; during a Redis outage each falls back to pacing on its own.
+      Result<std::unique_ptr<RateLimiter>> limiter = Status::internal("unset");
+      if (shared_redis) {
+        RedisRateLimiterOptions rro;
+        rro.redis = *shared_redis;
+        rro.rules = std::move(ro.rules);
+        rro.log = [](std::string_view message) { spdlog::warn("pacing: {}", message); };
+        limiter = make_redis_rate_limiter(std::move(rro));
+      } else {
+        limiter = make_local_rate_limiter(std::move(ro));
+      }
       if (!limiter.ok()) {
         return Status(limiter.status().code(), "gateway.pacing: " + limiter.status().message());
       }
@@ -161,10 +185,13 @@ class Gateway::Impl {
     }
 
     auto origin = Origin::parse(config_.upstream);
-    if (!origin.ok()) return Status::invalid_argument("gateway.upstream: " + origin.status().message());
+    if (!origin.ok())
+      return Status::invalid_argument("gateway.upstream: " + origin.status().message());
     UpstreamOptions uo;
-    uo.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
-    uo.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
+    uo.connect_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
+    uo.read_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
     uo.verify_peer = config_.verify_peer;
     uo.ca_file = config_.ca_file;
     uo.max_idle_per_origin = config_.max_idle_per_origin;
@@ -249,7 +276,8 @@ class Gateway::Impl {
     std::vector<net::io_context*> contexts;
     for (auto& ctx : contexts_) contexts.push_back(ctx.get());
     auto server = HttpServer::create(std::move(contexts), so, *router_);
-    if (!server.ok()) return Status(server.status().code(), "server.listen: " + server.status().message());
+    if (!server.ok())
+      return Status(server.status().code(), "server.listen: " + server.status().message());
     server_ = std::move(*server);
 
     if (config_.admin_enabled) {
@@ -331,9 +359,10 @@ class Gateway::Impl {
       server_->close_idle();
     }
     if (server_->connections() > 0) {
-      spdlog::warn("callcache serve: {} connections still busy after {} ms; closing them",
-                   server_->connections(),
-                   std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
+      spdlog::warn(
+          "callcache serve: {} connections still busy after {} ms; closing them",
+          server_->connections(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
       server_->force_close();
     }
     if (admin_) admin_->force_close();
@@ -381,6 +410,9 @@ class Gateway::Impl {
       stop();
       (void)wait();
     }
+    // No lease wait may resume a load (which posts to an io_context) once
+    // the contexts start going away.
+    if (coordinator_) coordinator_->stop();
     // Sockets must go before their io_context; the io_context (and the
     // coroutine frames it still holds) before the handlers those frames use.
     server_.reset();
@@ -401,6 +433,7 @@ class Gateway::Impl {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Backend> backend_;
   std::atomic<bool> tier_warned_{false};  // a non-outage L2 failure was logged at warn level
+  std::shared_ptr<TierCoordinator> coordinator_;  // l2: redis only
   std::unique_ptr<Tiers> tiers_;
   std::unique_ptr<RateLimiter> limiter_;
   // One io_context per I/O thread, each run by that thread alone: sessions
@@ -415,7 +448,8 @@ class Gateway::Impl {
   std::unique_ptr<Router> router_;
   std::string l2_description_;  // "sqlite <path>" / "redis <url>", for the start-up line
   std::unique_ptr<StatsHistory> history_;
-  std::unique_ptr<HistorySampler> sampler_;  // reads metrics_, engine_, backend_; records into history_
+  std::unique_ptr<HistorySampler>
+      sampler_;  // reads metrics_, engine_, backend_; records into history_
   std::unique_ptr<AdminHandler> admin_handler_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<HttpServer> server_;

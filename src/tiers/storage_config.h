@@ -33,6 +33,7 @@
 
 #include "callcache/backend.h"
 #include "callcache/clock.h"
+#include "callcache/redis_backend.h"
 #include "callcache/status.h"
 #include "callcache/tiered_cache.h"
 #include "yaml_reader.h"
@@ -66,8 +67,8 @@ Result<StorageConfig> parse_storage_config(const YAML::Node& node,
                                            const std::string& path = "storage");
 
 struct BackendEnvironment {
-  TierLogSink log;              // outage log lines; empty = stderr
-  const Clock* clock = nullptr;  // nullptr = default_clock()
+  TierLogSink log;                 // outage log lines; empty = stderr
+  const Clock* clock = nullptr;    // nullptr = default_clock()
   Scheduler* scheduler = nullptr;  // SQLite background work; nullptr = its own thread
 };
 
@@ -80,5 +81,14 @@ struct BackendEnvironment {
 // opened). A Redis that is down is not an error here (it is an outage).
 Result<std::unique_ptr<Backend>> make_backend(const StorageConfig& config,
                                               const BackendEnvironment& env = {});
+
+// The Redis connection options of a `redis` config (URL, password from the
+// environment, timeouts, pool size). Errors as make_backend.
+Result<RedisOptions> redis_options(const StorageConfig& config);
+
+// For l2: redis, the coordinator that keeps every process's L1 coherent and
+// makes one load per key across processes (TiersOptions::coordinator);
+// nullptr for other stores. Errors as make_backend.
+Result<std::shared_ptr<TierCoordinator>> make_coordinator(const StorageConfig& config);
 
 }  // namespace callcache::tiers
