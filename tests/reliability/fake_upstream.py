@@ -68,6 +68,7 @@ class FakeUpstream:
         self._rules = []
         self._calls = {}
         self._log = []  # (method, token, params) of every call, in order
+        self._times = []  # (monotonic time, method, params) of every call, in order
         self._titles = {}
         self._commands = {}
         self._members = {}  # (token, chat, user) -> status, changed by ban/unban
@@ -103,9 +104,15 @@ class FakeUpstream:
         with self._lock:
             return list(self._log)
 
+    def times(self, method):
+        """(time.monotonic() of arrival, params) of every call of `method`, in order."""
+        with self._lock:
+            return [(t, p) for t, m, p in self._times if m == method]
+
     def reset_log(self):
         with self._lock:
             self._log = []
+            self._times = []
             self._calls = {}
 
     def title(self, token, chat):
@@ -138,6 +145,7 @@ class FakeUpstream:
     def close(self):
         try:
             self._call(self._down())
+            self._call(self._cancel_all())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
@@ -166,6 +174,12 @@ class FakeUpstream:
         for w in list(self._writers):
             _reset(w)
         self._writers.clear()
+
+    async def _cancel_all(self):
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _take_rule(self, method):
         with self._lock:
@@ -237,6 +251,7 @@ class FakeUpstream:
         with self._lock:
             self._calls[counted] = self._calls.get(counted, 0) + 1
             self._log.append((counted, token, params))
+            self._times.append((time.monotonic(), counted, params))
             self._active += 1
         try:
             kind, args, seen = self._take_rule(counted)

@@ -110,7 +110,7 @@ class Gateway:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      preexec_fn=self.preexec, env=self.env)
         ready = threading.Event()
-        pattern = re.compile(rb"listening on http://127\.0\.0\.1:(\d+).*admin (?:http://127\.0\.0\.1:(\d+)|off)")
+        pattern = re.compile(rb"listening on http://127\.0\.0\.1:(\d+).*admin (?:http://\S+:(\d+)|off)")
 
         def pump():
             for line in self.proc.stdout:
@@ -245,15 +245,18 @@ def proc_status(pid, field):
 class Redis:
     """A real redis-server on a free loopback port (persistence off)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, persist=False):
+        """persist: an append-only file synced on every write, so a restart keeps the data."""
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=workdir)
         self.port = free_port()
         self.proc = None
+        self.persist = persist
 
     def start(self):
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
+             "--dir", self.dir, "--protected-mode", "no"] + aof,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
