@@ -215,7 +215,7 @@ class FakeUpstream:
                 body, complete = await _read_body(reader, headers)
                 if not complete and not headers.get("content-type", "").startswith("multipart/"):
                     return
-                keep = await self._answer(writer, verb, target, headers, body, complete)
+                keep = await self._answer(reader, writer, verb, target, headers, body, complete)
                 if not keep:
                     return
         finally:
@@ -225,7 +225,7 @@ class FakeUpstream:
             except Exception:  # noqa: BLE001
                 pass
 
-    async def _answer(self, writer, verb, target, headers, body, complete):
+    async def _answer(self, reader, writer, verb, target, headers, body, complete):
         path, _, query = target.partition("?")
         path = urllib.parse.unquote(path)
         file = path.startswith("/file/bot")
@@ -268,7 +268,10 @@ class FakeUpstream:
                     await asyncio.sleep(args.get("seconds", 1))
                 kind = None
             if kind == "stall":
-                await asyncio.sleep(3600)
+                try:  # until the client gives up and closes the connection
+                    await asyncio.wait_for(reader.read(), 3600)
+                except (asyncio.TimeoutError, ConnectionError):
+                    pass
                 return False
             if kind == "reset_before":
                 _reset(writer)

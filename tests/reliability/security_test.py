@@ -142,7 +142,8 @@ def grep_everything(name, gw, extra_files, redis=None):
                                                               "; found %r" % found[:2] if found else ""))
     check(rc == 0, "%s: exit 0 on SIGTERM" % name)
     # The logs must show the traffic, or the grep proves nothing.
-    check("<t:" in places["log (stdout+stderr)"], "%s: the access log shows redacted targets" % name)
+    logs = "".join(v for k, v in places.items() if k.startswith("log") or k.endswith(".log"))
+    check("<t:" in logs, "%s: the access log shows redacted targets" % name)
 
 
 def leak_tests(serve, work, up):
@@ -280,7 +281,7 @@ def admin_tests(serve, work, up):
         return
     cases = [(None, 401), ("Bearer " + secret, 200), ("Bearer " + secret[:-1], 401),
              ("Bearer " + secret + "x", 401), ("Bearer " + secret.upper(), 401), ("bearer " + secret, 401),
-             (secret, 401), ("Bearer ", 401), ("Bearer " + "x" * 100000, 401)]
+             (secret, 401), ("Bearer ", 401), ("Bearer " + "x" * 10000, 401)]
     for auth, want in cases:
         headers = {"Authorization": auth} if auth is not None else {}
         got = [gw.admin(p, headers=headers).status for p in ("/stats", "/metrics", "/")]
