@@ -345,7 +345,21 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       http::request_parser<http::string_body> parser;
       parser.header_limit(options_.max_header_bytes);
       parser.body_limit(options_.max_body_bytes);
-      s.stream.expires_after(options_.idle_timeout);
+      if (buffer.size() == 0) {
+        // Idle until the next request's first bytes arrive; from then on the
+        // whole header must arrive within read_timeout, however slowly it
+        // trickles in (a client sending a byte now and then must not hold a
+        // connection for idle_timeout after idle_timeout).
+        s.stream.expires_after(options_.idle_timeout);
+        auto [fec, fn] = co_await s.stream.async_read_some(
+            buffer.prepare(beast::read_size(buffer, 65536)), use_nothrow);
+        if (fec) {
+          co_await reject_bad_request(s, fec, false);
+          co_return;
+        }
+        buffer.commit(fn);
+      }
+      s.stream.expires_after(options_.read_timeout);
       auto [hec, hn] = co_await http::async_read_header(s.stream, buffer, parser, use_nothrow);
       if (hec) {
         co_await reject_bad_request(s, hec, parser.got_some() || buffer.size() > 0);
