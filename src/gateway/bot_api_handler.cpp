@@ -204,7 +204,8 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   } else if (auto* pass = std::get_if<logic::Passthrough>(&plan)) {
     res = co_await paced(std::move(request), label, pass->method,
                          pass->pacing ? &*pass->pacing : nullptr,
-                         pass->pacing ? Outcome::kPaced : Outcome::kPass);
+                         pass->pacing ? Outcome::kPaced : Outcome::kPass,
+                         /*json_answer=*/call->kind != logic::TelegramCall::Kind::kFile);
   } else {
     const auto& reject = std::get<logic::Reject>(plan);
     res.status = reject.status;
@@ -223,7 +224,7 @@ bool BotApiHandler::stream_request_body(const HttpRequest& head) const {
 }
 
 awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::string_view label,
-                                                 bool stream_answer) {
+                                                 bool stream_answer, bool json_answer) {
   // (No co_await inside ?: — GCC 12 miscompiles it.)
   UpstreamResult u;
   if (stream_answer) {
@@ -231,8 +232,21 @@ awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::strin
   } else {
     u = co_await deps_.upstream->send(options_.upstream, std::move(request));
   }
+  // Every Bot API answer, success or error, is a JSON object. Anything else
+  // (a proxy's HTML error page, a body cut short with a matching length) is
+  // an upstream failure: a stale answer or a 502 in the Bot API's shape,
+  // never relayed as if it were the answer.
+  if (!u.error && json_answer && !u.response.body_stream &&
+      !logic::bot_api_answer(u.response.body)) {
+    spdlog::warn("upstream {} ({}): HTTP {} with a body that is not Bot API JSON ({} bytes)",
+                 options_.upstream.key(), label, u.response.status, u.response.body.size());
+    u.error = GatewayError::kUpstreamNotJson;
+    u.response = HttpResponse();
+  }
   deps_.metrics->upstream_call(label, u.error ? 0 : u.response.status, u.latency);
-  if (u.error && u.error != GatewayError::kRequestBodyAborted) {  // a client gone is not news
+  // A client gone is not news; a body that is not JSON was logged above.
+  if (u.error && u.error != GatewayError::kRequestBodyAborted &&
+      u.error != GatewayError::kUpstreamNotJson) {
     spdlog::warn("upstream {} ({}): {}", options_.upstream.key(), label, u.error.message());
   }
   co_return u;
@@ -365,8 +379,8 @@ void BotApiHandler::apply(const logic::Invalidations& inv) {
 }
 
 awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_view label,
-                                             const std::string& method,
-                                             const logic::Pacing* pacing, Outcome outcome) {
+                                             const std::string& method, const logic::Pacing* pacing,
+                                             Outcome outcome, bool json_answer) {
   Metrics& m = *deps_.metrics;
   RateLimiter* limiter = pacing ? deps_.limiter : nullptr;
   PacingCall pc;
@@ -405,7 +419,7 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
                                     : upstream_request(std::move(request));
     // Answers of sends, writes and passthroughs are never stored: large ones
     // (file downloads) stream through.
-    UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true);
+    UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true, json_answer);
     if (!u.error && u.response.status == 429 && limiter) {
       auto ra = logic::retry_after(u.response.status, u.response.body,
                                    u.response.header("retry-after").empty()

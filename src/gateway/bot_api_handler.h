@@ -87,12 +87,15 @@ class BotApiHandler final : public HttpHandler {
                 const std::string& flight_key, bool background);
   boost::asio::awaitable<void> refresh(HttpRequest request, logic::CachedRead read,
                                        std::string_view label, std::string flight_key);
+  // `json_answer`: the answer must be Bot API JSON (every method; not files).
   Response paced(HttpRequest request, std::string_view label, const std::string& method,
-                 const logic::Pacing* pacing, Outcome outcome);
+                 const logic::Pacing* pacing, Outcome outcome, bool json_answer = true);
   // `stream_answer`: a large answer may stay streaming (not for answers that
-  // are stored).
+  // are stored). `json_answer`: a buffered answer that is not a JSON object
+  // becomes the error kUpstreamNotJson.
   boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, std::string_view label,
-                                                 bool stream_answer = false);
+                                                 bool stream_answer = false,
+                                                 bool json_answer = true);
   void apply(const logic::Invalidations& invalidations);
   void store(const logic::CachedRead& read, const HttpResponse& answer);
   std::string_view label_of(const logic::TelegramCall& call) const;
