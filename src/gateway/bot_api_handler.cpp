@@ -315,18 +315,23 @@ awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::Ca
                                             const std::string& flight_key, bool background) {
   FlightGuard guard(flights_, flight_key);
   Metrics& m = *deps_.metrics;
+  auto cache_it = caches_.find(read.ns);
+  // An invalidation of the namespace while this flight reads L2 or the
+  // upstream (a write of the same chat) makes what it read too old to
+  // store: it is delivered, not cached, in L1 or L2.
+  const std::uint64_t epoch = deps_.engine->epoch(cache_it->second.id());
   if (deps_.l2 && !background) {
     if (auto hit = deps_.l2->get(read.ns, read.tenant, read.key)) {
-      auto cache_it = caches_.find(read.ns);
       PutOptions put;
       put.ttl = hit->ttl_left;
       put.tags = read.tags;
+      put.if_epoch = epoch;
       auto body = std::make_shared<HttpResponse>();
       body->status = status_of_body(hit->body);
       body->body = std::move(hit->body);
       if (hit->ttl_left > Duration::zero()) {
         Status s = cache_it->second.put(read.tenant, read.key, body->body, put);
-        (void)s;  // too large or shutting down: served anyway, counted by the engine
+        (void)s;  // raced an invalidation, too large or shutting down: served anyway
       }
       m.count(Outcome::kL2Hit);
       guard.complete(body);
@@ -337,7 +342,7 @@ awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::Ca
   if (u.error) m.count(Outcome::kError);
   else if (!background) m.count(Outcome::kMiss);
   HttpResponse answer = relay(u, Outcome::kMiss);
-  if (!u.error) store(read, answer);
+  if (!u.error) store(read, answer, epoch);
   auto shared = std::make_shared<const HttpResponse>(std::move(answer));
   guard.complete(shared);
   co_return shared_answer(shared, outcome_name(u.error ? Outcome::kError : Outcome::kMiss));
@@ -349,7 +354,8 @@ awaitable<void> BotApiHandler::refresh(HttpRequest request, logic::CachedRead re
   (void)co_await lead(std::move(request), read, label, flight_key, true);
 }
 
-void BotApiHandler::store(const logic::CachedRead& read, const HttpResponse& answer) {
+void BotApiHandler::store(const logic::CachedRead& read, const HttpResponse& answer,
+                          std::uint64_t epoch) {
   logic::AnswerDecision d = logic::classify_answer(read, answer.status, answer.body_view());
   if (d.action == logic::AnswerAction::kDoNotStore) return;
   auto cache_it = caches_.find(read.ns);
@@ -357,8 +363,11 @@ void BotApiHandler::store(const logic::CachedRead& read, const HttpResponse& ans
   PutOptions put;
   put.ttl = d.ttl;
   put.tags = read.tags;
+  put.if_epoch = epoch;
   Status s = cache_it->second.put(read.tenant, read.key, std::string(answer.body_view()), put);
-  (void)s;  // kTooLarge / kShutdown: not stored, counted by the engine
+  // kCancelled (raced an invalidation: L2 must not get it either), kTooLarge,
+  // kShutdown: not stored, counted by the engine.
+  if (s.code() == Code::kCancelled) return;
   if (deps_.l2 && d.action == logic::AnswerAction::kStore) {
     deps_.l2->put(read.ns, read.tenant, read.key, answer.body_view(), d.ttl, read.tags);
   }

@@ -97,7 +97,9 @@ class BotApiHandler final : public HttpHandler {
                                                  bool stream_answer = false,
                                                  bool json_answer = true);
   void apply(const logic::Invalidations& invalidations);
-  void store(const logic::CachedRead& read, const HttpResponse& answer);
+  // Stores an answer read while the namespace's invalidation epoch was
+  // `epoch` (Engine::epoch); nothing is stored if an invalidation came since.
+  void store(const logic::CachedRead& read, const HttpResponse& answer, std::uint64_t epoch);
   std::string_view label_of(const logic::TelegramCall& call) const;
   BotApiHandlerDeps deps_;
   BotApiHandlerOptions options_;
