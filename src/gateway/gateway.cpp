@@ -119,12 +119,14 @@ class Gateway::Impl {
       }
       backend_ = std::move(*backend);
       Duration marker_ttl = std::chrono::hours(1);
+      std::vector<std::string> names;
       for (const auto* specs : {&preset_.namespaces, &config_.namespaces}) {
         for (const auto& ns : *specs) {
           marker_ttl = std::max(marker_ttl, ns.policy.ttl + ns.policy.stale_ttl);
+          names.push_back(ns.name);
         }
       }
-      l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl);
+      l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl, std::move(names));
     }
 
     if (config_.pacing_enabled) {

@@ -24,8 +24,12 @@ std::int64_t parse_ms(std::string_view s) {
 
 }  // namespace
 
-L2Store::L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl)
-    : backend_(backend), metrics_(metrics), marker_ttl_(marker_ttl) {}
+L2Store::L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl,
+                 std::vector<std::string> namespaces)
+    : backend_(backend),
+      metrics_(metrics),
+      marker_ttl_(marker_ttl),
+      namespaces_(std::move(namespaces)) {}
 
 void L2Store::failed(const Status& s, const char* what) {
   metrics_.tier_error();
@@ -45,6 +49,9 @@ void L2Store::failed(const Status& s, const char* what) {
 }
 
 std::optional<L2Answer> L2Store::get(std::string_view ns, TenantId tenant, std::string_view key) {
+  // Until the invalidations the tier missed are applied, any answer in it
+  // may be one a write dropped: none is served.
+  if (has_missed_.load(std::memory_order_acquire) && !replay_missed()) return std::nullopt;
   auto got = backend_.get(BackendKey{ns, tenant, key});
   if (!got.ok()) {
     failed(got.status(), "get");
@@ -105,28 +112,105 @@ void L2Store::put(std::string_view ns, TenantId tenant, std::string_view key,
 }
 
 void L2Store::invalidate_key(std::string_view ns, TenantId tenant, std::string_view key) {
-  Status s = backend_.erase(BackendKey{ns, tenant, key});
-  if (!s.ok()) failed(s, "erase");
+  Missed m;
+  m.kind = Missed::kKey;
+  m.ns = ns;
+  m.tenant = tenant;
+  m.key = key;
+  invalidate(std::move(m));
 }
 
 void L2Store::invalidate_tags(const std::vector<std::string>& tags) {
   if (tags.empty()) return;
-  std::string now = std::to_string(wall_ms());
-  std::vector<BackendItem> items;
-  items.reserve(tags.size());
-  for (const auto& t : tags) items.push_back({BackendKey{kMarkerNs, kSharedTenant, t}, now, marker_ttl_});
-  Status s = backend_.put_many(items);
-  if (!s.ok()) failed(s, "put_many");
+  Missed m;
+  m.kind = Missed::kTags;
+  m.tags = tags;
+  invalidate(std::move(m));
 }
 
 void L2Store::invalidate_tenant(TenantId tenant) {
-  Status s = backend_.erase_tenant(tenant);
-  if (!s.ok()) failed(s, "erase_tenant");
+  Missed m;
+  m.kind = Missed::kTenant;
+  m.tenant = tenant;
+  invalidate(std::move(m));
 }
 
 void L2Store::invalidate_namespace(std::string_view ns) {
-  Status s = backend_.erase_namespace(ns);
-  if (!s.ok()) failed(s, "erase_namespace");
+  Missed m;
+  m.kind = Missed::kNamespace;
+  m.ns = ns;
+  invalidate(std::move(m));
+}
+
+void L2Store::invalidate(Missed m) {
+  // Invalidations missed earlier go first: a later one must not be undone
+  // by an older one replayed after it (a marker's time is when it is written).
+  if (has_missed_.load(std::memory_order_acquire)) (void)replay_missed();
+  if (Status s = apply(m); !s.ok()) remember(std::move(m));
+}
+
+Status L2Store::apply(const Missed& m) {
+  Status s;
+  const char* what = "erase";
+  switch (m.kind) {
+    case Missed::kKey:
+      s = backend_.erase(BackendKey{m.ns, m.tenant, m.key});
+      break;
+    case Missed::kTags: {
+      what = "put_many";
+      std::string now = std::to_string(wall_ms());
+      std::vector<BackendItem> items;
+      items.reserve(m.tags.size());
+      for (const auto& t : m.tags)
+        items.push_back({BackendKey{kMarkerNs, kSharedTenant, t}, now, marker_ttl_});
+      s = backend_.put_many(items);
+      break;
+    }
+    case Missed::kTenant:
+      what = "erase_tenant";
+      s = backend_.erase_tenant(m.tenant);
+      break;
+    case Missed::kNamespace:
+      what = "erase_namespace";
+      s = backend_.erase_namespace(m.ns);
+      break;
+  }
+  // A write-behind tier (SQLite) queues erases and markers: commit them now,
+  // before the write that caused them is answered, or a crash in between
+  // would bring the invalidated answer back from disk.
+  if (s.ok()) s = backend_.flush();
+  if (!s.ok()) failed(s, what);
+  return s;
+}
+
+void L2Store::remember(Missed m) {
+  std::lock_guard lock(missed_mu_);
+  if (missed_.size() < kMaxMissed) {
+    missed_.push_back(std::move(m));
+  } else {
+    missed_overflow_ = true;  // too many to replay one by one: every namespace goes
+  }
+  has_missed_.store(true, std::memory_order_release);
+}
+
+bool L2Store::replay_missed() {
+  std::unique_lock lock(missed_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;  // another thread is replaying: not yet trusted
+  if (missed_overflow_) {
+    for (const auto& ns : namespaces_) {
+      if (!backend_.erase_namespace(ns).ok()) return false;
+    }
+    if (!backend_.flush().ok()) return false;
+    missed_.clear();
+    missed_overflow_ = false;
+  }
+  while (!missed_.empty()) {
+    if (!apply(missed_.front()).ok()) return false;
+    missed_.erase(missed_.begin());
+  }
+  has_missed_.store(false, std::memory_order_release);
+  spdlog::info("L2 {}: the invalidations it missed while failing are applied", backend_.name());
+  return true;
 }
 
 Status L2Store::flush() { return backend_.flush(); }

@@ -9,6 +9,16 @@
 // answer older than a marker of one of its tags is a miss. Markers live in
 // the tier itself, so this holds across restarts too.
 //
+// Invalidations are durable when the call returns (write-behind tiers are
+// flushed), so an answer a write invalidated never comes back from the tier
+// after a crash, even if the crash follows the write's answer at once. An
+// invalidation the tier does not take (it is down, slow or full) is
+// remembered and applied before the tier is read again: until then every
+// L2 read misses, so a tier that comes back with old data (Redis restarted
+// from its append-only file, a disk with room again) never serves what a
+// write dropped meanwhile. Beyond kMaxMissed remembered invalidations, every
+// namespace is dropped instead.
+//
 // Failures never fail a request: they are counted (Metrics::tier_error), and
 // the answer is simply not found / not stored. Outages are logged once per
 // outage by the DegradingBackend the gateway wraps the tier in
@@ -23,6 +33,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,9 +54,13 @@ struct L2Answer {
 class L2Store {
  public:
   // `marker_ttl`: how long tag markers are kept (at least the longest
-  // ttl + stale_ttl of any namespace). REQUIRES: backend and metrics outlive
-  // the store.
-  L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl);
+  // ttl + stale_ttl of any namespace). `namespaces`: every namespace whose
+  // answers the store holds (dropped when too many invalidations were
+  // missed). REQUIRES: backend and metrics outlive the store.
+  L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl,
+          std::vector<std::string> namespaces = {});
+
+  static constexpr std::size_t kMaxMissed = 10000;
 
   std::optional<L2Answer> get(std::string_view ns, TenantId tenant, std::string_view key);
   void put(std::string_view ns, TenantId tenant, std::string_view key, std::string_view body,
@@ -59,12 +74,32 @@ class L2Store {
   Backend& backend() { return backend_; }
 
  private:
+  // One invalidation, as issued (and, if the tier missed it, remembered).
+  struct Missed {
+    enum Kind { kKey, kTags, kTenant, kNamespace } kind = kKey;
+    std::string ns;
+    TenantId tenant{};
+    std::string key;
+    std::vector<std::string> tags;
+  };
   void failed(const Status& s, const char* what);
+  void invalidate(Missed m);
+  // Applies and commits one invalidation.
+  Status apply(const Missed& m);
+  void remember(Missed m);
+  // Applies the remembered invalidations; true when none is left. False at
+  // once if another thread is replaying them.
+  bool replay_missed();
 
   Backend& backend_;
   Metrics& metrics_;
   Duration marker_ttl_;
+  const std::vector<std::string> namespaces_;
   std::atomic<bool> warned_{false};  // a non-outage failure was logged at warn level
+  std::atomic<bool> has_missed_{false};
+  std::mutex missed_mu_;  // guards missed_ and missed_overflow_
+  std::vector<Missed> missed_;
+  bool missed_overflow_ = false;
 };
 
 }  // namespace callcache::gateway
