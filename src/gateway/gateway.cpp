@@ -241,7 +241,12 @@ class Gateway::Impl {
     server_ = std::move(*server);
 
     if (config_.admin_enabled) {
-      auto addr = boost::asio::ip::make_address(config_.admin_listen.host);
+      boost::system::error_code ec;
+      auto addr = boost::asio::ip::make_address(config_.admin_listen.host, ec);
+      if (ec) {
+        return Status::invalid_argument("admin.listen: '" + config_.admin_listen.host +
+                                        "' is not an IP address (e.g. 127.0.0.1:8082)");
+      }
       if (!addr.is_loopback() && config_.admin_token.empty()) {
         return Status::invalid_argument(
             "admin.listen: " + config_.admin_listen.to_string() +
