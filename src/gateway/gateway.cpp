@@ -139,6 +139,10 @@ class Gateway::Impl {
       } else {
         ro.rules = config_.pacing_rules;
       }
+      // Idle keys (a chat or bot not seen for a period) are dropped by the
+      // engine's scheduler too, not only when their stripe is next touched:
+      // after a burst of distinct chats the limiter's memory goes back down.
+      ro.scheduler = &engine_->scheduler();
       auto limiter = make_local_rate_limiter(std::move(ro));
       if (!limiter.ok()) {
         return Status(limiter.status().code(), "gateway.pacing: " + limiter.status().message());
