@@ -28,7 +28,9 @@ th{text-align:left}td:first-child{text-align:left}.big{font-size:28px;font-weigh
 Prometheus text at <a href="metrics">/metrics</a>.</p>
 <script>
 let last=null;
-function row(cells,th){return '<tr>'+cells.map((c,i)=>(th?'<th>':'<td>')+c+(th?'</th>':'</td>')).join('')+'</tr>';}
+// Every cell is text: names come from the configuration and stats, never markup.
+function esc(s){return String(s).replace(/[&<>"']/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'})[c]);}
+function row(cells,th){return '<tr>'+cells.map((c,i)=>(th?'<th>':'<td>')+esc(c)+(th?'</th>':'</td>')).join('')+'</tr>';}
 function sum(o){return Object.values(o).reduce((a,b)=>a+b,0);}
 async function tick(){
   try{
