@@ -143,9 +143,8 @@ void L2Store::invalidate_namespace(std::string_view ns) {
 }
 
 void L2Store::invalidate(Missed m) {
-  // Invalidations missed earlier go first: a later one must not be undone
-  // by an older one replayed after it (a marker's time is when it is written).
-  if (has_missed_.load(std::memory_order_acquire)) (void)replay_missed();
+  // Order does not matter: an invalidation only removes, and a marker
+  // written late (its time is when it is written) drops more, never less.
   if (Status s = apply(m); !s.ok()) remember(std::move(m));
 }
 
