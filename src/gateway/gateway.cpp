@@ -126,7 +126,8 @@ class Gateway::Impl {
           names.push_back(ns.name);
         }
       }
-      l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl, std::move(names));
+      l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl, std::move(names),
+                                      &engine_->scheduler());
     }
 
     if (config_.pacing_enabled) {

@@ -25,11 +25,38 @@ std::int64_t parse_ms(std::string_view s) {
 }  // namespace
 
 L2Store::L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl,
-                 std::vector<std::string> namespaces)
+                 std::vector<std::string> namespaces, Scheduler* scheduler)
     : backend_(backend),
       metrics_(metrics),
       marker_ttl_(marker_ttl),
-      namespaces_(std::move(namespaces)) {}
+      namespaces_(std::move(namespaces)),
+      scheduler_(scheduler) {}
+
+L2Store::~L2Store() {
+  std::lock_guard lock(retry_->mu);  // waits for a retry that is running
+  retry_->alive = false;
+  if (scheduler_ && retry_->task) scheduler_->cancel(retry_->task);
+}
+
+void L2Store::arm_retry(Duration delay) {
+  if (!scheduler_) return;
+  std::lock_guard lock(retry_->mu);
+  if (!retry_->alive || retry_->armed) return;
+  schedule_retry_locked(delay);
+}
+
+void L2Store::schedule_retry_locked(Duration delay) {
+  retry_->armed = true;
+  std::shared_ptr<RetryState> st = retry_;
+  retry_->task = scheduler_->schedule_after(delay, [this, st, delay] {
+    std::lock_guard lock(st->mu);  // the destructor waits for this to finish
+    if (!st->alive) return;
+    st->armed = false;
+    if (!replay_missed() && has_missed_.load(std::memory_order_acquire)) {
+      schedule_retry_locked(std::min<Duration>(delay * 2, std::chrono::seconds(5)));
+    }
+  });
+}
 
 void L2Store::failed(const Status& s, const char* what) {
   metrics_.tier_error();
@@ -190,6 +217,7 @@ void L2Store::remember(Missed m) {
     missed_overflow_ = true;  // too many to replay one by one: every namespace goes
   }
   has_missed_.store(true, std::memory_order_release);
+  arm_retry(std::chrono::milliseconds(200));
 }
 
 bool L2Store::replay_missed() {

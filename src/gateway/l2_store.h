@@ -16,7 +16,10 @@
 // remembered and applied before the tier is read again: until then every
 // L2 read misses, so a tier that comes back with old data (Redis restarted
 // from its append-only file, a disk with room again) never serves what a
-// write dropped meanwhile. Beyond kMaxMissed remembered invalidations, every
+// write dropped meanwhile. With a scheduler, remembered invalidations are
+// also retried in the background (200 ms, doubling to 5 s) so that other
+// gateways sharing the tier stop seeing the dropped answers soon after the
+// tier answers again, whether or not this one reads it. Beyond kMaxMissed remembered invalidations, every
 // namespace is dropped instead.
 //
 // Failures never fail a request: they are counted (Metrics::tier_error), and
@@ -33,6 +36,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,7 +62,10 @@ class L2Store {
   // answers the store holds (dropped when too many invalidations were
   // missed). REQUIRES: backend and metrics outlive the store.
   L2Store(Backend& backend, Metrics& metrics, Duration marker_ttl,
-          std::vector<std::string> namespaces = {});
+          std::vector<std::string> namespaces = {}, Scheduler* scheduler = nullptr);
+  ~L2Store();
+  L2Store(const L2Store&) = delete;
+  L2Store& operator=(const L2Store&) = delete;
 
   static constexpr std::size_t kMaxMissed = 10000;
 
@@ -90,6 +97,19 @@ class L2Store {
   // Applies the remembered invalidations; true when none is left. False at
   // once if another thread is replaying them.
   bool replay_missed();
+  // Schedules a background replay after `delay` unless one is pending.
+  void arm_retry(Duration delay);
+  // REQUIRES: retry_->mu held, retry_->alive.
+  void schedule_retry_locked(Duration delay);
+
+  // Shared with the background retry task, which checks `alive` under `mu`
+  // (the destructor clears it under `mu`, then cancels the task).
+  struct RetryState {
+    std::mutex mu;
+    bool alive = true;
+    bool armed = false;
+    Scheduler::TaskId task = 0;
+  };
 
   Backend& backend_;
   Metrics& metrics_;
@@ -100,6 +120,8 @@ class L2Store {
   std::mutex missed_mu_;  // guards missed_ and missed_overflow_
   std::vector<Missed> missed_;
   bool missed_overflow_ = false;
+  Scheduler* scheduler_;  // optional: background retries of missed invalidations
+  std::shared_ptr<RetryState> retry_ = std::make_shared<RetryState>();
 };
 
 }  // namespace callcache::gateway
