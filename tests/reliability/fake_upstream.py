@@ -196,6 +196,9 @@ class FakeUpstream:
 
     async def _session(self, reader, writer):
         self._writers.add(writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # no Nagle delay between an answer's head and body
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
                 try:
@@ -440,9 +443,7 @@ def _head(status, length, ctype, extra=None):
 
 
 async def _send(writer, status, payload, ctype="application/json", extra=None, head_only=False):
-    writer.write(_head(status, len(payload), ctype, extra))
-    if not head_only:
-        writer.write(payload)
+    writer.write(_head(status, len(payload), ctype, extra) + (b"" if head_only else payload))
     try:
         await writer.drain()
     except ConnectionError:

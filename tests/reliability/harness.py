@@ -261,9 +261,10 @@ class Redis:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                if self.command("PING") == "PONG":
+                # PING answers while an append-only file is still loading; DBSIZE does not.
+                if self.command("PING") == "PONG" and isinstance(self.command("DBSIZE"), int):
                     return self
-            except OSError:
+            except (OSError, RuntimeError):
                 pass
             time.sleep(0.05)
         raise RuntimeError("redis-server did not answer PING")
