@@ -27,9 +27,11 @@ TEST(AdminToken, AcceptsExactlyBearerAndTheToken) {
 // The time a wrong header takes must not depend on where it differs from the
 // token (an early-exit comparison answers a header wrong in its first byte
 // sooner than one wrong in its last, which leaks the token a byte at a
-// time). With a 1 MiB token an early exit is orders of magnitude faster;
-// the check allows a generous 20% for noise on a shared machine, taking the
-// fastest of interleaved runs (the least noisy estimate).
+// time). With a 1 MiB token an early exit is about a thousand times faster,
+// so the check allows noise a wide margin: the fastest of 100 interleaved
+// runs of each (the least noisy estimate) must be within 4x, in one of three
+// rounds (noise on a shared machine only ever slows a run down, so an early
+// exit can never pass, while a constant-time comparison passes at once).
 TEST(AdminToken, TimeDoesNotDependOnWhereTheHeaderDiffers) {
   std::string token(1 << 20, 'a');
   for (std::size_t i = 0; i < token.size(); ++i) token[i] = static_cast<char>('a' + i * 7 % 26);
@@ -45,15 +47,19 @@ TEST(AdminToken, TimeDoesNotDependOnWhereTheHeaderDiffers) {
     EXPECT_FALSE(m);
     return t;
   };
-  Clock::duration best_first = Clock::duration::max(), best_last = Clock::duration::max();
-  for (int i = 0; i < 15; ++i) {
-    best_first = std::min(best_first, time_of(wrong_first));
-    best_last = std::min(best_last, time_of(wrong_last));
+  double ratio = 0;
+  Clock::duration best_first{}, best_last{};
+  for (int round = 0; round < 3 && ratio <= 0.25; ++round) {
+    best_first = best_last = Clock::duration::max();
+    for (int i = 0; i < 100; ++i) {
+      best_first = std::min(best_first, time_of(wrong_first));
+      best_last = std::min(best_last, time_of(wrong_last));
+    }
+    ratio = static_cast<double>(std::min(best_first, best_last).count()) /
+            static_cast<double>(std::max(best_first, best_last).count());
   }
-  const double ratio = static_cast<double>(std::min(best_first, best_last).count()) /
-                       static_cast<double>(std::max(best_first, best_last).count());
-  EXPECT_GT(ratio, 0.8) << "wrong in the first byte: " << best_first.count()
-                        << " ns, in the last: " << best_last.count() << " ns";
+  EXPECT_GT(ratio, 0.25) << "wrong in the first byte: " << best_first.count()
+                         << " ns, in the last: " << best_last.count() << " ns";
 }
 
 }  // namespace
