@@ -165,6 +165,9 @@ struct RateLimiterStats {
 struct TryAcquireResult {
   bool admitted = false;  // true: the call may proceed now; its slot is reserved
   Duration wait{0};       // when not admitted: the wait that would be needed
+  // When not admitted: which row of stats().rules demanded that wait — an
+  // index into rules(), or rules().size() for the "penalty" row.
+  std::size_t binding_rule = 0;
 };
 
 class RateLimiter {

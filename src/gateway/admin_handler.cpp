@@ -5,60 +5,18 @@
 
 #include <array>
 
+#include "gateway/dashboard_assets.h"
 #include "gateway/logic/plan.h"
 #include "gateway/logic/request.h"
 
 namespace callcache::gateway {
 namespace {
 
-constexpr std::string_view kDashboard = R"HTML(<!doctype html>
-<html><head><meta charset="utf-8"><title>callcache gateway</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-h1{font-size:20px}table{border-collapse:collapse;margin:1em 0}
-td,th{padding:4px 12px;border-bottom:1px solid #ddd;text-align:right}
-th{text-align:left}td:first-child{text-align:left}.big{font-size:28px;font-weight:600}
-.card{display:inline-block;margin:0 2em 1em 0}.muted{color:#888}
-</style></head><body>
-<h1>callcache gateway</h1>
-<div class="card"><div class="muted">requests/s</div><div class="big" id="rps">-</div></div>
-<div class="card"><div class="muted">hit ratio</div><div class="big" id="ratio">-</div></div>
-<div class="card"><div class="muted">upstream calls/s</div><div class="big" id="ups">-</div></div>
-<div class="card"><div class="muted">connections</div><div class="big" id="conns">-</div></div>
-<h2>Requests by outcome</h2><table id="outcomes"></table>
-<h2>Upstream by method</h2><table id="methods"></table>
-<h2>Cache namespaces</h2><table id="ns"></table>
-<h2>Pacing</h2><table id="pacing"></table>
-<p class="muted">Refreshes every second from <a href="stats">/stats</a>;
-Prometheus text at <a href="metrics">/metrics</a>.</p>
-<script>
-let last=null;
-// Every cell is text: names come from the configuration and stats, never markup.
-function esc(s){return String(s).replace(/[&<>"']/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'})[c]);}
-function row(cells,th){return '<tr>'+cells.map((c,i)=>(th?'<th>':'<td>')+esc(c)+(th?'</th>':'</td>')).join('')+'</tr>';}
-function sum(o){return Object.values(o).reduce((a,b)=>a+b,0);}
-async function tick(){
-  try{
-    const s=await (await fetch('stats',{headers:window.adminToken?{Authorization:'Bearer '+window.adminToken}:{}})).json();
-    const g=s.gateway,r=g.requests,now=Date.now();
-    const total=sum(r),hits=r.hit+r.l2_hit+r.coalesced+r.stale;
-    if(last){const dt=(now-last.t)/1000;
-      document.getElementById('rps').textContent=((total-last.total)/dt).toFixed(1);
-      document.getElementById('ups').textContent=((g.upstream.calls-last.up)/dt).toFixed(1);}
-    last={t:now,total:total,up:g.upstream.calls};
-    const reads=hits+r.miss;
-    document.getElementById('ratio').textContent=reads?(100*hits/reads).toFixed(1)+'%':'-';
-    document.getElementById('conns').textContent=s.server.connections;
-    document.getElementById('outcomes').innerHTML=row(['outcome','requests'],1)+Object.entries(r).map(([k,v])=>row([k,v])).join('');
-    document.getElementById('methods').innerHTML=row(['method','calls','mean ms'],1)+Object.entries(g.upstream.methods).map(([k,v])=>row([k,v.calls,v.mean_latency_ms.toFixed(2)])).join('');
-    const ns=s.engine.namespaces||{};
-    document.getElementById('ns').innerHTML=row(['namespace','entries','hits','misses','coalesced','evicted'],1)+Object.entries(ns).map(([k,v])=>row([k,v.entries,v.hits,v.misses,v.coalesced,JSON.stringify(v.evictions||'')])).join('');
-    const p=g.pacing;document.getElementById('pacing').innerHTML=row(['waits','wait s','refused (429 sent)','upstream 429s','retried'],1)+row([p.waits,p.wait_seconds.toFixed(2),p.refused,g.upstream['429_received'],g.upstream['429_retried']]);
-  }catch(e){document.getElementById('rps').textContent='offline';}
-}
-tick();setInterval(tick,1000);
-</script></body></html>
-)HTML";
+// The dashboard's files load nothing from elsewhere; data comes from this
+// listener only.
+constexpr std::string_view kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 HttpResponse json_response(int status, std::string body) {
   HttpResponse r;
@@ -209,6 +167,24 @@ HttpResponse AdminHandler::respond(const HttpRequest& request) {
   HttpResponse r;
   r.log_target = std::string(path);  // never the query: it may hold a bot token
   r.outcome = "admin";
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  // The dashboard's files and whether a token is needed: no data, no token.
+  if (get) {
+    if (const DashboardAsset* asset = find_dashboard_asset(path)) {
+      r.content_type = std::string(asset->content_type);
+      r.body = std::string(asset->body);
+      r.headers.push_back({"Content-Security-Policy", std::string(kDashboardPolicy)});
+      r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+      r.headers.push_back({"Referrer-Policy", "no-referrer"});
+      r.headers.push_back({"Cache-Control", "no-cache"});
+      return r;
+    }
+    if (path == "/auth") {
+      r.body = std::string("{\"token_required\":") +
+               (deps_.admin_token.empty() ? "false" : "true") + "}";
+      return r;
+    }
+  }
   if (!deps_.admin_token.empty()) {
     if (!admin_token_matches(request.header("authorization"), deps_.admin_token)) {
       r.status = 401;
@@ -217,15 +193,15 @@ HttpResponse AdminHandler::respond(const HttpRequest& request) {
       return r;
     }
   }
-  const bool get = request.method == "GET" || request.method == "HEAD";
-  if (path == "/" && get) {
-    r.content_type = "text/html; charset=utf-8";
-    r.body = std::string(kDashboard);
-  } else if (path == "/metrics" && get) {
+  if (path == "/metrics" && get) {
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_text();
   } else if (path == "/stats" && get) {
     r.body = stats_json();
+  } else if (path == "/stats/history" && get && deps_.history) {
+    auto q = StatsHistory::parse_query(query);
+    if (!q.ok()) return json_response(400, logic::error_json(400, q.status().message()));
+    r.body = deps_.history->to_json(q->window, q->since_ms);
   } else if (path == "/healthz" && get) {
     r.body = "{\"ok\":true}";
   } else if (path == "/readyz" && get) {
@@ -247,8 +223,10 @@ HttpResponse AdminHandler::respond(const HttpRequest& request) {
     return inv;
   } else {
     r.status = 404;
-    r.body = logic::error_json(404, "Not Found: admin routes are /, /metrics, /stats, /healthz, "
-                                    "/readyz, POST /invalidate");
+    r.body = logic::error_json(404,
+                               "Not Found: admin routes are / (the dashboard), /metrics, "
+                               "/stats, /stats/history, /healthz, /readyz, /auth, "
+                               "POST /invalidate");
   }
   return r;
 }

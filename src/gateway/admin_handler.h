@@ -1,9 +1,17 @@
 // Internal: the admin routes, served on their own listener (loopback by
-// default; a Bearer token is required when one is configured):
-//   GET  /            live dashboard (HTML + JS polling /stats)
+// default; a Bearer token is required when one is configured, except for the
+// dashboard's files and /auth, which hold no data):
+//   GET  /            the dashboard (dashboard_assets.h: /index.html,
+//                     /dashboard.js, /dashboard.css, /favicon.svg), served
+//                     with a Content-Security-Policy that allows this origin
+//                     only; it reads /stats and /stats/history every second
+//   GET  /auth        {"token_required":true|false}: whether the page must
+//                     ask for the admin token
 //   GET  /metrics     Prometheus text: gateway counters, engine StatsSnapshot,
 //                     rate limiter, connections
 //   GET  /stats       the same as JSON
+//   GET  /stats/history  ?window=5m|1h [&since=<Unix ms>]: per-second (5m) or
+//                     per-10-second (1h) history as JSON (stats_history.h)
 //   GET  /healthz     200 while the process serves
 //   GET  /readyz      200 when the gateway accepts traffic and L2 answers
 //                     (503 while shutting down; L2 down = 200 "degraded")
@@ -26,6 +34,7 @@
 #include "gateway/l2_store.h"
 #include "gateway/metrics.h"
 #include "gateway/server.h"
+#include "gateway/stats_history.h"
 
 namespace callcache::gateway {
 
@@ -38,6 +47,7 @@ struct AdminDeps {
   std::function<std::size_t()> connections;
   std::function<std::size_t()> busy;
   const std::atomic<bool>* stopping = nullptr;
+  const StatsHistory* history = nullptr;  // optional: /stats/history
   TenantKey tenant_key = kDefaultTenantKey;
   std::string admin_token;  // "" = no token required
 };

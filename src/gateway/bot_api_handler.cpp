@@ -214,6 +214,7 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
     deps_.metrics->count(Outcome::kRejected);
   }
   res.log_target = std::move(log_target);
+  deps_.metrics->tenant_answer(call->tenant, res.outcome);
   co_return res;
 }
 
@@ -412,14 +413,16 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
           }
         }
         if (wait > options_.pacing_max_wait) {
-          m.pacing_refused();
+          m.pacing_refused(pacing_rule_name(*limiter, t));
           m.count(Outcome::kRejected);
           int ra = ceil_seconds(wait);
-          co_return bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra),
-                                  ra);
+          HttpResponse refused =
+              bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra), ra);
+          refused.outcome = outcome_name(Outcome::kRejected);  // as counted: not an upstream error
+          co_return refused;
         }
         if (wait > Duration::zero()) {
-          m.pacing_wait(wait);
+          m.pacing_wait(wait, pacing_rule_name(*limiter, t));
           co_await sleep_for(wait);
         }
       }

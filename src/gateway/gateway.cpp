@@ -1,16 +1,16 @@
 // Gateway: wiring, I/O threads, signals and the shutdown sequence.
 #include "gateway/gateway.h"
 
-#include <CLI/CLI.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +28,8 @@
 #include "gateway/metrics.h"
 #include "gateway/router.h"
 #include "gateway/server.h"
+#include "gateway/stats_history.h"
+#include "gateway/stats_sampler.h"
 #include "gateway/upstream.h"
 #include "storage_config.h"
 
@@ -268,6 +270,11 @@ class Gateway::Impl {
       ad.stopping = &stopping_;
       ad.tenant_key = config_.tenant_key;
       ad.admin_token = config_.admin_token;
+      // The dashboard's history: sampled once a second while the gateway runs.
+      history_ = std::make_unique<StatsHistory>();
+      sampler_ = std::make_unique<HistorySampler>(
+          SamplerSources{&metrics_, engine_.get(), l2_.get()}, *history_);
+      ad.history = history_.get();
       admin_handler_ = std::make_unique<AdminHandler>(std::move(ad));
       ServerOptions as = so;
       as.address = config_.admin_listen.host;
@@ -285,6 +292,7 @@ class Gateway::Impl {
   }
 
   void start() {
+    if (sampler_) sampler_->start();  // its baseline sample first: before any request
     server_->start();
     if (admin_) admin_->start();
     for (auto& ctx : contexts_) {
@@ -328,6 +336,7 @@ class Gateway::Impl {
       server_->force_close();
     }
     if (admin_) admin_->force_close();
+    if (sampler_) sampler_->stop();
     upstream_->close_idle();
     signals_->cancel();
     work_.clear();
@@ -402,6 +411,8 @@ class Gateway::Impl {
   std::vector<std::unique_ptr<GenericHandler>> generic_handlers_;
   std::unique_ptr<Router> router_;
   std::string l2_description_;  // "sqlite <path>" / "redis <url>", for the start-up line
+  std::unique_ptr<StatsHistory> history_;
+  std::unique_ptr<HistorySampler> sampler_;  // reads metrics_, engine_, l2_; records into history_
   std::unique_ptr<AdminHandler> admin_handler_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<HttpServer> server_;

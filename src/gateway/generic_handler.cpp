@@ -246,6 +246,7 @@ awaitable<HttpResponse> GenericHandler::handle(HttpRequest request) {
     res = co_await forward_and_relay(std::move(request), label, counters, Outcome::kPass);
   }
   res.log_target = std::move(log_target);
+  deps_.metrics->tenant_answer(plan->tenant, res.outcome);
   co_return res;
 }
 

@@ -1,5 +1,6 @@
 #include "gateway/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -23,6 +24,29 @@ const char* outcome_name(Outcome o) noexcept {
     case Outcome::kCount_: break;
   }
   return "unknown";
+}
+
+bool went_upstream(std::string_view o) noexcept {
+  return o == "miss" || o == "pass" || o == "paced" || o == "bypass" || o == "error";
+}
+
+double latency_quantile_ms(const LatencyCounts& counts, double q) noexcept {
+  std::uint64_t total = 0;
+  for (std::uint64_t c : counts) total += c;
+  if (total == 0) return 0;
+  const double rank = q * static_cast<double>(total);
+  double below = 0;
+  for (std::size_t b = 0; b < counts.size(); ++b) {
+    const double here = static_cast<double>(counts[b]);
+    if (here > 0 && below + here >= rank) {
+      const double lo = b == 0 ? 0.0 : kLatencyBuckets[b - 1];
+      if (b == kLatencyBuckets.size()) return lo * 1e3;
+      const double hi = kLatencyBuckets[b];
+      return (lo + (hi - lo) * std::clamp((rank - below) / here, 0.0, 1.0)) * 1e3;
+    }
+    below += here;
+  }
+  return kLatencyBuckets.back() * 1e3;
 }
 
 Metrics::MethodStats& Metrics::method(std::string_view name) {
@@ -65,9 +89,83 @@ void Metrics::upstream_call(std::string_view name, int status, std::chrono::nano
   m.latency_ns_sum.fetch_add(static_cast<std::uint64_t>(latency.count()), kRelaxed);
 }
 
-void Metrics::pacing_wait(std::chrono::nanoseconds wait) noexcept {
+Metrics::PacingRuleStats& Metrics::pacing_rule(std::string_view name) {
+  {
+    std::shared_lock lock(mu_);
+    auto it = pacing_rules_.find(name);
+    if (it != pacing_rules_.end()) return *it->second;
+  }
+  std::unique_lock lock(mu_);
+  auto& slot = pacing_rules_[std::string(name)];
+  if (!slot) slot = std::make_unique<PacingRuleStats>();
+  return *slot;
+}
+
+void Metrics::pacing_wait(std::chrono::nanoseconds wait, std::string_view rule) {
+  const auto ns = static_cast<std::uint64_t>(wait.count());
   pacing_waits_.fetch_add(1, kRelaxed);
-  pacing_wait_ns_.fetch_add(static_cast<std::uint64_t>(wait.count()), kRelaxed);
+  pacing_wait_ns_.fetch_add(ns, kRelaxed);
+  if (rule.empty()) return;
+  PacingRuleStats& r = pacing_rule(rule);
+  r.waits.fetch_add(1, kRelaxed);
+  r.wait_ns.fetch_add(ns, kRelaxed);
+}
+
+void Metrics::pacing_refused(std::string_view rule) {
+  pacing_refused_.fetch_add(1, kRelaxed);
+  if (!rule.empty()) pacing_rule(rule).refused.fetch_add(1, kRelaxed);
+}
+
+void Metrics::tenant_answer(TenantId tenant, std::string_view outcome) {
+  if (!went_upstream(outcome)) return;
+  {
+    std::shared_lock lock(tenants_mu_);
+    auto it = tenants_.find(tenant.value);
+    if (it != tenants_.end()) {
+      it->second.fetch_add(1, kRelaxed);
+      return;
+    }
+  }
+  std::unique_lock lock(tenants_mu_);
+  auto it = tenants_.find(tenant.value);
+  if (it == tenants_.end()) {
+    if (tenants_.size() >= kMaxTenants) {
+      tenants_other_.fetch_add(1, kRelaxed);
+      return;
+    }
+    it = tenants_.try_emplace(tenant.value, 0).first;
+  }
+  it->second.fetch_add(1, kRelaxed);
+}
+
+MetricsSnapshot Metrics::snapshot() const {
+  MetricsSnapshot s;
+  for (std::size_t i = 0; i < kOutcomeCount; ++i) s.outcomes[i] = outcomes_.load(i);
+  s.upstream_calls = upstream_calls();
+  s.received_429 = received_429();
+  s.retried_429 = retried_429_.load(kRelaxed);
+  s.pacing_waits = pacing_waits();
+  s.pacing_refused = pacing_refused_.load(kRelaxed);
+  std::shared_lock lock(mu_);
+  s.methods.reserve(methods_.size());
+  for (const auto& [name, m] : methods_) {
+    MetricsSnapshot::Method& out = s.methods.emplace_back();
+    out.name = name;
+    out.calls = m->calls.load(kRelaxed);
+    for (std::size_t b = 0; b < out.latency.size(); ++b)
+      out.latency[b] = m->buckets[b].load(kRelaxed);
+  }
+  s.rules.reserve(rules_.size());
+  for (const auto& [label, r] : rules_) {
+    MetricsSnapshot::Rule& out = s.rules.emplace_back();
+    out.label = label;
+    for (std::size_t i = 0; i < kOutcomeCount; ++i) out.outcomes[i] = r->outcomes[i].load(kRelaxed);
+  }
+  s.pacing.reserve(pacing_rules_.size());
+  for (const auto& [name, r] : pacing_rules_) {
+    s.pacing.push_back({name, r->waits.load(kRelaxed), r->refused.load(kRelaxed)});
+  }
+  return s;
 }
 
 namespace {
@@ -116,6 +214,27 @@ std::string Metrics::to_prometheus() const {
   out += "# TYPE callcache_gateway_pacing_wait_seconds_total counter\n";
   out += "callcache_gateway_pacing_wait_seconds_total " +
          num(static_cast<double>(pacing_wait_ns_.load(kRelaxed)) / 1e9) + "\n";
+  {
+    std::shared_lock lock(mu_);
+    if (!pacing_rules_.empty()) {
+      out +=
+          "# HELP callcache_gateway_pacing_rule_waits_total Paced sends delayed, by the rule "
+          "that demanded the wait.\n"
+          "# TYPE callcache_gateway_pacing_rule_waits_total counter\n";
+      for (const auto& [name, r] : pacing_rules_) {
+        out += "callcache_gateway_pacing_rule_waits_total{rule=\"" + name + "\"} " +
+               std::to_string(r->waits.load(kRelaxed)) + "\n";
+      }
+      out +=
+          "# HELP callcache_gateway_pacing_rule_refused_total Paced sends refused with 429, "
+          "by the rule that demanded the wait.\n"
+          "# TYPE callcache_gateway_pacing_rule_refused_total counter\n";
+      for (const auto& [name, r] : pacing_rules_) {
+        out += "callcache_gateway_pacing_rule_refused_total{rule=\"" + name + "\"} " +
+               std::to_string(r->refused.load(kRelaxed)) + "\n";
+      }
+    }
+  }
   counter("callcache_gateway_tier_errors_total", "L2 tier operations that failed.",
           tier_errors());
   const StreamCounters& st = stream_counters();
@@ -178,7 +297,7 @@ std::string Metrics::to_prometheus() const {
   return out;
 }
 
-std::string Metrics::to_json() const {
+std::string Metrics::to_json(std::size_t top_tenants) const {
   std::string out = "{\"requests\":{";
   for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
     if (i) out += ",";
@@ -196,15 +315,58 @@ std::string Metrics::to_json() const {
       double mean_ms = calls ? static_cast<double>(m->latency_ns_sum.load(kRelaxed)) / 1e6 /
                                    static_cast<double>(calls)
                              : 0.0;
-      out += std::string(first ? "" : ",") + "\"" + name + "\":{\"calls\":" +
-             std::to_string(calls) + ",\"mean_latency_ms\":" + num(mean_ms) + "}";
+      LatencyCounts latency;
+      for (std::size_t b = 0; b < latency.size(); ++b) latency[b] = m->buckets[b].load(kRelaxed);
+      out += std::string(first ? "" : ",") + "\"" + name +
+             "\":{\"calls\":" + std::to_string(calls) +
+             ",\"errors\":" + std::to_string(m->errors.load(kRelaxed)) +
+             ",\"429\":" + std::to_string(m->status_429.load(kRelaxed)) +
+             ",\"5xx\":" + std::to_string(m->status_5xx.load(kRelaxed)) +
+             ",\"failed\":" + std::to_string(m->failed.load(kRelaxed)) +
+             ",\"mean_latency_ms\":" + num(mean_ms) +
+             ",\"p50_ms\":" + num(latency_quantile_ms(latency, 0.5)) +
+             ",\"p99_ms\":" + num(latency_quantile_ms(latency, 0.99)) + "}";
       first = false;
     }
   }
-  out += "}},\"pacing\":{\"waits\":" + std::to_string(pacing_waits()) + ",\"wait_seconds\":" +
-         num(static_cast<double>(pacing_wait_ns_.load(kRelaxed)) / 1e9) +
-         ",\"refused\":" + std::to_string(pacing_refused_.load(kRelaxed)) +
-         "},\"tier_errors\":" + std::to_string(tier_errors());
+  out += "}},\"pacing\":{\"waits\":" + std::to_string(pacing_waits()) +
+         ",\"wait_seconds\":" + num(static_cast<double>(pacing_wait_ns_.load(kRelaxed)) / 1e9) +
+         ",\"refused\":" + std::to_string(pacing_refused_.load(kRelaxed)) + ",\"rules\":{";
+  {
+    std::shared_lock lock(mu_);
+    bool first = true;
+    for (const auto& [name, r] : pacing_rules_) {
+      out += std::string(first ? "" : ",") + "\"" + name +
+             "\":{\"waits\":" + std::to_string(r->waits.load(kRelaxed)) +
+             ",\"wait_seconds\":" + num(static_cast<double>(r->wait_ns.load(kRelaxed)) / 1e9) +
+             ",\"refused\":" + std::to_string(r->refused.load(kRelaxed)) + "}";
+      first = false;
+    }
+  }
+  out += "}},\"tier_errors\":" + std::to_string(tier_errors());
+  {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> top;  // (calls, tenant)
+    std::size_t tracked = 0;
+    {
+      std::shared_lock lock(tenants_mu_);
+      tracked = tenants_.size();
+      top.reserve(tracked);
+      for (const auto& [id, calls] : tenants_) top.emplace_back(calls.load(kRelaxed), id);
+    }
+    const std::size_t n = std::min(top_tenants, top.size());
+    std::partial_sort(top.begin(), top.begin() + static_cast<std::ptrdiff_t>(n), top.end(),
+                      [](const auto& a, const auto& b) {
+                        return a.first != b.first ? a.first > b.first : a.second < b.second;
+                      });
+    out += ",\"tenants\":{\"tracked\":" + std::to_string(tracked) +
+           ",\"other_upstream_calls\":" + std::to_string(tenants_other_.load(kRelaxed)) +
+           ",\"top\":[";
+    for (std::size_t i = 0; i < n; ++i) {
+      out += std::string(i ? "," : "") + "{\"tenant\":\"" + to_hex(TenantId{top[i].second}) +
+             "\",\"upstream_calls\":" + std::to_string(top[i].first) + "}";
+    }
+    out += "]}";
+  }
   out += ",\"rules\":{";
   {
     std::shared_lock lock(mu_);

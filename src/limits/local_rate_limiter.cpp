@@ -392,7 +392,8 @@ class LocalRateLimiter final : public RateLimiter {
 
   TryAcquireResult try_acquire(const CallAttributes& call) override {
     Reservation r = core_->reserve(call, Duration::zero(), true);
-    return TryAcquireResult{r.admitted, r.admitted ? Duration::zero() : r.wait};
+    return TryAcquireResult{r.admitted, r.admitted ? Duration::zero() : r.wait,
+                            r.admitted ? 0 : r.binding};
   }
 
   Result<Duration> reserve(const CallAttributes& call, Duration max_wait) override {

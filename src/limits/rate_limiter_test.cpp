@@ -128,6 +128,12 @@ TEST(RateLimiterPreset, NeverTwoInOneSecondToOnePrivateChat) {
   auto times = flood(*rl, clock, milliseconds(10), seconds(10),
                      [](std::int64_t) { return send("bot1", 42); });
   EXPECT_EQ(max_in_window(times, seconds(1)), 1u);
+  // The rule that holds a call back is named.
+  EXPECT_TRUE(rl->try_acquire(send("bot1", 77)).admitted);
+  auto held = rl->try_acquire(send("bot1", 77));
+  ASSERT_FALSE(held.admitted);
+  ASSERT_LT(held.binding_rule, rl->rules().size());
+  EXPECT_EQ(rl->rules()[held.binding_rule].name, "private_chat");
   EXPECT_EQ(times.size(), 10u);
   for (std::size_t i = 1; i < times.size(); ++i) EXPECT_GE(times[i] - times[i - 1], seconds(1));
 }
@@ -204,6 +210,7 @@ TEST(RateLimiter, PenaltyOnOneChatDoesNotSlowAnother) {
   auto blocked = rl->try_acquire(send("bot1", 7));
   EXPECT_FALSE(blocked.admitted);
   EXPECT_EQ(blocked.wait, seconds(30));
+  EXPECT_EQ(blocked.binding_rule, rl->rules().size());  // the "penalty" row
   EXPECT_TRUE(rl->try_acquire(send("bot1", 8)).admitted);
   EXPECT_TRUE(rl->try_acquire(send("bot2", 7)).admitted);  // same chat id, other bot
   // A shorter penalty never shortens the one in force.

@@ -121,6 +121,7 @@ TEST_F(RedisRateLimiterTest, ACallReservesEveryRuleOrNone) {
   EXPECT_FALSE(r.admitted);
   EXPECT_GT(r.wait, 400ms);
   EXPECT_LE(r.wait, 500ms);
+  EXPECT_EQ(r.binding_rule, 0u);  // per_bot held chat 2 back
   auto st = a->stats();
   EXPECT_EQ(st.rules[1].deadline_refusals, 1u);  // per_chat refused chat 1
 }
@@ -133,6 +134,7 @@ TEST_F(RedisRateLimiterTest, PenaltiesAreSharedAndScoped) {
   ASSERT_TRUE(a->penalize(c1, key_scope::kBot | key_scope::kChat, 2s).ok());
   auto r = b->try_acquire(c1);  // the other "process" honours it
   EXPECT_FALSE(r.admitted);
+  EXPECT_EQ(r.binding_rule, 1u);  // the "penalty" row
   EXPECT_GT(r.wait, 1500ms);
   EXPECT_TRUE(b->try_acquire(c2).admitted);  // other chats keep flowing
   EXPECT_EQ(a->penalize(call_of("b"), key_scope::kChat, 1s).code(),

@@ -97,7 +97,7 @@ class RedisRateLimiter final : public RateLimiter {
   TryAcquireResult try_acquire(const CallAttributes& call) override {
     Outcome o = run(call, Duration::zero(), /*try_only=*/true);
     if (o.fallback) return fallback_->try_acquire(call);
-    return TryAcquireResult{o.admitted, o.wait};
+    return TryAcquireResult{o.admitted, o.wait, o.binding_rule};
   }
 
   Result<Duration> reserve(const CallAttributes& call, Duration max_wait) override {
@@ -168,6 +168,7 @@ class RedisRateLimiter final : public RateLimiter {
     bool fallback = false;
     bool admitted = false;
     Duration wait{0};
+    std::size_t binding_rule = 0;  // the row with the longest own wait (not admitted)
   };
 
   static bool names_scope(const CallAttributes& call, KeyScope scope) {
@@ -219,9 +220,14 @@ class RedisRateLimiter final : public RateLimiter {
     o.admitted = rep->element[0]->integer == 1;
     o.wait = std::chrono::microseconds(rep->element[1]->integer);
     bool penalty_counted = false;
+    Duration longest{0};
     for (std::size_t j = 0; j < keys.size(); ++j) {
       auto own = std::chrono::microseconds(rep->element[2 + j]->integer);
       std::size_t row = j < n ? rows[j] : options_.rules.size();
+      if (!o.admitted && own > longest) {
+        longest = own;
+        o.binding_rule = row;
+      }
       if (j >= n) {
         if (own <= Duration::zero() || penalty_counted) continue;
         penalty_counted = true;
