@@ -22,6 +22,8 @@ answer shows an old title, status or epoch.
 Faults (fault(method, kind, count=None, **args); method "*" = any; count
 None = until cleared; the first matching rule wins):
   delay        seconds=S: answer after S seconds
+  late         seconds=S: answer after S seconds what was true when the call
+               came (a read that crosses a write)
   spike        every=K, seconds=S: every K-th call waits S seconds
   status       status=N [html=True]: a Bot API error body (or an HTML page)
   reset_before the connection is reset before any answer byte
@@ -266,6 +268,10 @@ class FakeUpstream:
             if kind == "delay":
                 await asyncio.sleep(args.get("seconds", 1))
                 kind = None
+            elif kind == "late":
+                answer = self._bot_api(file, token, method, params, verb)
+                await asyncio.sleep(args.get("seconds", 1))
+                return await _send(writer, *answer, head_only=verb == "HEAD")
             elif kind == "spike":
                 if seen % args.get("every", 5) == 0:
                     await asyncio.sleep(args.get("seconds", 1))

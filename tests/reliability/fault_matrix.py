@@ -352,6 +352,37 @@ def upstream_cells(m):
     m.run("upstream", "a write whose answer is cut (reset mid-body)",
           "502 JSON; reads still invalidated", write_reset_mid)
 
+    def read_crosses_write():
+        # The read reaches the upstream first and is answered (the old title)
+        # after the write of the same chat was acknowledged: delivered, but
+        # never stored, so once post_write_bypass is over the cache cannot
+        # serve the title the write replaced.
+        gw = m.start_gateway("gw-race", {"telegram": {"post_write_bypass": "1s"}})
+        try:
+            chat = m.chat()
+            up.fault("getChat", "late", count=1, seconds=1.0)
+            before = up.calls("getChat")
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                read = pool.submit(lambda: m.get_chat(chat, gw=gw))
+                check(wait_for(lambda: up.calls("getChat") > before, 3), "the read never reached the upstream")
+                w = gw.post("/bot%s/setChatTitle" % TOKEN_A, json.dumps({"chat_id": chat, "title": "renamed"}))
+                check(w.status == 200, "write: %r" % w)
+                r1 = read.result(UPSTREAM_TIMEOUT + MARGIN)
+            check(r1.status == 200 and r1.json()["result"]["title"] == "Chat %d" % chat,
+                  "the crossing read: %r" % r1)
+            time.sleep(1.2)  # past post_write_bypass
+            r2 = m.get_chat(chat, gw=gw)
+            check(r2.status == 200 and r2.json()["result"]["title"] == "renamed",
+                  "after the bypass window the cache served the title the write replaced: %r" % r2)
+            check(gw.stop() == 0, "gateway exit status")
+            return ("the crossing read delivered the old title; %.1f s later: '%s' (%s)"
+                    % (1.2, r2.json()["result"]["title"], r2.outcome))
+        finally:
+            if gw.alive():
+                gw.kill()
+    m.run("upstream", "a read answered after a write of the same chat (post_write_bypass 1 s)",
+          "old answer delivered, not stored: the new title after the window", read_crosses_write)
+
     def stall_on_shutdown():
         gw = m.start_gateway("gw-shutdown")
         up.fault("getChat", "stall")
