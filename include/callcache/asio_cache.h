@@ -1,6 +1,6 @@
-// callcache/asio_cache.h — Boost.Asio adapter for Cache<V>::get_or_load_async:
-// an asynchronous operation usable with any completion token, and a C++20
-// coroutine form.
+// callcache/asio_cache.h — Boost.Asio adapter for the read-through calls of
+// Cache<V> and TieredCache<V> (their get_or_load_async): an asynchronous
+// operation usable with any completion token, and C++20 coroutine forms.
 //
 //   boost::asio::awaitable<void> resolve(Cache<Peer>& peers, TenantId t) {
 //     auto peer = co_await callcache::co_get_or_load(peers, t, "@durov",
@@ -9,15 +9,23 @@
 //     use((*peer)->id);
 //   }
 //
+//   // With a second tier, and how the answer was served (for metrics):
+//   auto [answer, served] = co_await callcache::co_get_or_load_served(tiered, t, key, loader);
+//
 // Part of the optional CMake target `callcache_asio` (header-only, needs
 // Boost.Asio); libcallcache itself depends on the standard library only.
 //
 // Semantics are those of get_or_load_async (callcache/load.h): one load per
 // key however many coroutines wait, no thread parked while waiting. The
-// completion handler always runs through its associated executor (posted,
-// never inline in the initiating call), and the operation keeps that
-// executor's work count up while it waits, so io_context::run() does not
-// return under a waiting coroutine.
+// loader is started inline, on the calling coroutine's thread.
+//
+// async_get_or_load: the completion handler always runs through its
+// associated executor (posted, never inline in the initiating call), and the
+// operation keeps that executor's work count up while it waits, so
+// io_context::run() does not return under a waiting coroutine.
+// co_get_or_load / co_get_or_load_served: an answer available at once (an
+// L1 hit, a stale value, a remembered failure, an L2 hit) is returned without
+// suspending the coroutine; otherwise as async_get_or_load.
 //
 // Cancellation (per-operation cancellation slot, e.g. from
 // awaitable_operators `||` or bind_cancellation_slot): the waiting operation
@@ -26,8 +34,8 @@
 // signal must be emitted from the operation's execution context (a
 // single-threaded io_context or a strand).
 //
-// Thread-safety: as get_or_load_async. REQUIRES: the Cache's Engine outlives
-// the operation.
+// Thread-safety: as get_or_load_async. REQUIRES: the cache's Engine (and
+// Backend) outlive the operation.
 #pragma once
 
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -38,6 +46,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -48,12 +57,17 @@
 
 namespace callcache {
 
+// A read-through's answer and how it was served.
+template <class V>
+using ServedResult = std::pair<Result<Ref<V>>, Served>;
+
 namespace internal {
 
 // The state of one waiting Asio operation: the handler, released exactly
 // once — by the flight's result or by cancellation, whichever comes first.
-template <class V, class Handler>
-class AsioWait : public std::enable_shared_from_this<AsioWait<V, Handler>> {
+// R is what the handler receives.
+template <class R, class Handler>
+class AsioWait : public std::enable_shared_from_this<AsioWait<R, Handler>> {
  public:
   using Executor = boost::asio::associated_executor_t<Handler>;
 
@@ -62,22 +76,20 @@ class AsioWait : public std::enable_shared_from_this<AsioWait<V, Handler>> {
         work_(boost::asio::make_work_guard(boost::asio::get_associated_executor(*handler_))) {}
 
   // Hooks cancellation up; call once, from the initiating context.
-  void arm_cancellation() {
+  // `cancelled` builds what the handler receives on cancellation.
+  void arm_cancellation(R (*cancelled)()) {
     auto slot = boost::asio::get_associated_cancellation_slot(*handler_);
     if (!slot.is_connected()) return;
     std::weak_ptr<AsioWait> weak = this->shared_from_this();
-    slot.assign([weak](boost::asio::cancellation_type type) {
+    slot.assign([weak, cancelled](boost::asio::cancellation_type type) {
       if (type == boost::asio::cancellation_type::none) return;
-      if (auto self = weak.lock()) {
-        self->complete(
-            Status::cancelled("get_or_load wait cancelled; the load continues for others"));
-      }
+      if (auto self = weak.lock()) self->complete(cancelled());
     });
   }
 
   // Delivers `r` through the handler's executor unless already delivered.
   // Thread-safe.
-  void complete(Result<Ref<V>> r) {
+  void complete(R r) {
     std::optional<Handler> h;
     std::optional<boost::asio::executor_work_guard<Executor>> work;
     {
@@ -104,21 +116,68 @@ class AsioWait : public std::enable_shared_from_this<AsioWait<V, Handler>> {
   std::optional<boost::asio::executor_work_guard<Executor>> work_;
 };
 
+inline Status wait_cancelled() {
+  return Status::cancelled("get_or_load wait cancelled; the load continues for others");
+}
+
+// Where a read-through's callback meets the coroutine that started it: the
+// answer if it came inline, else whoever waits for it later. Thread-safe.
+template <class V>
+class Meeting {
+ public:
+  void deliver(Result<Ref<V>> r, Served served) {
+    std::function<void(ServedResult<V>)> waiter;
+    {
+      std::lock_guard lock(mu_);
+      if (!waiter_) {
+        answer_.emplace(std::move(r), served);
+        return;
+      }
+      waiter = std::move(waiter_);
+    }
+    waiter(ServedResult<V>(std::move(r), served));
+  }
+  // The answer if it has arrived (then nobody will wait).
+  std::optional<ServedResult<V>> take() {
+    std::lock_guard lock(mu_);
+    return std::exchange(answer_, std::nullopt);
+  }
+  // Calls `waiter` with the answer: now if it has arrived, else on arrival.
+  void on_answer(std::function<void(ServedResult<V>)> waiter) {
+    std::optional<ServedResult<V>> ready;
+    {
+      std::lock_guard lock(mu_);
+      if (!answer_) {
+        waiter_ = std::move(waiter);
+        return;
+      }
+      ready = std::exchange(answer_, std::nullopt);
+    }
+    waiter(std::move(*ready));
+  }
+
+ private:
+  std::mutex mu_;  // guards answer_, waiter_
+  std::optional<ServedResult<V>> answer_;
+  std::function<void(ServedResult<V>)> waiter_;
+};
+
 }  // namespace internal
 
-// Starts get_or_load_async on `cache` and completes `token` with
-// Result<Ref<V>> (signature void(Result<Ref<V>>)). `loader` is an async
-// loader as for get_or_load_async. Works with any completion token
-// (use_awaitable, callbacks, use_future, deferred ...).
-template <class V, class SizeFn, class AsyncLoader, class CompletionToken>
-auto async_get_or_load(Cache<V, SizeFn>& cache, TenantId tenant, std::string key,
-                       AsyncLoader loader, CompletionToken&& token, LoadOptions options = {}) {
+// Starts get_or_load_async on `cache` (a Cache<V> or a TieredCache<V>) and
+// completes `token` with Result<Ref<V>> (signature void(Result<Ref<V>>)).
+// `loader` is an async loader as for get_or_load_async. Works with any
+// completion token (use_awaitable, callbacks, use_future, deferred ...).
+template <class CacheT, class AsyncLoader, class CompletionToken>
+auto async_get_or_load(CacheT& cache, TenantId tenant, std::string key, AsyncLoader loader,
+                       CompletionToken&& token, LoadOptions options = {}) {
+  using V = typename CacheT::value_type;
   return boost::asio::async_initiate<CompletionToken, void(Result<Ref<V>>)>(
-      [](auto handler, Cache<V, SizeFn>* cache, TenantId tenant, std::string key,
-         AsyncLoader loader, LoadOptions options) {
-        using Wait = internal::AsioWait<V, decltype(handler)>;
+      [](auto handler, CacheT* cache, TenantId tenant, std::string key, AsyncLoader loader,
+         LoadOptions options) {
+        using Wait = internal::AsioWait<Result<Ref<V>>, decltype(handler)>;
         auto wait = std::make_shared<Wait>(std::move(handler));
-        wait->arm_cancellation();
+        wait->arm_cancellation([] { return Result<Ref<V>>(internal::wait_cancelled()); });
         cache->get_or_load_async(
             tenant, key, std::move(loader),
             [wait](Result<Ref<V>> r) { wait->complete(std::move(r)); }, options);
@@ -126,13 +185,42 @@ auto async_get_or_load(Cache<V, SizeFn>& cache, TenantId tenant, std::string key
       token, &cache, tenant, std::move(key), std::move(loader), std::move(options));
 }
 
+// The coroutine form with how the answer was served:
+//   auto [value, served] = co_await co_get_or_load_served(cache, tenant, key, loader);
+// Returns without suspending when the answer is available at once.
+template <class CacheT, class AsyncLoader>
+boost::asio::awaitable<ServedResult<typename CacheT::value_type>> co_get_or_load_served(
+    CacheT& cache, TenantId tenant, std::string key, AsyncLoader loader, LoadOptions options = {}) {
+  using V = typename CacheT::value_type;
+  auto meeting = std::make_shared<internal::Meeting<V>>();
+  cache.get_or_load_async(
+      tenant, key, std::move(loader),
+      [meeting](Result<Ref<V>> r, Served s) { meeting->deliver(std::move(r), s); }, options);
+  if (auto ready = meeting->take()) co_return std::move(*ready);
+  // (Named, and no co_await in a return: GCC 12 destroys temporaries of a
+  // co_await full-expression twice.)
+  auto initiate = [meeting](auto handler) {
+    using Wait = internal::AsioWait<ServedResult<V>, decltype(handler)>;
+    auto wait = std::make_shared<Wait>(std::move(handler));
+    wait->arm_cancellation(
+        [] { return ServedResult<V>(internal::wait_cancelled(), Served::kCoalesced); });
+    meeting->on_answer([wait](ServedResult<V> r) { wait->complete(std::move(r)); });
+  };
+  ServedResult<V> answer =
+      co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>,
+                                           void(ServedResult<V>)>(std::move(initiate),
+                                                                  boost::asio::use_awaitable);
+  co_return answer;
+}
+
 // The coroutine form: co_await co_get_or_load(cache, tenant, key, loader).
-template <class V, class SizeFn, class AsyncLoader>
-boost::asio::awaitable<Result<Ref<V>>> co_get_or_load(Cache<V, SizeFn>& cache, TenantId tenant,
-                                                      std::string key, AsyncLoader loader,
-                                                      LoadOptions options = {}) {
-  co_return co_await async_get_or_load(cache, tenant, std::move(key), std::move(loader),
-                                       boost::asio::use_awaitable, std::move(options));
+// Returns without suspending when the answer is available at once.
+template <class CacheT, class AsyncLoader>
+boost::asio::awaitable<Result<Ref<typename CacheT::value_type>>> co_get_or_load(
+    CacheT& cache, TenantId tenant, std::string key, AsyncLoader loader, LoadOptions options = {}) {
+  ServedResult<typename CacheT::value_type> answer = co_await co_get_or_load_served(
+      cache, tenant, std::move(key), std::move(loader), std::move(options));
+  co_return std::move(answer.first);
 }
 
 }  // namespace callcache

@@ -11,6 +11,10 @@
 // and stays valid after the entry is evicted or invalidated, for as long as
 // the caller holds it. Values are immutable once stored.
 //
+// With a second tier (SQLite, Redis) use TieredCache<V>
+// (callcache/tiered_cache.h): the same calls, reading through L1 → L2 →
+// loader.
+//
 // Thread-safety: a Cache<V> is a small handle (engine pointer + namespace id);
 // copies may be used concurrently from any thread. REQUIRES: the Engine
 // outlives every Cache<V> opened on it (Refs may outlive both).
@@ -28,6 +32,7 @@
 #include <vector>
 
 #include "callcache/engine.h"
+#include "callcache/internal/engine_access.h"
 #include "callcache/load.h"
 
 namespace callcache {
@@ -55,7 +60,7 @@ class Ref {
   // When the value stops being fresh.
   TimePoint expires_at() const noexcept { return internal::expires_at(e_); }
 
-  // Adopts an already pinned entry (for the engine's own fronts).
+  // Adopts an already pinned entry (for the library's own fronts).
   static Ref adopt(internal::Entry* e) noexcept { return Ref(e); }
 
  private:
@@ -69,7 +74,10 @@ class Ref {
 template <class V>
 struct DefaultSize {
   std::size_t operator()(const V& v) const noexcept {
-    if constexpr (requires { v.size(); v.data(); }) {
+    if constexpr (requires {
+                    v.size();
+                    v.data();
+                  }) {
       return v.size() * sizeof(*v.data());
     } else {
       return sizeof(V);
@@ -85,19 +93,130 @@ struct TypeTag {
 template <class V>
 const ValueOps* value_ops() noexcept {
   static const ValueOps ops = {
-      &TypeTag<V>::tag,
+    &TypeTag<V>::tag,
 #if defined(__GNUC__)
-      __PRETTY_FUNCTION__,
+    __PRETTY_FUNCTION__,
 #else
-      "V",
+    "V",
 #endif
-      sizeof(V),
-      alignof(V),
-      [](void* p) noexcept { static_cast<V*>(p)->~V(); },
-      [](void* dst, void* src) noexcept { ::new (dst) V(std::move(*static_cast<V*>(src))); },
+    sizeof(V),
+    alignof(V),
+    [](void* p) noexcept { static_cast<V*>(p)->~V(); },
+    [](void* dst, void* src) noexcept { ::new (dst) V(std::move(*static_cast<V*>(src))); },
   };
   return &ops;
 }
+
+// Invokes a read-through callback with the result and, when it takes one,
+// how the call was served. An exception it throws is discarded.
+template <class V, class Callback>
+void invoke_callback(Callback& cb, Result<Ref<V>> r, Served served) noexcept {
+  try {
+    if constexpr (std::is_invocable_v<Callback&, Result<Ref<V>>, Served>) {
+      cb(std::move(r), served);
+    } else {
+      cb(std::move(r));
+    }
+  } catch (...) {  // documented: a throwing callback's exception is discarded
+  }
+}
+
+// The typed read-through shared by Cache<V> and TieredCache<V>: looks the
+// key up and, on anything but a fresh hit, hands over to the loading layer
+// with a starter (which runs the loader).
+template <class V>
+struct TypedLoad {
+  Engine* engine;
+  NamespaceId ns;
+  TenantId tenant;
+  std::string_view key;
+  const LoadOptions* options;
+  bool blocking_loader;
+  AfterStore after_store;
+  // What probe() found, when it was not a fresh hit (pinned; run() takes it).
+  Entry* entry = nullptr;
+  Freshness freshness = Freshness::kMiss;
+
+  TypedLoad(Engine* engine, NamespaceId ns, TenantId tenant, std::string_view key,
+            const LoadOptions* options, bool blocking_loader)
+      : engine(engine),
+        ns(ns),
+        tenant(tenant),
+        key(key),
+        options(options),
+        blocking_loader(blocking_loader) {}
+  TypedLoad(const TypedLoad&) = delete;
+  TypedLoad& operator=(const TypedLoad&) = delete;
+  ~TypedLoad() {
+    if (entry) unref(entry);
+  }
+
+  // A fresh hit (counted), else nullopt with the lookup kept for run().
+  std::optional<Ref<V>> probe() {
+    entry = EngineAccess::lookup_for_load(*engine, ns, tenant, key, &freshness);
+    if (entry && freshness == Freshness::kFresh) {
+      EngineAccess::record(*engine, ns, LoadEvent::kHit);
+      return Ref<V>::adopt(std::exchange(entry, nullptr));
+    }
+    return std::nullopt;
+  }
+
+  // probe(), and on a fresh hit hands it to `callback`. True if it did.
+  template <class Callback>
+  bool serve_hit(Callback& callback) {
+    auto hit = probe();
+    if (hit) invoke_callback<V>(callback, Result<Ref<V>>(std::move(*hit)), Served::kHit);
+    return hit.has_value();
+  }
+
+  // Everything but a fresh hit. REQUIRES: probe() found no fresh hit.
+  void run(LoadStarter starter, LoadReceiver receiver) {
+    LoadCall call{engine,          ns,         tenant, key, options, std::move(starter),
+                  blocking_loader, after_store};
+    load_slow(call, std::exchange(entry, nullptr), freshness, std::move(receiver));
+  }
+};
+
+// Blocks until a load's receiver ran; the result as a Result<Ref<V>>.
+template <class V>
+class BlockingSlot {
+ public:
+  LoadReceiver receiver() {
+    return [this](Entry* got, Status status, Served) {
+      std::lock_guard lock(mu_);
+      entry_ = got;
+      status_ = std::move(status);
+      ready_ = true;
+      cv_.notify_one();  // under the lock: the slot may die as soon as it is released
+    };
+  }
+  Result<Ref<V>> wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return ready_; });
+    if (entry_) return Ref<V>::adopt(entry_);
+    return std::move(status_);
+  }
+
+ private:
+  std::mutex mu_;  // guards ready_, entry_, status_
+  std::condition_variable cv_;
+  bool ready_ = false;
+  Entry* entry_ = nullptr;
+  Status status_;
+};
+
+// Adapts a typed callback to a LoadReceiver.
+template <class V, class Callback>
+LoadReceiver typed_receiver(std::shared_ptr<Callback> cb) {
+  return [cb = std::move(cb)](Entry* got, Status status, Served served) {
+    if (got) {
+      invoke_callback<V>(*cb, Result<Ref<V>>(Ref<V>::adopt(got)), served);
+    } else {
+      invoke_callback<V>(*cb, Result<Ref<V>>(std::move(status)), served);
+    }
+  };
+}
+
 }  // namespace internal
 
 template <class V, class SizeFn = DefaultSize<V>>
@@ -112,7 +231,7 @@ class Cache {
   // namespace; kInvalidArgument if the namespace is already bound to another
   // value type.
   static Result<Cache> open(Engine& engine, std::string_view ns, SizeFn size = {}) {
-    auto id = engine.bind(ns, internal::value_ops<V>());
+    auto id = internal::EngineAccess::bind(engine, ns, internal::value_ops<V>());
     if (!id.ok()) return id.status();
     return Cache(engine, *id, std::move(size));
   }
@@ -120,9 +239,19 @@ class Cache {
   // The fresh value for (tenant, key), or nullopt (miss, expired, or a
   // remembered failure). Never blocks on a load.
   std::optional<Ref<V>> get(TenantId tenant, std::string_view key) const {
-    internal::Entry* e = engine_->lookup(ns_, tenant, key);
+    internal::Entry* e = internal::EngineAccess::lookup(*engine_, ns_, tenant, key);
     if (!e) return std::nullopt;
     return Ref<V>::adopt(e);
+  }
+
+  // The fresh value for (tenant, key) when memory holds one, counted as a
+  // read-through hit; else nullopt, counting nothing (then call
+  // get_or_load or get_or_load_async, which look again and count the miss).
+  // The fast path for callers that build a loader only when it may run.
+  std::optional<Ref<V>> hit(TenantId tenant, std::string_view key) const {
+    LoadOptions none;
+    internal::TypedLoad<V> load(engine_, ns_, tenant, key, &none, false);
+    return load.probe();
   }
 
   // Stores `value` (replacing any previous value for the key).
@@ -130,11 +259,13 @@ class Cache {
   // namespace's byte budget: not stored, counted), kShutdown.
   Status put(TenantId tenant, std::string_view key, V value, const PutOptions& options = {}) {
     std::size_t charge = size_(value);
-    return engine_->insert(ns_, tenant, key, &value, charge, options);
+    return internal::EngineAccess::insert(*engine_, ns_, tenant, key, &value, charge, options);
   }
 
   // Drops one key. Returns true if it was present.
-  bool erase(TenantId tenant, std::string_view key) { return engine_->erase(ns_, tenant, key); }
+  bool erase(TenantId tenant, std::string_view key) {
+    return internal::EngineAccess::erase(*engine_, ns_, tenant, key);
+  }
 
   // ---- Loading (single flight; semantics in callcache/load.h) ----
 
@@ -147,7 +278,8 @@ class Cache {
   // remembered by negative_ttl); kTimeout (load_timeout); kDeadlineExceeded
   // (options.wait_timeout); kInvalidArgument (empty key); kShutdown (the
   // engine was destroyed during the load). A loaded value that cannot be
-  // cached (too large, engine shut down) is still returned, uncached.
+  // cached (too large, engine shut down, Retain::kNone, overtaken by an
+  // invalidation) is still returned, uncached.
   // Blocks the calling thread while a load runs. Returns at once with the
   // stale value when one may be served.
   // REQUIRES: when the namespace has stale_ttl or refresh_ahead, `loader` may
@@ -156,43 +288,23 @@ class Cache {
   template <class Loader>
   Result<Ref<V>> get_or_load(TenantId tenant, std::string_view key, Loader&& loader,
                              const LoadOptions& options = {}) {
-    Freshness f = Freshness::kMiss;
-    internal::Entry* e = engine_->lookup_for_load(ns_, tenant, key, &f);
-    if (e && f == Freshness::kFresh) {
-      engine_->record(ns_, Engine::LoadEvent::kHit);
-      return Ref<V>::adopt(e);
-    }
+    internal::TypedLoad<V> load(engine_, ns_, tenant, key, &options, true);
+    if (auto hit = load.probe()) return std::move(*hit);
     auto held = std::make_shared<std::decay_t<Loader>>(std::forward<Loader>(loader));
-    internal::LoadCall call{engine_, ns_, tenant, key, &options,
-                            [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
-                              LoadCompletion<V> done(std::move(sink), size);
-                              internal::run_blocking_loader<V>(*held, done);
-                            },
-                            /*blocking_loader=*/true};
-    // Lives until the receiver has run: the wait below returns only then.
-    struct Slot {
-      std::mutex mu;  // guards ready, entry, status
-      std::condition_variable cv;
-      bool ready = false;
-      internal::Entry* entry = nullptr;
-      Status status;
-    } slot;
-    internal::load_slow(call, e, f, [&slot](internal::Entry* got, Status status) {
-      std::lock_guard lock(slot.mu);
-      slot.entry = got;
-      slot.status = std::move(status);
-      slot.ready = true;
-      slot.cv.notify_one();  // under the lock: `slot` may die as soon as it is released
-    });
-    std::unique_lock lock(slot.mu);
-    slot.cv.wait(lock, [&slot] { return slot.ready; });
-    if (slot.entry) return Ref<V>::adopt(slot.entry);
-    return std::move(slot.status);
+    internal::BlockingSlot<V> slot;  // lives until the receiver has run: wait() returns only then
+    load.run(
+        [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
+          LoadCompletion<V> done(std::move(sink), size);
+          internal::run_blocking_loader<V>(*held, done);
+        },
+        slot.receiver());
+    return slot.wait();
   }
 
-  // Callback form: never parks a thread. `callback(Result<Ref<V>>)` is
-  // invoked exactly once: inline on a hit (or a remembered failure), else on
-  // the thread that completes the load (the loader's completion, the
+  // Callback form: never parks a thread. The callback is invoked exactly
+  // once, as `callback(Result<Ref<V>>, Served)` when it takes both, else as
+  // `callback(Result<Ref<V>>)`: inline on a hit (or a remembered failure),
+  // else on the thread that completes the load (the loader's completion, the
   // scheduler thread for timeouts). On a miss this caller may start the load:
   //   loader: callable as `loader(LoadCompletion<V> done)`; it starts the work
   //   and returns; `done(...)` is called once later, from any thread (see
@@ -204,28 +316,16 @@ class Cache {
   template <class AsyncLoader, class Callback>
   void get_or_load_async(TenantId tenant, std::string_view key, AsyncLoader&& loader,
                          Callback&& callback, const LoadOptions& options = {}) {
-    Freshness f = Freshness::kMiss;
-    internal::Entry* e = engine_->lookup_for_load(ns_, tenant, key, &f);
-    if (e && f == Freshness::kFresh) {
-      engine_->record(ns_, Engine::LoadEvent::kHit);
-      invoke_callback(callback, Result<Ref<V>>(Ref<V>::adopt(e)));
-      return;
-    }
+    internal::TypedLoad<V> load(engine_, ns_, tenant, key, &options, false);
+    if (load.serve_hit(callback)) return;
     auto held = std::make_shared<std::decay_t<AsyncLoader>>(std::forward<AsyncLoader>(loader));
     auto cb = std::make_shared<std::decay_t<Callback>>(std::forward<Callback>(callback));
-    internal::LoadCall call{engine_, ns_, tenant, key, &options,
-                            [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
-                              LoadCompletion<V> done(std::move(sink), size);
-                              internal::run_async_loader<V>(*held, done);
-                            },
-                            /*blocking_loader=*/false};
-    internal::load_slow(call, e, f, [cb](internal::Entry* got, Status status) {
-      if (got) {
-        invoke_callback(*cb, Result<Ref<V>>(Ref<V>::adopt(got)));
-      } else {
-        invoke_callback(*cb, Result<Ref<V>>(std::move(status)));
-      }
-    });
+    load.run(
+        [held, size = size_](std::shared_ptr<internal::LoadSink> sink) {
+          LoadCompletion<V> done(std::move(sink), size);
+          internal::run_async_loader<V>(*held, done);
+        },
+        internal::typed_receiver<V>(std::move(cb)));
   }
 
   Engine& engine() const noexcept { return *engine_; }
@@ -235,14 +335,6 @@ class Cache {
  private:
   Cache(Engine& engine, NamespaceId ns, SizeFn size)
       : engine_(&engine), ns_(ns), size_(std::move(size)) {}
-
-  template <class Callback>
-  static void invoke_callback(Callback& cb, Result<Ref<V>> r) noexcept {
-    try {
-      cb(std::move(r));
-    } catch (...) {  // documented: a throwing callback's exception is discarded
-    }
-  }
 
   Engine* engine_;
   NamespaceId ns_;

@@ -9,7 +9,9 @@
 //   - BytesCodec         std::vector<std::uint8_t> / std::vector<std::byte>;
 //   - JsonCodec<V>       any V with nlohmann to_json/from_json (ADL or
 //                        adl_serializer), stored as compact JSON text;
-//   - DefaultCodec<V>    picks one of the above (string, bytes, else JSON).
+//   - DefaultCodec<V>    picks one of the above (string, bytes, else JSON);
+//   - CodecFunctions<V>  two functions chosen at run time (a language
+//                        binding's serialiser, a schema registry's).
 // Users plug their own codec by passing any type that satisfies Codec<C, V>
 // (e.g. a protobuf codec) to TieredCache.
 //
@@ -28,13 +30,13 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "callcache/backend.h"
 #include "callcache/status.h"
@@ -81,6 +83,18 @@ struct JsonCodec {
       return Status::corruption(std::string("JSON codec: ") + e.what());
     }
   }
+};
+
+// A codec made of two functions. `encode` may throw (TieredCache then keeps
+// the value in L1 only and counts an encode error); `decode` reports bad
+// bytes as an error Status (kCorruption). REQUIRES: both are set and
+// callable from any thread.
+template <class V>
+struct CodecFunctions {
+  std::function<std::string(const V&)> encode_fn;
+  std::function<Result<V>(std::string_view)> decode_fn;
+  std::string encode(const V& v) const { return encode_fn(v); }
+  Result<V> decode(std::string_view bytes) const { return decode_fn(bytes); }
 };
 
 namespace internal {

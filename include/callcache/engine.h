@@ -1,9 +1,10 @@
 // callcache/engine.h — the cache engine: namespaces of sharded, bounded,
 // expiring entries, shared by every typed Cache<V> opened on it.
 //
-// Most users open a typed front (callcache/cache.h) and never call the
-// `internal`-typed members below; they exist for the typed front, the loading
-// layer and the tiers.
+// Values are stored and read through a typed front: Cache<V>
+// (callcache/cache.h) or, with a second tier, TieredCache<V>
+// (callcache/tiered_cache.h). The engine itself offers what needs no value
+// type: namespaces, invalidation, statistics and shutdown.
 //
 // Thread-safety: every member function may be called concurrently from any
 // number of threads. Reads of a namespace do not take an exclusive lock: a hit
@@ -34,29 +35,8 @@
 namespace callcache {
 
 namespace internal {
-class Entry;
+class EngineAccess;
 class EngineImpl;
-class FlightTable;
-
-// How the engine stores a value of one C++ type without knowing the type.
-struct ValueOps {
-  const void* type_tag;  // unique per type
-  const char* type_name;
-  std::size_t size;
-  std::size_t align;
-  void (*destroy)(void* value) noexcept;
-  // Move-constructs a value at `dst` (uninitialised) from the value at `src`.
-  void (*move_construct)(void* dst, void* src) noexcept;
-};
-
-// Pin management for entries handed out by lookups.
-void ref(Entry* e) noexcept;
-void unref(Entry* e) noexcept;
-const void* value_of(const Entry* e) noexcept;
-// REQUIRES: e is a negative entry (see Engine::insert_negative).
-const Status& error_of(const Entry* e) noexcept;
-// When the entry stops being fresh (its TTL end).
-TimePoint expires_at(const Entry* e) noexcept;
 }  // namespace internal
 
 struct NamespaceId {
@@ -90,19 +70,6 @@ struct PutOptions {
   std::optional<Duration> ttl;
   // Tags for invalidate_tag(); an entry may carry several.
   std::vector<std::string> tags;
-  // Store only if the namespace's invalidation epoch (Engine::epoch) still
-  // has this value: a value loaded before an invalidation must not be stored
-  // after it. Otherwise insert returns kCancelled.
-  std::optional<std::uint64_t> if_epoch;
-};
-
-// What a lookup found, for the loading layer.
-enum class Freshness : std::uint8_t {
-  kMiss,        // nothing usable
-  kFresh,       // within ttl
-  kRefreshDue,  // within ttl but inside the refresh_ahead window
-  kStale,       // past ttl, within stale_ttl
-  kNegative,    // a remembered failure within negative_ttl
 };
 
 class Engine {
@@ -127,6 +94,11 @@ class Engine {
   const std::string& name(NamespaceId id) const;
 
   // ---- Invalidation ----
+  // Each of these also moves the namespaces' invalidation epoch first: a
+  // load in flight when one runs is handed to its waiters but not stored
+  // (callcache/load.h). With a second tier, invalidate through Tiers
+  // (callcache/tiered_cache.h), which reaches L2 as well.
+  //
   // Drops one key. kNotFound if the namespace is unknown; OK whether or not
   // the key was present.
   Status invalidate(std::string_view ns, TenantId tenant, std::string_view key);
@@ -152,63 +124,9 @@ class Engine {
   void shutdown();
   bool is_shut_down() const noexcept;
 
-  // ---- For typed fronts and the loading layer (see callcache/cache.h) ----
-
-  // Binds a namespace to a value type: the first bind fixes the type; a later
-  // bind with another type fails with kInvalidArgument naming both types.
-  Result<NamespaceId> bind(std::string_view ns, const internal::ValueOps* ops);
-
-  // A fresh entry (pinned; the caller unrefs) or nullptr. Counts a hit or a
-  // miss. Never returns negative, stale or expired entries.
-  internal::Entry* lookup(NamespaceId ns, TenantId tenant, std::string_view key);
-
-  // Like lookup, but also returns stale, refresh-due and negative entries,
-  // saying which. Counts nothing (the loading layer counts).
-  internal::Entry* lookup_for_load(NamespaceId ns, TenantId tenant, std::string_view key,
-                                   Freshness* freshness);
-
-  // Counts invalidations touching namespace `ns` (by key, tenant, tag,
-  // namespace, shutdown). It moves before the entries are removed, so a load
-  // that read it before starting can tell whether it raced one (if_epoch).
-  std::uint64_t epoch(NamespaceId ns) const noexcept;
-
-  // Stores *value (moved from; `value` points to a V of the bound type) with
-  // `charge` bytes. Returns the pinned new entry in *out if out != nullptr.
-  // kCancelled when options.if_epoch no longer matches: then *out (if given)
-  // holds the value in a pinned entry that is not stored, or is nullptr and
-  // *value is untouched.
-  // Errors: kInvalidArgument (empty key, key over 64 KiB), kTooLarge (charge
-  // over the shard's byte budget, max_bytes / shards: not stored, counted),
-  // kShutdown. On error *value is left untouched.
-  Status insert(NamespaceId ns, TenantId tenant, std::string_view key, void* value,
-                std::size_t charge, const PutOptions& options, internal::Entry** out = nullptr);
-
-  // Remembers a failed load for the namespace's negative_ttl (no-op if 0).
-  Status insert_negative(NamespaceId ns, TenantId tenant, std::string_view key, Status error);
-
-  // Drops one key. Returns true if it was present.
-  bool erase(NamespaceId ns, TenantId tenant, std::string_view key);
-
-  // A pinned entry holding *value (moved from) that is not stored in the
-  // cache (expires now): how a loaded value reaches its waiters when it
-  // cannot be cached (too large, shut down). The caller unrefs. Never fails.
-  internal::Entry* make_unstored(NamespaceId ns, void* value, std::size_t charge);
-
-  // The loading layer's single-flight table; lives as long as the engine and
-  // is closed first when the engine is destroyed.
-  internal::FlightTable& flights() noexcept;
-
-  // Loading-layer counters, folded into stats().
-  enum class LoadEvent : std::uint8_t {
-    kLoad, kLoadFailure, kLoadTimeout, kCoalesced, kNegativeHit, kStaleHit, kRefresh,
-    kRefreshFailure, kHit, kMiss, kLateCompletion,
-  };
-  void record(NamespaceId ns, LoadEvent event, std::uint64_t n = 1) noexcept;
-  void record_load_latency(NamespaceId ns, Duration latency) noexcept;
-
-  internal::EngineImpl& impl() noexcept { return *impl_; }
-
  private:
+  // The typed fronts' way in (callcache/internal/engine_access.h).
+  friend class internal::EngineAccess;
   explicit Engine(std::unique_ptr<internal::EngineImpl> impl);
   std::unique_ptr<internal::EngineImpl> impl_;
 };

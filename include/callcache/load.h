@@ -1,11 +1,16 @@
-// callcache/load.h — the vocabulary of Cache<V>::get_or_load and
-// get_or_load_async (callcache/cache.h): what a loader returns, per-call load
-// options, and the completion handle an asynchronous loader calls.
+// callcache/load.h — the vocabulary of the read-through calls
+// (Cache<V>::get_or_load and get_or_load_async in callcache/cache.h, and the
+// same calls of TieredCache<V> in callcache/tiered_cache.h): what a loader
+// returns, where a loaded value is kept, how a call was served, per-call
+// load options, and the completion handle an asynchronous loader calls.
 //
 // Semantics (per namespace policy, see callcache/policy.h):
 //  - single flight: a missing key is loaded once however many callers ask
 //    while the load runs; every waiter gets the same value or the same error.
 //    Waiters that joined another caller's load are counted as `coalesced`.
+//  - a load overtaken by an invalidation that touches its namespace (by key,
+//    tag, tenant or namespace) is handed to its waiters but never stored: the
+//    value may predate the change the invalidation stands for.
 //  - a loader that throws is caught: the flight fails with kLoadFailed and a
 //    message naming the exception. No exception escapes get_or_load.
 //  - negative_ttl > 0: a failed load is remembered and returned (the same
@@ -15,9 +20,10 @@
 //    completion is discarded. Timeouts are never negatively cached.
 //  - stale_ttl > 0: an entry past its ttl but within stale_ttl is returned at
 //    once and starts exactly one background refresh (stale-while-revalidate).
-//    If the refresh fails, the stale value keeps being served (stale-if-error)
-//    and the next refresh starts no sooner than negative_ttl later (1 s when
-//    negative_ttl is 0). Past stale_ttl callers wait for a fresh load.
+//    If the refresh fails (or yields a value it may not keep, Retain::kNone),
+//    the stale value keeps being served (stale-if-error) and the next refresh
+//    starts no sooner than negative_ttl later (1 s when negative_ttl is 0).
+//    Past stale_ttl callers wait for a fresh load.
 //  - refresh_ahead > 0: an entry read within refresh_ahead of its expiry is
 //    returned and refreshed in the background, so hot keys never miss.
 //  - background refreshes of the blocking form run the loader on
@@ -34,6 +40,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -45,17 +52,38 @@
 #include <vector>
 
 #include "callcache/engine.h"
+#include "callcache/internal/engine_access.h"
 
 namespace callcache {
 
+// Where a loaded value is kept. Every waiter of the load receives it
+// whichever is chosen.
+enum class Retain : std::uint8_t {
+  kAllTiers,    // memory, and the second tier of a TieredCache
+  kMemoryOnly,  // memory only (e.g. a short-lived answer not worth sharing)
+  kNone,        // nowhere: only this load's waiters get it (e.g. an error page)
+};
+
+// How a read-through call was answered, for metrics and response headers.
+enum class Served : std::uint8_t {
+  kHit,         // a fresh value from memory (a refresh may have started)
+  kStale,       // a stale value from memory; a refresh started
+  kNegative,    // a remembered failure (negative_ttl)
+  kLoaded,      // this call led the load and the loader ran
+  kSecondTier,  // this call led the load and the second tier had the value
+  kCoalesced,   // this call joined a load another call (or a refresh) led
+};
+
 // What a loader may return instead of a bare value: the value plus per-entry
 // storage options. `ttl` overrides the namespace ttl for this entry (e.g. an
-// L2 value's remaining lifetime); `tags` are for Engine::invalidate_tag.
+// L2 value's remaining lifetime); `tags` are for invalidation by tag;
+// `retain` says where the value is kept.
 template <class V>
 struct Loaded {
   V value;
   std::optional<Duration> ttl;
   std::vector<std::string> tags;
+  Retain retain = Retain::kAllTiers;
 };
 
 // Runs a task exactly once, soon, on some thread (a thread pool, an event
@@ -83,8 +111,16 @@ struct LoadOutcome {
   void* value = nullptr;   // a V of the namespace's type, moved from when stored; null = error
   std::size_t charge = 0;  // bytes, for max_bytes
   PutOptions put;          // ttl override and tags
-  Status error;            // why there is no value (REQUIRES: !ok() when value is null)
+  Retain retain = Retain::kAllTiers;
+  bool from_second_tier = false;  // read from a TieredCache's L2, not loaded
+  Status error;                   // why there is no value (REQUIRES: !ok() when value is null)
 };
+
+// Runs after a loaded value was stored in memory, on the completing thread,
+// once the load's waiters have been handed the value: `stored` is the value
+// as stored (valid during the call), `outcome` what the loader returned
+// (its value moved from). TieredCache writes the value through to L2 here.
+using AfterStore = std::function<void(const void* stored, const LoadOutcome& outcome)>;
 
 // The receiving end of one flight's loader (defined in src/core/loading.cpp).
 // Destroying the last reference without completing fails the flight with
@@ -97,8 +133,9 @@ bool complete_load(LoadSink& sink, LoadOutcome& outcome);
 // Starts the loader of a flight; the loader completes `sink` exactly once.
 using LoadStarter = std::function<void(std::shared_ptr<LoadSink> sink)>;
 // Receives a get_or_load result: a pinned entry (ownership passes; non-null
-// exactly when status is OK) or an error. Called exactly once.
-using LoadReceiver = std::function<void(Entry* entry, Status status)>;
+// exactly when status is OK) or an error, and how the call was served.
+// Called exactly once.
+using LoadReceiver = std::function<void(Entry* entry, Status status, Served served)>;
 
 struct LoadCall {
   Engine* engine;
@@ -106,8 +143,9 @@ struct LoadCall {
   TenantId tenant;
   std::string_view key;
   const LoadOptions* options;
-  LoadStarter starter;   // copied if a background refresh needs it
-  bool blocking_loader;  // the loader blocks its thread: refreshes go to an executor
+  LoadStarter starter;     // copied if a background refresh needs it
+  bool blocking_loader;    // the loader blocks its thread: refreshes go to an executor
+  AfterStore after_store;  // optional
 };
 
 // Everything but a fresh hit: `entry`/`freshness` are what lookup_for_load
@@ -148,6 +186,7 @@ class LoadCompletion {
       out.charge = core_->size(r->value);
       out.put.ttl = r->ttl;
       out.put.tags = std::move(r->tags);
+      out.retain = r->retain;
     } else {
       out.error = r.status();
     }

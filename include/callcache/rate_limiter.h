@@ -44,11 +44,13 @@ namespace callcache {
 // What a call is: the attributes rules match on and build keys from.
 // The views must stay valid during the call that receives them only.
 struct CallAttributes {
-  std::string_view method;   // e.g. "sendMessage", "get_entity"; empty = unknown
-  std::string_view account;  // the user account (a tenant id, never a secret)
-  std::string_view bot;      // the bot (a tenant id, never a token)
+  // e.g. "sendMessage", "get_entity"; empty = unknown. Compared ASCII
+  // case-insensitively everywhere (rules' methods, keys), as the Bot API does.
+  std::string_view method;
+  std::string_view account;          // the user account (a tenant id, never a secret)
+  std::string_view bot;              // the bot (a tenant id, never a token)
   std::optional<std::int64_t> chat;  // Telegram chat id; < 0 for groups and channels
-  bool paid = false;         // a paid broadcast (Bot API allow_paid_broadcast)
+  bool paid = false;                 // a paid broadcast (Bot API allow_paid_broadcast)
 };
 
 // Which attributes make up a rule's key: a bit set of key_scope constants.
@@ -83,7 +85,8 @@ struct Rule {
   // most limit + b - 1.
   std::uint64_t burst = 1;
   KeyScope key = key_scope::kGlobal;  // what the rule limits
-  // Matching. A rule matches a call when all of these hold:
+  // Matching. A rule matches a call when all of these hold (method names in
+  // any case):
   std::vector<std::string> methods;         // empty = every method, else one of these
   std::vector<std::string> except_methods;  // the method is none of these
   ChatMatch chat = ChatMatch::kAny;

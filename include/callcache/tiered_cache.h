@@ -1,7 +1,9 @@
-// callcache/tiered_cache.h — reads through L1 (the in-memory Cache<V>), L2 (a
-// Backend: SQLite or Redis) and the loader, and keeps working when L2 fails.
+// callcache/tiered_cache.h — the library's read path with a second tier:
+// reads through L1 (the in-memory Cache<V>), L2 (a Backend: SQLite or Redis)
+// and one coalesced load, keeps working when L2 fails, and invalidates both
+// tiers (also loads in flight, and other processes sharing L2).
 //
-// This header holds two things:
+// This header holds three things:
 //
 // 1. DegradingBackend: wraps any Backend so that a failing or slow L2 costs
 //    callers almost nothing. When a call fails with an outage-like error
@@ -17,29 +19,12 @@
 //    connect/command timeouts, SQLite call_timeout); a call that still takes
 //    longer than `slow_call` is counted as slow.
 //
-// 2. TieredCache<V, C> (below): a typed cache over one namespace that reads
-//    L1 → L2 → loader:
-//      - an L1 hit never touches L2;
-//      - on an L1 miss, ONE caller per key (Cache<V>::get_or_load's single
-//        flight covers the whole path) reads L2; an L2 hit is decoded with
-//        the codec and fills L1 with the value's REMAINING ttl; an L2 miss
-//        runs the loader, and a loaded value is written through to L2 with
-//        the ttl it got in L1 (the loader's Loaded<V>::ttl, else the
-//        namespace ttl). N concurrent misses make one L2 read and at most
-//        one load; failed loads are never written to L2;
-//      - put() writes both tiers; erase()/invalidate_*() reach both tiers;
-//      - L2 failures never fail a call: an L2 read error counts and falls
-//        through to the loader; a write error counts and is dropped. Pass a
-//        DegradingBackend (make_backend builds one) so an outage costs a
-//        counter increment per call instead of a timeout.
-//    An L2 value whose remaining ttl is inside the namespace's refresh_ahead
-//    window is treated as a miss (so a refresh really reloads). Values that
-//    fail to decode count as decode_errors and are reloaded.
-//    Shared namespaces (policy.shared) store under kSharedTenant in L2 too.
+// 2. TieredCache<V, C> (below): a typed cache over one namespace of a Tiers
+//    (callcache/tiers.h: an Engine and a Backend used together) that reads
+//    L1 → L2 → loader, in a blocking form, a callback form, and
+//    (callcache/asio_cache.h) an Asio awaitable form.
 //
-// Thread-safety: all members may be called from any thread.
-// Ownership: TieredCache borrows the Engine (via its Cache<V>) and the
-// Backend; both must outlive it and any background refresh it started.
+// Thread-safety: all members of both may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -48,8 +33,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "callcache/backend.h"
 #include "callcache/cache.h"
@@ -57,6 +45,7 @@
 #include "callcache/codec.h"
 #include "callcache/load.h"
 #include "callcache/status.h"
+#include "callcache/tiers.h"
 
 namespace callcache {
 
@@ -80,12 +69,12 @@ struct DegradeOptions {
 };
 
 struct DegradeStats {
-  std::uint64_t errors = 0;     // calls that failed with an outage-like error
-  std::uint64_t skipped = 0;    // calls answered kUnavailable during backoff
-  std::uint64_t outages = 0;    // outages started (each logged once)
-  std::uint64_t recoveries = 0; // outages ended
+  std::uint64_t errors = 0;      // calls that failed with an outage-like error
+  std::uint64_t skipped = 0;     // calls answered kUnavailable during backoff
+  std::uint64_t outages = 0;     // outages started (each logged once)
+  std::uint64_t recoveries = 0;  // outages ended
   std::uint64_t slow_calls = 0;
-  bool down = false;            // an outage is in progress now
+  bool down = false;  // an outage is in progress now
 };
 
 class DegradingBackend final : public Backend {
@@ -140,175 +129,260 @@ class DegradingBackend final : public Backend {
   std::atomic<std::uint64_t> errors_{0}, skipped_{0}, outages_{0}, recoveries_{0}, slow_{0};
 };
 
-// ---- TieredCache ---------------------------------------------------------
+// ---- TieredCache -----------------------------------------------------------
 
-struct TieredStats {
-  std::uint64_t l2_hits = 0;        // L1 misses served from L2
-  std::uint64_t l2_misses = 0;      // L1 misses L2 could not serve (the loader ran)
-  std::uint64_t l2_errors = 0;      // L2 reads that failed (the loader ran instead)
-  std::uint64_t l2_writes = 0;      // values written through to L2
-  std::uint64_t l2_write_errors = 0;
-  std::uint64_t decode_errors = 0;  // L2 values the codec could not decode
-  std::uint64_t encode_errors = 0;  // values the codec could not encode (not written)
-  std::uint64_t loads = 0;          // loader calls
-};
-
-namespace internal {
-struct TieredCounters {
-  std::atomic<std::uint64_t> l2_hits{0}, l2_misses{0}, l2_errors{0}, l2_writes{0},
-      l2_write_errors{0}, decode_errors{0}, encode_errors{0}, loads{0};
-};
-}  // namespace internal
-
+// A typed cache over one namespace that reads L1 → L2 → loader, as one
+// coalesced load per key:
+//   - an L1 hit never touches L2;
+//   - on an L1 miss, ONE caller per key (the single flight covers the whole
+//     path) reads L2; an L2 hit is decoded with the codec and fills L1 with
+//     the value's REMAINING ttl and its tags; an L2 miss runs the loader.
+//     N concurrent misses make one L2 read and at most one load;
+//   - a loaded value is kept where Loaded<V>::retain says: in L1 and, for
+//     Retain::kAllTiers, written through to L2 (ttl: the loader's
+//     Loaded<V>::ttl, else the namespace ttl) — after L1 stored it, so a load
+//     overtaken by an invalidation reaches neither tier. Failed loads are
+//     never written to L2;
+//   - stale-while-revalidate and refresh-ahead as for Cache<V>
+//     (callcache/load.h); a refresh reads L2 first too;
+//   - put() writes both tiers; erase()/invalidate_*() go through Tiers.
+//   An L2 value whose remaining ttl is inside the namespace's refresh_ahead
+//   window is treated as a miss (so a refresh really reloads). Values that
+//   fail to decode count as decode_errors and are reloaded. Shared namespaces
+//   (policy.shared) store under kSharedTenant in L2 too.
+//
+// Codecs (callcache/codec.h) turn V into L2 bytes and back; any type with
+// `std::string encode(const V&) const` and `Result<V> decode(string_view)
+// const` works (CodecFunctions<V> takes two functions). An encode that
+// throws counts as an encode error and the value stays in L1 only.
+//
+// The L2 read runs on the thread of the call that leads the load (a
+// blocking call for SQLite, a network round trip for Redis).
+//
+// Thread-safety: all members may be called from any thread.
+// Ownership: TieredCache borrows the Tiers (or, built from a Cache<V> and a
+// Backend, owns a private one); the Engine and the Backend must outlive it
+// and any background refresh it started.
 template <class V, class C = DefaultCodec<V>, class SizeFn = DefaultSize<V>>
-  requires Codec<C, V>
+requires Codec<C, V>
 class TieredCache {
  public:
+  using value_type = V;
+
+  // The typed front of namespace `ns` over `tiers`. Errors as Cache<V>::open.
+  static Result<TieredCache> open(Tiers& tiers, std::string_view ns, C codec = {},
+                                  SizeFn size = {}) {
+    auto l1 = Cache<V, SizeFn>::open(tiers.engine(), ns, std::move(size));
+    if (!l1.ok()) return l1.status();
+    return TieredCache(Private{}, std::move(*l1), tiers, nullptr, std::move(codec));
+  }
+
   // `l1`: the in-memory front of the namespace. `l2`: the second tier, or
-  // nullptr for L1 + loader only. REQUIRES: the Engine and `l2` outlive this
+  // nullptr for L1 + loader only. Invalidation goes through a private Tiers
+  // over the Engine and `l2`. REQUIRES: the Engine and `l2` outlive this
   // object and its background refreshes.
   TieredCache(Cache<V, SizeFn> l1, Backend* l2, C codec = {})
-      : l1_(std::move(l1)), core_(std::make_shared<Core>()) {
-    const NamespacePolicy& p = l1_.engine().policy(l1_.id());
-    core_->l2 = l2;
-    core_->codec = std::move(codec);
-    core_->ns = l1_.engine().name(l1_.id());
-    core_->shared = p.shared;
-    core_->ttl = p.ttl;
-    core_->refresh_ahead = p.refresh_ahead;
-  }
+      : TieredCache(Private{}, l1, std::make_shared<Tiers>(l1.engine(), l2), std::move(codec)) {}
 
   // L1 only: the fresh value or nullopt. Never touches L2 or a loader.
   std::optional<Ref<V>> get(TenantId tenant, std::string_view key) const {
     return l1_.get(tenant, key);
   }
 
-  // The value for (tenant, key) through L1 → L2 → `loader` (see above).
+  // L1 only, as Cache<V>::hit: a fresh value counted as a read-through hit,
+  // else nullopt counting nothing (then call get_or_load or
+  // get_or_load_async). For callers that build a loader only when it may run.
+  std::optional<Ref<V>> hit(TenantId tenant, std::string_view key) const {
+    return l1_.hit(tenant, key);
+  }
+
+  // Blocking form: the value for (tenant, key) through L1 → L2 → `loader`.
   //   loader: callable as `loader()` returning Result<V>, Result<Loaded<V>>,
   //   V or Loaded<V>; copied, and may run later on another thread for a
   //   background refresh (capture by value).
   // Errors: as Cache<V>::get_or_load (the loader's error, kTimeout, ...);
-  // never an L2 error.
+  // never an L2 error. Blocks the calling thread while a load runs.
   template <class Loader>
   Result<Ref<V>> get_or_load(TenantId tenant, std::string_view key, Loader loader,
                              const LoadOptions& options = {}) {
-    std::shared_ptr<Core> core = core_;
-    return l1_.get_or_load(
-        tenant, key,
-        [core, tenant, k = std::string(key), loader = std::move(loader)]() mutable
-            -> Result<Loaded<V>> { return core->load_through(tenant, k, loader); },
-        options);
+    internal::TypedLoad<V> load(&l1_.engine(), l1_.id(), tenant, key, &options, true);
+    if (auto hit = load.probe()) return std::move(*hit);
+    internal::BlockingSlot<V> slot;  // lives until the receiver ran: wait() returns only then
+    load.run(prepare<true>(load, std::move(loader)), slot.receiver());
+    return slot.wait();
+  }
+
+  // Callback form: the value for (tenant, key) through L1 → L2 → `loader`,
+  // without parking a thread. Usable from any runtime (an event loop, a
+  // foreign-language binding) with any V and codec.
+  //   loader: callable as `loader(LoadCompletion<V> done)`: it starts the
+  //   work and returns; `done(...)` is then called once, from any thread,
+  //   with a V, Loaded<V>, Result<V>, Result<Loaded<V>> or an error Status.
+  //   It is invoked inline on the calling thread, after the L2 read missed,
+  //   also for background refreshes (on the thread of the read that found
+  //   the value stale), so it must not block. Copied for refreshes.
+  //   callback: invoked exactly once, as `callback(Result<Ref<V>>, Served)`
+  //   when it takes both, else `callback(Result<Ref<V>>)`: inline when the
+  //   value is in L1 or L2 (or a remembered failure), else on the thread
+  //   that calls `done` (or the engine scheduler's thread for a load or wait
+  //   timeout). It may be move-only.
+  // Returns nothing; the result (never an L2 error) is the callback's.
+  // Ownership: the call keeps the loader and callback until they have run
+  // and the loaded value in the tiers; the caller keeps nothing alive but
+  // the TieredCache's Engine and Backend.
+  // REQUIRES: callback does not throw (an exception from it is discarded);
+  // the Engine and Backend outlive the load; V's destructor may run on any
+  // thread (whichever drops the last Ref).
+  template <class AsyncLoader, class Callback>
+  void get_or_load_async(TenantId tenant, std::string_view key, AsyncLoader loader,
+                         Callback&& callback, const LoadOptions& options = {}) {
+    internal::TypedLoad<V> load(&l1_.engine(), l1_.id(), tenant, key, &options, false);
+    if (load.serve_hit(callback)) return;
+    auto cb = std::make_shared<std::decay_t<Callback>>(std::forward<Callback>(callback));
+    load.run(prepare<false>(load, std::move(loader)), internal::typed_receiver<V>(std::move(cb)));
   }
 
   // Stores `value` in L1 and writes it through to L2 (ttl: options.ttl, else
-  // the namespace ttl). Errors: L1's (kInvalidArgument, kTooLarge,
-  // kShutdown); L2 failures are counted, not returned.
+  // the namespace ttl; tags: options.tags). Errors: L1's (kInvalidArgument,
+  // kTooLarge, kShutdown); L2 failures are counted, not returned.
   Status put(TenantId tenant, std::string_view key, V value, const PutOptions& options = {}) {
-    Duration ttl = options.ttl.value_or(core_->ttl);
-    if (core_->l2) core_->write_through(tenant, key, value, ttl);
+    if (core_->tiers->l2()) {
+      core_->write_through(tenant, key, value, options.ttl.value_or(core_->ttl), options.tags,
+                           core_->tiers->now_us());
+    }
     return l1_.put(tenant, key, std::move(value), options);
   }
 
   // Drops the key from both tiers. Returns true if it was in L1.
   bool erase(TenantId tenant, std::string_view key) {
-    if (core_->l2) (void)core_->l2->erase({core_->ns, core_->l2_tenant(tenant), key});
-    return l1_.erase(tenant, key);
+    const bool present = l1_.erase(tenant, key);
+    (void)core_->tiers->invalidate(core_->ns, tenant, key);
+    return present;
   }
 
   // Drops every entry of the namespace in both tiers (O(1) version bumps).
-  // Returns L2's status (L1 always succeeds for a bound namespace).
-  Status invalidate_namespace() {
-    Status s = l1_.engine().invalidate_namespace(core_->ns);
-    if (!s.ok() || !core_->l2) return s;
-    return core_->l2->erase_namespace(core_->ns);
-  }
-
+  Status invalidate_namespace() { return core_->tiers->invalidate_namespace(core_->ns); }
   // Drops every entry of `tenant` in both tiers, in EVERY namespace (the
-  // engine and backends drop tenants across namespaces). Returns L2's status.
+  // engine and backends drop tenants across namespaces).
   Status invalidate_tenant(TenantId tenant) {
-    l1_.engine().invalidate_tenant(tenant);
-    return core_->l2 ? core_->l2->erase_tenant(tenant) : Status();
+    core_->tiers->invalidate_tenant(tenant);
+    return Status();
   }
+  // Drops every entry carrying `tag` in both tiers, in EVERY namespace.
+  // Returns L1 entries dropped.
+  std::uint64_t invalidate_tag(std::string_view tag) { return core_->tiers->invalidate_tag(tag); }
 
-  TieredStats stats() const {
-    const internal::TieredCounters& c = core_->counters;
-    TieredStats s;
-    s.l2_hits = c.l2_hits.load(std::memory_order_relaxed);
-    s.l2_misses = c.l2_misses.load(std::memory_order_relaxed);
-    s.l2_errors = c.l2_errors.load(std::memory_order_relaxed);
-    s.l2_writes = c.l2_writes.load(std::memory_order_relaxed);
-    s.l2_write_errors = c.l2_write_errors.load(std::memory_order_relaxed);
-    s.decode_errors = c.decode_errors.load(std::memory_order_relaxed);
-    s.encode_errors = c.encode_errors.load(std::memory_order_relaxed);
-    s.loads = c.loads.load(std::memory_order_relaxed);
-    return s;
-  }
+  // This namespace's L2 counters.
+  TieredStats stats() const { return core_->counters.snapshot(); }
 
   Cache<V, SizeFn>& l1() noexcept { return l1_; }
-  Backend* l2() const noexcept { return core_->l2; }
+  Backend* l2() const noexcept { return core_->tiers->l2(); }
+  Tiers& tiers() const noexcept { return *core_->tiers; }
   const C& codec() const noexcept { return core_->codec; }
 
  private:
-  // What a (possibly background) load needs; shared with in-flight loaders.
+  // What a (possibly background) load needs; shared with in-flight loads.
   struct Core {
-    Backend* l2 = nullptr;
+    std::shared_ptr<Tiers> owned;  // set when built from a Cache<V> and a Backend
+    Tiers* tiers = nullptr;
     C codec;
+    SizeFn size;
     std::string ns;
     bool shared = false;
     Duration ttl{};
     Duration refresh_ahead{};
     internal::TieredCounters counters;
 
-    TenantId l2_tenant(TenantId t) const { return shared ? kSharedTenant : t; }
+    TenantId stored_as(TenantId t) const { return shared ? kSharedTenant : t; }
 
-    void write_through(TenantId tenant, std::string_view key, const V& value, Duration ttl) {
+    void write_through(TenantId tenant, std::string_view key, const V& value, Duration ttl,
+                       const std::vector<std::string>& tags, std::int64_t loaded_at_us) {
       std::string bytes;
       try {
         bytes = codec.encode(value);
       } catch (...) {  // e.g. JSON of invalid UTF-8: keep the value in L1 only
-        counters.encode_errors.fetch_add(1, std::memory_order_relaxed);
+        tiers->count(&internal::TieredCounters::encode_errors, counters);
         return;
       }
-      Status s = l2->put({ns, l2_tenant(tenant), key}, bytes, ttl);
-      (s.ok() ? counters.l2_writes : counters.l2_write_errors)
-          .fetch_add(1, std::memory_order_relaxed);
+      tiers->write(ns, stored_as(tenant), key, bytes, ttl, tags, loaded_at_us, counters);
     }
 
-    template <class Loader>
-    Result<Loaded<V>> load_through(TenantId tenant, const std::string& key, Loader& loader) {
-      if (l2) {
-        auto r = l2->get({ns, l2_tenant(tenant), key});
-        if (!r.ok()) {
-          counters.l2_errors.fetch_add(1, std::memory_order_relaxed);
-        } else if (r->has_value() && (*r)->ttl_left > refresh_ahead) {
-          auto v = codec.decode((*r)->bytes);
-          if (v.ok()) {
-            counters.l2_hits.fetch_add(1, std::memory_order_relaxed);
-            return Loaded<V>{std::move(*v), (*r)->ttl_left, {}};
-          }
-          counters.decode_errors.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          counters.l2_misses.fetch_add(1, std::memory_order_relaxed);
-        }
+    // After L1 stored a loaded value: write it through to L2 when the loader
+    // asked for every tier (not for a value L2 itself supplied).
+    void after_store(TenantId tenant, std::string_view key, const V& stored,
+                     const internal::LoadOutcome& out, std::int64_t loaded_at_us) {
+      if (!tiers->l2() || out.from_second_tier || out.retain != Retain::kAllTiers) return;
+      write_through(tenant, key, stored, out.put.ttl.value_or(ttl), out.put.tags, loaded_at_us);
+    }
+
+    // The value L2 holds for the key, decoded, for a load to complete with.
+    std::optional<Loaded<V>> read(TenantId tenant, std::string_view key) {
+      auto found = tiers->read(ns, stored_as(tenant), key, refresh_ahead, counters);
+      if (!found) return std::nullopt;
+      auto v = codec.decode(found->bytes);
+      if (!v.ok()) {
+        tiers->count(&internal::TieredCounters::decode_errors, counters);
+        return std::nullopt;
       }
-      counters.loads.fetch_add(1, std::memory_order_relaxed);
-      Result<Loaded<V>> loaded = to_loaded(loader());
-      if (loaded.ok() && l2) write_through(tenant, key, loaded->value, loaded->ttl.value_or(ttl));
-      return loaded;
-    }
-
-    static Result<Loaded<V>> to_loaded(Result<Loaded<V>> r) { return r; }
-    static Result<Loaded<V>> to_loaded(Loaded<V> l) { return l; }
-    static Result<Loaded<V>> to_loaded(Result<V> r) {
-      if (!r.ok()) return r.status();
-      return Loaded<V>{std::move(*r), std::nullopt, {}};
-    }
-    template <class R>
-      requires std::is_convertible_v<R, V>
-    static Result<Loaded<V>> to_loaded(R&& v) {
-      return Loaded<V>{V(std::forward<R>(v)), std::nullopt, {}};
+      tiers->count(&internal::TieredCounters::l2_hits, counters);
+      return Loaded<V>{std::move(*v), found->ttl_left, std::move(found->tags), Retain::kMemoryOnly};
     }
   };
+
+  struct Private {};
+  TieredCache(Private, Cache<V, SizeFn> l1, std::shared_ptr<Tiers> owned, C codec)
+      : TieredCache(Private{}, std::move(l1), *owned, owned, std::move(codec)) {}
+  TieredCache(Private, Cache<V, SizeFn> l1, Tiers& tiers, std::shared_ptr<Tiers> owned, C codec)
+      : l1_(std::move(l1)), core_(std::make_shared<Core>()) {
+    const NamespacePolicy& p = l1_.engine().policy(l1_.id());
+    core_->owned = std::move(owned);
+    core_->tiers = &tiers;
+    core_->codec = std::move(codec);
+    core_->size = l1_.size_fn();
+    core_->ns = l1_.engine().name(l1_.id());
+    core_->shared = p.shared;
+    core_->ttl = p.ttl;
+    core_->refresh_ahead = p.refresh_ahead;
+  }
+
+  // Makes `load` write through to L2 after a store, and returns the flight's
+  // loader: L2 first, then the caller's loader. The two share the load's
+  // wall-clock start time (what invalidation markers are compared with).
+  template <bool kBlocking, class Loader>
+  internal::LoadStarter prepare(internal::TypedLoad<V>& load, Loader loader) const {
+    auto started = std::make_shared<std::atomic<std::int64_t>>(0);
+    auto key = std::make_shared<const std::string>(load.key);
+    const TenantId tenant = load.tenant;
+    load.after_store = [core = core_, tenant, key, started](const void* stored,
+                                                            const internal::LoadOutcome& out) {
+      core->after_store(tenant, *key, *static_cast<const V*>(stored), out,
+                        started->load(std::memory_order_acquire));
+    };
+    auto held = std::make_shared<Loader>(std::move(loader));
+    return [core = core_, held, tenant, key, started](std::shared_ptr<internal::LoadSink> sink) {
+      started->store(core->tiers->now_us(), std::memory_order_release);
+      if (core->tiers->l2()) {
+        if (auto found = core->read(tenant, *key)) {
+          internal::LoadOutcome out;
+          out.value = &found->value;
+          out.charge = core->size(found->value);
+          out.put.ttl = found->ttl;
+          out.put.tags = std::move(found->tags);
+          out.retain = Retain::kMemoryOnly;
+          out.from_second_tier = true;
+          internal::complete_load(*sink, out);
+          return;
+        }
+      }
+      core->tiers->count(&internal::TieredCounters::loads, core->counters);
+      LoadCompletion<V> done(std::move(sink), core->size);
+      if constexpr (kBlocking) {
+        internal::run_blocking_loader<V>(*held, done);
+      } else {
+        internal::run_async_loader<V>(*held, done);
+      }
+    };
+  }
 
   Cache<V, SizeFn> l1_;
   std::shared_ptr<Core> core_;

@@ -6,14 +6,16 @@
 #include <limits>
 #include <thread>
 
+#include "callcache/internal/engine_access.h"
 #include "engine_impl.h"
 #include "entry.h"
 #include "hash.h"
 
 namespace callcache {
 
-using internal::Entry;
+using internal::EngineAccess;
 using internal::EngineImpl;
+using internal::Entry;
 using internal::NamespaceState;
 
 namespace {
@@ -186,10 +188,13 @@ std::vector<std::string> Engine::namespace_names() const {
 const NamespacePolicy& Engine::policy(NamespaceId id) const { return impl_->namespaces[id.index]->policy; }
 const std::string& Engine::name(NamespaceId id) const { return impl_->namespaces[id.index]->name; }
 
-Result<NamespaceId> Engine::bind(std::string_view ns, const internal::ValueOps* ops) {
-  auto id = find(ns);
+// ---- The typed fronts' calls (callcache/internal/engine_access.h) ----------
+
+Result<NamespaceId> internal::EngineAccess::bind(Engine& engine, std::string_view ns,
+                                                 const internal::ValueOps* ops) {
+  auto id = engine.find(ns);
   if (!id.ok()) return id;
-  NamespaceState& state = *impl_->namespaces[id->index];
+  NamespaceState& state = *engine.impl_->namespaces[id->index];
   std::lock_guard lock(state.bind_mu);
   const internal::ValueOps* bound = state.ops.load(std::memory_order_acquire);
   if (!bound) {
@@ -204,18 +209,23 @@ Result<NamespaceId> Engine::bind(std::string_view ns, const internal::ValueOps* 
   return id;
 }
 
-Entry* Engine::lookup(NamespaceId id, TenantId tenant, std::string_view key) {
-  NamespaceState& ns = *impl_->namespaces[id.index];
+Entry* internal::EngineAccess::lookup(Engine& engine, NamespaceId id, TenantId tenant,
+                                      std::string_view key) {
+  EngineImpl& impl = *engine.impl_;
+  NamespaceState& ns = *impl.namespaces[id.index];
   tenant = ns.effective(tenant);
-  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/true, nullptr);
+  const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr);
 }
 
-Entry* Engine::lookup_for_load(NamespaceId id, TenantId tenant, std::string_view key, Freshness* freshness) {
-  NamespaceState& ns = *impl_->namespaces[id.index];
+Entry* internal::EngineAccess::lookup_for_load(Engine& engine, NamespaceId id, TenantId tenant,
+                                               std::string_view key,
+                                               internal::Freshness* freshness) {
+  EngineImpl& impl = *engine.impl_;
+  NamespaceState& ns = *impl.namespaces[id.index];
   tenant = ns.effective(tenant);
-  const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl_->context(ns), /*count=*/false, freshness);
+  const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/false, freshness);
 }
 
 namespace {
@@ -246,8 +256,11 @@ TimePoint expiry(TimePoint now, Duration ttl, double jitter, std::uint64_t hash)
 
 }  // namespace
 
-Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, void* value,
-                      std::size_t charge, const PutOptions& options, Entry** out) {
+Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId tenant,
+                                      std::string_view key, void* value, std::size_t charge,
+                                      const PutOptions& options,
+                                      std::optional<std::uint64_t> if_epoch, Entry** out) {
+  EngineImpl* impl_ = engine.impl_.get();
   if (out) *out = nullptr;
   if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
   if (Status s = check_key(key); !s.ok()) return s;
@@ -260,7 +273,7 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
     return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds max_bytes of namespace '" +
                              ns.name + "'");
   }
-  if (options.if_epoch && ns.epoch.load(std::memory_order_seq_cst) != *options.if_epoch) {
+  if (if_epoch && ns.epoch.load(std::memory_order_seq_cst) != *if_epoch) {
     return Status::cancelled("an invalidation ran while the value was being loaded");
   }
   if (ns.byte_budget && charge > ns.byte_budget) {
@@ -276,11 +289,12 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
   const TimePoint now = impl_->clock->now();
-  Entry* e = Entry::create(ops, ns.type_index, value, nullptr, tenant, key, static_cast<std::uint32_t>(charge),
-                           expiry(now, ttl, ns.policy.jitter, h),
-                           static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, options.if_epoch ? &ns.epoch : nullptr,
-                                             options.if_epoch.value_or(0));
+  Entry* e =
+      Entry::create(ops, ns.type_index, value, nullptr, tenant, key,
+                    static_cast<std::uint32_t>(charge), expiry(now, ttl, ns.policy.jitter, h),
+                    static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
+  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, if_epoch ? &ns.epoch : nullptr,
+                                            if_epoch.value_or(0));
   if (!s.ok()) {
     if (s.code() == Code::kCancelled && out) {
       *out = e;  // the value lives on in this unstored, pinned entry
@@ -297,7 +311,9 @@ Status Engine::insert(NamespaceId id, TenantId tenant, std::string_view key, voi
   return Status();
 }
 
-Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view key, Status error) {
+Status internal::EngineAccess::insert_negative(Engine& engine, NamespaceId id, TenantId tenant,
+                                               std::string_view key, Status error) {
+  EngineImpl* impl_ = engine.impl_.get();
   NamespaceState& ns = *impl_->namespaces[id.index];
   if (ns.policy.negative_ttl <= Duration::zero()) return Status();
   if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
@@ -312,7 +328,9 @@ Status Engine::insert_negative(NamespaceId id, TenantId tenant, std::string_view
   return s;
 }
 
-Entry* Engine::make_unstored(NamespaceId id, void* value, std::size_t charge) {
+Entry* internal::EngineAccess::make_unstored(Engine& engine, NamespaceId id, void* value,
+                                             std::size_t charge) {
+  EngineImpl* impl_ = engine.impl_.get();
   NamespaceState& ns = *impl_->namespaces[id.index];
   const internal::ValueOps* ops = ns.ops.load(std::memory_order_acquire);
   return Entry::create(ops, ns.type_index, value, nullptr, TenantId{}, {},
@@ -320,13 +338,17 @@ Entry* Engine::make_unstored(NamespaceId id, void* value, std::size_t charge) {
                        impl_->clock->now(), 0);
 }
 
-internal::FlightTable& Engine::flights() noexcept { return *impl_->flights; }
-
-std::uint64_t Engine::epoch(NamespaceId id) const noexcept {
-  return impl_->namespaces[id.index]->epoch.load(std::memory_order_seq_cst);
+internal::FlightTable& internal::EngineAccess::flights(Engine& engine) noexcept {
+  return *engine.impl_->flights;
 }
 
-bool Engine::erase(NamespaceId id, TenantId tenant, std::string_view key) {
+std::uint64_t internal::EngineAccess::epoch(const Engine& engine, NamespaceId id) noexcept {
+  return engine.impl_->namespaces[id.index]->epoch.load(std::memory_order_seq_cst);
+}
+
+bool internal::EngineAccess::erase(Engine& engine, NamespaceId id, TenantId tenant,
+                                   std::string_view key) {
+  EngineImpl* impl_ = engine.impl_.get();
   NamespaceState& ns = *impl_->namespaces[id.index];
   ns.epoch.fetch_add(1, std::memory_order_seq_cst);
   tenant = ns.effective(tenant);
@@ -337,7 +359,7 @@ bool Engine::erase(NamespaceId id, TenantId tenant, std::string_view key) {
 Status Engine::invalidate(std::string_view ns, TenantId tenant, std::string_view key) {
   auto id = find(ns);
   if (!id.ok()) return id.status();
-  erase(*id, tenant, key);
+  EngineAccess::erase(*this, *id, tenant, key);
   return Status();
 }
 
@@ -408,14 +430,18 @@ void Engine::shutdown() {
   }
 }
 
-bool Engine::is_shut_down() const noexcept { return impl_->shut_down.load(std::memory_order_acquire); }
-
-void Engine::record(NamespaceId id, LoadEvent event, std::uint64_t n) noexcept {
-  impl_->namespaces[id.index]->load_events.add(static_cast<std::size_t>(event), n);
+bool Engine::is_shut_down() const noexcept {
+  return impl_->shut_down.load(std::memory_order_acquire);
 }
 
-void Engine::record_load_latency(NamespaceId id, Duration latency) noexcept {
-  impl_->namespaces[id.index]->latency.record(latency);
+void internal::EngineAccess::record(Engine& engine, NamespaceId id, internal::LoadEvent event,
+                                    std::uint64_t n) noexcept {
+  engine.impl_->namespaces[id.index]->load_events.add(static_cast<std::size_t>(event), n);
+}
+
+void internal::EngineAccess::record_load_latency(Engine& engine, NamespaceId id,
+                                                 Duration latency) noexcept {
+  engine.impl_->namespaces[id.index]->latency.record(latency);
 }
 
 }  // namespace callcache

@@ -12,14 +12,13 @@
 #include <vector>
 
 #include "callcache/engine.h"
+#include "callcache/internal/engine_access.h"
 #include "flight.h"
 #include "latency.h"
 #include "shard.h"
 #include "striped_counters.h"
 
 namespace callcache::internal {
-
-inline constexpr int kLoadEvents = 11;
 
 struct NamespaceState {
   std::string name;

@@ -271,20 +271,22 @@ TEST_F(EngineTest, StatsRenderAsJsonAndPrometheus) {
 TEST_F(EngineTest, InsertAfterAnInvalidationItRacedIsCancelledAndKeepsTheValue) {
   auto engine = make({{"entity", policy(10)}}, 1);
   auto cache = Cache<std::string>::open(*engine, "entity").value();
-  const std::uint64_t before = engine->epoch(cache.id());
+  using internal::EngineAccess;
+  const std::uint64_t before = EngineAccess::epoch(*engine, cache.id());
   ASSERT_TRUE(engine->invalidate("entity", TenantId{1}, "other").ok());
-  EXPECT_NE(engine->epoch(cache.id()), before);
+  EXPECT_NE(EngineAccess::epoch(*engine, cache.id()), before);
   std::string value = "loaded before the invalidation";
   PutOptions o;
-  o.if_epoch = before;
   internal::Entry* e = nullptr;
-  Status s = engine->insert(cache.id(), TenantId{1}, "k", &value, value.size(), o, &e);
+  Status s = EngineAccess::insert(*engine, cache.id(), TenantId{1}, "k", &value, value.size(), o,
+                                  before, &e);
   EXPECT_EQ(s.code(), Code::kCancelled);
   EXPECT_EQ(value, "loaded before the invalidation") << "refused before the value was moved";
   EXPECT_EQ(e, nullptr);
   EXPECT_FALSE(cache.get(TenantId{1}, "k"));
-  o.if_epoch = engine->epoch(cache.id());
-  EXPECT_TRUE(engine->insert(cache.id(), TenantId{1}, "k", &value, value.size(), o, nullptr).ok());
+  EXPECT_TRUE(EngineAccess::insert(*engine, cache.id(), TenantId{1}, "k", &value, value.size(), o,
+                                   EngineAccess::epoch(*engine, cache.id()))
+                  .ok());
   EXPECT_TRUE(cache.get(TenantId{1}, "k"));
 }
 

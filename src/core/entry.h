@@ -21,7 +21,7 @@
 #include <new>
 #include <string_view>
 
-#include "callcache/engine.h"
+#include "callcache/internal/engine_access.h"
 #include "callcache/status.h"
 
 namespace callcache::internal {

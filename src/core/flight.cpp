@@ -79,7 +79,7 @@ bool FlightTable::claim(Flight& f) {
   return true;
 }
 
-void FlightTable::finish(Flight& f, Entry* entry, const Status& status) {
+void FlightTable::finish(Flight& f, Entry* entry, const Status& status, bool from_second_tier) {
   assert((entry != nullptr) == status.ok());
   std::vector<FlightWaiter> waiters;
   {
@@ -91,7 +91,7 @@ void FlightTable::finish(Flight& f, Entry* entry, const Status& status) {
     if (it != s.flights.end() && it->second.get() == &f) s.flights.erase(it);
     waiters.swap(f.waiters_);
   }
-  for (auto& w : waiters) w(entry, status);
+  for (auto& w : waiters) w(entry, status, from_second_tier);
 }
 
 void FlightTable::set_cooldown(const FlightKey& key, TimePoint now, TimePoint until) {

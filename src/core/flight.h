@@ -45,8 +45,9 @@ namespace callcache::internal {
 class Entry;
 
 // Receives a flight's outcome: `entry` is borrowed (pin it to keep it) and
-// non-null exactly when `status` is OK. Must not throw.
-using FlightWaiter = std::function<void(Entry* entry, const Status& status)>;
+// non-null exactly when `status` is OK; `from_second_tier` when the value was
+// read from a TieredCache's L2 rather than loaded. Must not throw.
+using FlightWaiter = std::function<void(Entry* entry, const Status& status, bool from_second_tier)>;
 
 struct FlightKey {
   std::uint32_t ns = 0;
@@ -129,10 +130,10 @@ class FlightTable {
 
   // Takes the right to complete `f`. True exactly once per flight.
   bool claim(Flight& f);
-  // Removes `f` from the table and delivers (entry, status) to its waiters,
-  // then to nobody: later joins start a new flight.
-  // REQUIRES: claim(f) returned true on this thread.
-  void finish(Flight& f, Entry* entry, const Status& status);
+  // Removes `f` from the table and delivers (entry, status,
+  // from_second_tier) to its waiters, then to nobody: later joins start a
+  // new flight. REQUIRES: claim(f) returned true on this thread.
+  void finish(Flight& f, Entry* entry, const Status& status, bool from_second_tier = false);
 
   // After a failed refresh: no refresh of `key` starts before `until`.
   // Cooldowns over at `now` may be pruned.

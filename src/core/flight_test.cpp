@@ -22,7 +22,7 @@ TEST(FlightTable, FirstJoinLeadsLaterJoinsWaitAndAllGetTheOutcome) {
   FlightTable table;
   int value = 0;
   std::vector<Entry*> got;
-  auto waiter = [&](Entry* e, const Status& s) {
+  auto waiter = [&](Entry* e, const Status& s, bool) {
     EXPECT_TRUE(s.ok());
     got.push_back(e);
   };
@@ -56,7 +56,7 @@ TEST(FlightTable, KeysOfOtherTenantsAndNamespacesAreSeparateFlights) {
 TEST(FlightTable, ClaimSucceedsOnceSoATimeoutAndALateCompletionCannotBothWin) {
   FlightTable table;
   std::vector<Status> got;
-  auto j = table.join(key("k"), [&](Entry*, const Status& s) { got.push_back(s); });
+  auto j = table.join(key("k"), [&](Entry*, const Status& s, bool) { got.push_back(s); });
   ASSERT_TRUE(table.claim(*j.flight));   // e.g. the timeout
   EXPECT_FALSE(table.claim(*j.flight));  // the late loader
   table.finish(*j.flight, nullptr, Status::timeout("t"));
@@ -71,7 +71,7 @@ TEST(FlightTable, WaitersMayJoinWhileTheCompleterStoresTheValue) {
   int delivered = 0;
   auto j = table.join(key("k"), nullptr);
   ASSERT_TRUE(table.claim(*j.flight));
-  auto late = table.join(key("k"), [&](Entry* e, const Status&) {
+  auto late = table.join(key("k"), [&](Entry* e, const Status&, bool) {
     EXPECT_EQ(e, fake_entry(value));
     ++delivered;
   });
@@ -134,7 +134,7 @@ TEST(FlightTable, ConcurrentJoinsElectOneLeaderPerKey) {
       for (int round = 0; round < kRounds; ++round) {
         std::vector<std::shared_ptr<Flight>> led;
         for (int k = 0; k < kKeys; ++k) {
-          auto j = table.join(key("key" + std::to_string(k)), [&](Entry* e, const Status& s) {
+          auto j = table.join(key("key" + std::to_string(k)), [&](Entry* e, const Status& s, bool) {
             EXPECT_TRUE(s.ok());
             EXPECT_NE(e, nullptr);
             delivered.fetch_add(1);

@@ -15,7 +15,8 @@ namespace callcache::internal {
 
 namespace {
 
-using Event = Engine::LoadEvent;
+using Event = LoadEvent;
+using Access = EngineAccess;
 
 // How long a key waits before the next background refresh after one failed,
 // when the namespace has no negative_ttl.
@@ -25,13 +26,24 @@ std::string millis(Duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
+// Stale-if-error: a refresh failed (or timed out, or yielded nothing to
+// keep); the stale entry stays and the next refresh of `key` waits.
+void refresh_failed(Engine& engine, FlightTable& table, NamespaceId ns, const FlightKey& key) {
+  EngineAccess::record(engine, ns, LoadEvent::kRefreshFailure);
+  const NamespacePolicy& policy = engine.policy(ns);
+  const TimePoint now = engine.clock().now();
+  Duration cool =
+      policy.negative_ttl > Duration::zero() ? policy.negative_ttl : kDefaultRefreshCooldown;
+  table.set_cooldown(key, now, now + cool);
+}
+
 }  // namespace
 
 // The engine owns its flight table (Engine::flights()); it is closed first
 // when the engine is destroyed.
-FlightTable& flight_table(Engine& engine) { return engine.flights(); }
+FlightTable& flight_table(Engine& engine) { return Access::flights(engine); }
 
-void retire_flights(Engine& engine) { engine.flights().close(); }
+void retire_flights(Engine& engine) { Access::flights(engine).close(); }
 
 Status loader_threw(const char* what) {
   return Status::load_failed(what ? std::string("loader threw: ") + what
@@ -45,12 +57,14 @@ Status loader_threw(const char* what) {
 // flight for its waiters.
 class LoadSink {
  public:
-  LoadSink(Engine& engine, FlightTable& table, std::shared_ptr<Flight> flight, NamespaceId ns)
+  LoadSink(Engine& engine, FlightTable& table, std::shared_ptr<Flight> flight, NamespaceId ns,
+           AfterStore after_store)
       : engine_(&engine),
         table_(&table),
         life_(table.life()),
         flight_(std::move(flight)),
-        ns_(ns) {}
+        ns_(ns),
+        after_store_(std::move(after_store)) {}
 
   // A loader that never completed: fail the flight so the key is not wedged.
   // No engine or scheduler calls: this may run while a scheduler that
@@ -70,57 +84,70 @@ class LoadSink {
     TableUse use(*life_);
     if (!use) return false;  // the engine is gone; its table failed the flight
     if (done_.exchange(true) || !table_->claim(*flight_)) {
-      engine_->record(ns_, Event::kLateCompletion);
+      Access::record(*engine_, ns_, Event::kLateCompletion);
       table_->count_late_completion();
       return false;
     }
     Engine& engine = *engine_;
     if (auto id = flight_->timer.load(std::memory_order_acquire)) engine.scheduler().cancel(id);
-    const FlightKey& k = flight_->key();
-    const TenantId tenant{k.tenant};
-    TimePoint now = engine.clock().now();
-    engine.record_load_latency(ns_, now - flight_->started);
-    if (out.value) {
-      Entry* e = nullptr;
-      // Not stored if an invalidation ran since the load started: the value
-      // may predate it.
-      out.put.if_epoch = flight_->epoch;
-      Status s = engine.insert(ns_, tenant, k.key, out.value, out.charge, out.put, &e);
-      if (s.ok() && e) {
-        if (flight_->is_refresh()) table_->clear_cooldown(k);
-      } else if (!e) {
-        // Not cacheable (too large, shut down, raced an invalidation before
-        // the value was moved): the waiters still get the value, in an entry
-        // of their own. (A race caught later hands back such an entry in e.)
-        e = engine.make_unstored(ns_, out.value, out.charge);
-      }
-      table_->finish(*flight_, e, Status());
+    Access::record_load_latency(engine, ns_, engine.clock().now() - flight_->started);
+    if (!out.value) {
+      fail(out);
+      return true;
+    }
+    if (out.retain == Retain::kNone) {
+      // Handed to the waiters, kept nowhere. A refresh that yields nothing to
+      // keep is paced like a failed one; the stale value stays.
+      if (flight_->is_refresh()) refresh_failed(engine, *table_, ns_, flight_->key());
+      Entry* e = Access::make_unstored(engine, ns_, out.value, out.charge);
+      table_->finish(*flight_, e, Status(), out.from_second_tier);
       unref(e);
       return true;
     }
-    Status err = out.error.ok() ? Status::internal("loader completed with neither value nor error")
-                                : std::move(out.error);
-    engine.record(ns_, Event::kLoadFailure);
-    const NamespacePolicy& policy = engine.policy(ns_);
-    if (flight_->is_refresh()) {
-      // Stale-if-error: keep the stale entry; pace the next refresh.
-      engine.record(ns_, Event::kRefreshFailure);
-      Duration cool =
-          policy.negative_ttl > Duration::zero() ? policy.negative_ttl : kDefaultRefreshCooldown;
-      table_->set_cooldown(k, now, now + cool);
-    } else if (policy.negative_ttl > Duration::zero()) {
-      (void)engine.insert_negative(ns_, tenant, k.key, err);
+    const FlightKey& k = flight_->key();
+    Entry* e = nullptr;
+    // Not stored if an invalidation ran since the load started: the value
+    // may predate it.
+    Status s = Access::insert(engine, ns_, TenantId{k.tenant}, k.key, out.value, out.charge,
+                              out.put, flight_->epoch, &e);
+    const bool stored = s.ok() && e;
+    if (stored) {
+      if (flight_->is_refresh()) table_->clear_cooldown(k);
+    } else if (!e) {
+      // Not cacheable (too large, shut down, raced an invalidation before
+      // the value was moved): the waiters still get the value, in an entry
+      // of their own. (A race caught later hands back such an entry in e.)
+      e = Access::make_unstored(engine, ns_, out.value, out.charge);
     }
-    table_->finish(*flight_, nullptr, err);
+    table_->finish(*flight_, e, Status(), out.from_second_tier);
+    if (stored && after_store_) after_store_(value_of(e), out);
+    unref(e);
     return true;
   }
 
  private:
+  // A failed load: counted; remembered for negative_ttl, or (a refresh) the
+  // stale value stays and the next refresh waits.
+  void fail(LoadOutcome& out) {
+    Engine& engine = *engine_;
+    Status err = out.error.ok() ? Status::internal("loader completed with neither value nor error")
+                                : std::move(out.error);
+    Access::record(engine, ns_, Event::kLoadFailure);
+    if (flight_->is_refresh()) {
+      refresh_failed(engine, *table_, ns_, flight_->key());
+    } else if (engine.policy(ns_).negative_ttl > Duration::zero()) {
+      const FlightKey& k = flight_->key();
+      (void)Access::insert_negative(engine, ns_, TenantId{k.tenant}, k.key, err);
+    }
+    table_->finish(*flight_, nullptr, err);
+  }
+
   Engine* const engine_;
   FlightTable* const table_;
   const std::shared_ptr<TableLife> life_;
   const std::shared_ptr<Flight> flight_;
   const NamespaceId ns_;
+  const AfterStore after_store_;
   std::atomic<bool> done_{false};
 };
 
@@ -131,15 +158,30 @@ namespace {
 // Delivers to a receiver at most once: the flight's outcome and the caller's
 // own wait deadline race for it.
 struct OnceReceiver {
+  // What the caller did in the flight, for Served.
+  enum Role : std::uint8_t { kJoined, kLeads, kFoundAgain };
+
   explicit OnceReceiver(LoadReceiver r) : receiver(std::move(r)) {}
-  void deliver(Entry* pinned, Status status) {
+  void deliver(Entry* pinned, Status status, bool from_second_tier) {
     if (fired.exchange(true, std::memory_order_acq_rel)) {
       if (pinned) unref(pinned);
       return;
     }
-    receiver(pinned, std::move(status));
+    Served served = Served::kCoalesced;
+    switch (role.load(std::memory_order_acquire)) {
+      case kJoined:
+        break;
+      case kLeads:
+        served = from_second_tier ? Served::kSecondTier : Served::kLoaded;
+        break;
+      case kFoundAgain:
+        served = status.ok() ? Served::kHit : Served::kNegative;
+        break;
+    }
+    receiver(pinned, std::move(status), served);
   }
   std::atomic<bool> fired{false};
+  std::atomic<std::uint8_t> role{kJoined};  // set by the caller before its flight can finish
   LoadReceiver receiver;
 };
 
@@ -152,10 +194,10 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
   const NamespacePolicy& policy = engine.policy(ns);
   const bool refresh = flight->is_refresh();
   flight->started = engine.clock().now();
-  flight->epoch = engine.epoch(ns);
-  engine.record(ns, Event::kLoad);
-  if (refresh) engine.record(ns, Event::kRefresh);
-  auto sink = std::make_shared<LoadSink>(engine, table, flight, ns);
+  flight->epoch = Access::epoch(engine, ns);
+  Access::record(engine, ns, Event::kLoad);
+  if (refresh) Access::record(engine, ns, Event::kRefresh);
+  auto sink = std::make_shared<LoadSink>(engine, table, flight, ns, call.after_store);
 
   if (policy.load_timeout > Duration::zero()) {
     std::weak_ptr<Flight> weak = flight;
@@ -167,15 +209,8 @@ void launch(const LoadCall& call, FlightTable& table, const std::shared_ptr<Flig
       TableUse use(*life);
       std::shared_ptr<Flight> f = weak.lock();
       if (!use || !f || !table.claim(*f)) return;
-      engine.record(ns, Event::kLoadTimeout);
-      if (f->is_refresh()) {
-        engine.record(ns, Event::kRefreshFailure);
-        TimePoint now = engine.clock().now();
-        const NamespacePolicy& p = engine.policy(ns);
-        table.set_cooldown(
-            f->key(), now,
-            now + (p.negative_ttl > Duration::zero() ? p.negative_ttl : kDefaultRefreshCooldown));
-      }
+      Access::record(engine, ns, Event::kLoadTimeout);
+      if (f->is_refresh()) refresh_failed(engine, table, ns, f->key());
       table.finish(*f, nullptr,
                    Status::timeout("load of '" + f->key().key + "' in namespace '" +
                                    engine.name(ns) + "' did not complete within " + millis(limit)));
@@ -229,24 +264,24 @@ void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadRece
   const NamespaceId ns = call.ns;
   switch (freshness) {
     case Freshness::kFresh:
-      engine.record(ns, Event::kHit);
-      receiver(entry, Status());
+      Access::record(engine, ns, Event::kHit);
+      receiver(entry, Status(), Served::kHit);
       return;
     case Freshness::kRefreshDue:
-      engine.record(ns, Event::kHit);
+      Access::record(engine, ns, Event::kHit);
       start_refresh(call);
-      receiver(entry, Status());
+      receiver(entry, Status(), Served::kHit);
       return;
     case Freshness::kStale:
-      engine.record(ns, Event::kStaleHit);
+      Access::record(engine, ns, Event::kStaleHit);
       start_refresh(call);
-      receiver(entry, Status());
+      receiver(entry, Status(), Served::kStale);
       return;
     case Freshness::kNegative: {
-      engine.record(ns, Event::kNegativeHit);
+      Access::record(engine, ns, Event::kNegativeHit);
       Status error = error_of(entry);
       unref(entry);
-      receiver(nullptr, std::move(error));
+      receiver(nullptr, std::move(error), Served::kNegative);
       return;
     }
     case Freshness::kMiss:
@@ -254,17 +289,19 @@ void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadRece
       break;
   }
   if (call.key.empty()) {
-    receiver(nullptr, Status::invalid_argument("get_or_load: empty key in namespace '" +
-                                               engine.name(ns) + "'"));
+    receiver(
+        nullptr,
+        Status::invalid_argument("get_or_load: empty key in namespace '" + engine.name(ns) + "'"),
+        Served::kLoaded);
     return;
   }
-  engine.record(ns, Event::kMiss);
+  Access::record(engine, ns, Event::kMiss);
 
   FlightTable& table = flight_table(engine);
   auto once = std::make_shared<OnceReceiver>(std::move(receiver));
-  auto joined = table.join(flight_key(call), [once](Entry* e, const Status& s) {
+  auto joined = table.join(flight_key(call), [once](Entry* e, const Status& s, bool tier) {
     if (e) ref(e);
-    once->deliver(e, s);
+    once->deliver(e, s, tier);
   });
   // A blocking leader runs the loader on its own thread: it has nothing to
   // give up on, and returns the load's own result.
@@ -276,20 +313,22 @@ void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadRece
       if (auto o = weak.lock()) {
         o->deliver(nullptr,
                    Status::deadline_exceeded("gave up waiting for the load after " + millis(limit) +
-                                             "; it continues for other waiters"));
+                                             "; it continues for other waiters"),
+                   false);
       }
     });
   }
   if (!joined.leader) {
-    engine.record(ns, Event::kCoalesced);
+    Access::record(engine, ns, Event::kCoalesced);
     return;
   }
   // Between our miss and our join another flight may have stored the key and
   // left the table (it stores before it leaves): look again before loading.
   Freshness again = Freshness::kMiss;
-  if (Entry* e = engine.lookup_for_load(ns, call.tenant, call.key, &again)) {
+  if (Entry* e = Access::lookup_for_load(engine, ns, call.tenant, call.key, &again)) {
     if (again == Freshness::kFresh || again == Freshness::kRefreshDue ||
         again == Freshness::kNegative) {
+      once->role.store(OnceReceiver::kFoundAgain, std::memory_order_release);
       Status s = again == Freshness::kNegative ? error_of(e) : Status();
       if (table.claim(*joined.flight)) table.finish(*joined.flight, s.ok() ? e : nullptr, s);
       unref(e);
@@ -297,6 +336,7 @@ void load_slow(const LoadCall& call, Entry* entry, Freshness freshness, LoadRece
     }
     unref(e);
   }
+  once->role.store(OnceReceiver::kLeads, std::memory_order_release);
   launch(call, table, joined.flight);
 }
 

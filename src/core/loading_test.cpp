@@ -624,6 +624,48 @@ TEST_F(StaleTest, StaleIfErrorKeepsServingTheOldValueWhenTheRefreshFails) {
   EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v3");
 }
 
+// A refresh whose value may not be kept (Retain::kNone, e.g. an upstream
+// error page) is a failed refresh: the stale value stays, the next waits.
+TEST_F(StaleTest, ARefreshYieldingAValueItMayNotKeepLeavesTheStaleOne) {
+  auto c = cache("swr");
+  int calls = 0;
+  auto loader = [&calls]() -> Loaded<std::string> {
+    ++calls;
+    if (calls == 1) return {"v1", std::nullopt, {}};
+    return {"error page", std::nullopt, {}, Retain::kNone};
+  };
+  ASSERT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  clock_.advance(15s);
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  EXPECT_EQ(sched_.run_due(), 1u);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(**c.get_or_load(kAlice, "k", loader), "v1");
+  EXPECT_EQ(sched_.run_due(), 0u);  // cooling down
+  EXPECT_EQ(stats_of(*engine_, "swr").refresh_failures, 1u);
+}
+
+// The callback form says how each call was served.
+TEST_F(StaleTest, TheCallbackSaysHowEachCallWasServed) {
+  auto c = cache("swr");
+  auto n = cache("neg");
+  std::vector<Served> how;
+  auto record = [&how](Result<Ref<std::string>>, Served s) { how.push_back(s); };
+  std::optional<LoadCompletion<std::string>> pending;
+  auto held = [&pending](LoadCompletion<std::string> done) { pending = done; };
+  c.get_or_load_async(kAlice, "k", held, record);  // leads
+  c.get_or_load_async(kAlice, "k", held, record);  // joins
+  (*pending)(std::string("v"));
+  c.get_or_load_async(kAlice, "k", held, record);  // fresh
+  clock_.advance(15s);
+  c.get_or_load_async(kAlice, "k", held, record);  // stale (a refresh starts)
+  n.get_or_load_async(
+      kAlice, "e",
+      [](LoadCompletion<std::string> done) { done(Status::not_found("no such chat")); }, record);
+  n.get_or_load_async(kAlice, "e", held, record);  // remembered failure
+  EXPECT_EQ(how, (std::vector<Served>{Served::kLoaded, Served::kCoalesced, Served::kHit,
+                                      Served::kStale, Served::kLoaded, Served::kNegative}));
+}
+
 TEST_F(StaleTest, PastStaleTtlCallersWaitForAFreshLoad) {
   auto c = cache("swr");
   auto loader = counting_loader();

@@ -182,6 +182,7 @@ std::string StatsSnapshot::to_prometheus() const {
 
 StatsSnapshot Engine::stats() const {
   using internal::kLoadEvents;
+  using internal::LoadEvent;
   StatsSnapshot snap;
   snap.total.name = "total";
   std::string scope;
@@ -209,7 +210,7 @@ StatsSnapshot Engine::stats() const {
       s.entries += shard->entries();
       s.bytes += shard->bytes();
     }
-    auto ev = [&](Engine::LoadEvent e) {
+    auto ev = [&](internal::LoadEvent e) {
       return ns.load_events.load(static_cast<std::size_t>(e));
     };
     s.hits += ev(LoadEvent::kHit);

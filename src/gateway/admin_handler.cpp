@@ -69,10 +69,11 @@ std::string AdminHandler::metrics_text() {
            "# TYPE callcache_gateway_connections gauge\n"
            "callcache_gateway_connections " + std::to_string(deps_.connections()) + "\n";
   }
-  if (deps_.l2) {
-    BackendStats b = deps_.l2->backend().stats();
-    out += "# HELP callcache_gateway_l2_operations_total L2 tier operations.\n"
-           "# TYPE callcache_gateway_l2_operations_total counter\n";
+  if (Backend* l2 = deps_.tiers ? deps_.tiers->l2() : nullptr) {
+    BackendStats b = l2->stats();
+    out +=
+        "# HELP callcache_gateway_l2_operations_total L2 tier operations.\n"
+        "# TYPE callcache_gateway_l2_operations_total counter\n";
     auto line = [&](const char* op, std::uint64_t v) {
       out += std::string("callcache_gateway_l2_operations_total{op=\"") + op + "\"} " +
              std::to_string(v) + "\n";
@@ -93,9 +94,9 @@ std::string AdminHandler::stats_json() {
   out += ",\"server\":{\"connections\":" +
          std::to_string(deps_.connections ? deps_.connections() : 0) +
          ",\"busy\":" + std::to_string(deps_.busy ? deps_.busy() : 0) + "}";
-  if (deps_.l2) {
-    BackendStats b = deps_.l2->backend().stats();
-    out += ",\"l2\":{\"backend\":\"" + std::string(deps_.l2->backend().name()) +
+  if (Backend* l2 = deps_.tiers ? deps_.tiers->l2() : nullptr) {
+    BackendStats b = l2->stats();
+    out += ",\"l2\":{\"backend\":\"" + std::string(l2->name()) +
            "\",\"gets\":" + std::to_string(b.gets) + ",\"hits\":" + std::to_string(b.hits) +
            ",\"puts\":" + std::to_string(b.puts) + ",\"errors\":" + std::to_string(b.errors) +
            ",\"pending_writes\":" + std::to_string(b.pending_writes) + "}";
@@ -133,26 +134,24 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
                                                            "' (tenant, bot_token, namespace, key, method)"));
     }
   }
-  Engine& engine = *deps_.engine;
+  Tiers& tiers = *deps_.tiers;
   std::string done;
   if (have_tenant && !ns.empty() && !key.empty()) {
-    Status s = engine.invalidate(ns, tenant, key);
+    Status s = tiers.invalidate(ns, tenant, key);
     if (!s.ok()) return json_response(404, logic::error_json(404, s.message()));
-    if (deps_.l2) deps_.l2->invalidate_key(ns, tenant, key);
     done = "\"key\"";
   } else if (have_tenant && !method.empty() && ns.empty() && key.empty()) {
-    std::string tag = logic::method_tag(tenant, method);
-    std::uint64_t n = engine.invalidate_tag(tag);
-    if (deps_.l2) deps_.l2->invalidate_tags({tag});
+    // Method names are case-insensitive: the tag carries the preset's spelling.
+    const logic::ReadMethod* read =
+        deps_.preset ? deps_.preset->find_read(logic::ascii_lower(method)) : nullptr;
+    std::uint64_t n = tiers.invalidate_tag(logic::method_tag(tenant, read ? read->name : method));
     done = "\"method\",\"dropped\":" + std::to_string(n);
   } else if (have_tenant && ns.empty() && key.empty()) {
-    std::uint64_t n = engine.invalidate_tenant(tenant);
-    if (deps_.l2) deps_.l2->invalidate_tenant(tenant);
+    std::uint64_t n = tiers.invalidate_tenant(tenant);
     done = "\"tenant\",\"dropped\":" + std::to_string(n);
   } else if (!have_tenant && !ns.empty() && key.empty() && method.empty()) {
-    Status s = engine.invalidate_namespace(ns);
+    Status s = tiers.invalidate_namespace(ns);
     if (!s.ok()) return json_response(404, logic::error_json(404, s.message()));
-    if (deps_.l2) deps_.l2->invalidate_namespace(ns);
     done = "\"namespace\"";
   } else {
     return json_response(
@@ -207,7 +206,9 @@ HttpResponse AdminHandler::respond(const HttpRequest& request) {
   } else if (path == "/readyz" && get) {
     bool stopping = deps_.stopping && deps_.stopping->load();
     std::string l2 = "none";
-    if (deps_.l2) l2 = deps_.l2->health().ok() ? "ok" : "degraded";
+    if (Backend* b = deps_.tiers ? deps_.tiers->l2() : nullptr) {
+      l2 = b->health().ok() ? "ok" : "degraded";
+    }
     r.status = stopping ? 503 : 200;
     r.body = std::string("{\"ok\":") + (stopping ? "false" : "true") + ",\"l2\":\"" + l2 + "\"}";
   } else if (path == "/invalidate") {

@@ -19,7 +19,8 @@
 //                     [&namespace=<ns>] [&key=<key>] [&method=<getChat>]
 //                     tenant alone: everything of that bot; namespace alone:
 //                     the namespace; tenant+namespace+key: one entry;
-//                     tenant+method: every answer of that method for the bot.
+//                     tenant+method: every answer of that method (any case:
+//                     getchat is getChat) for the bot.
 //
 // Thread-safety: handle() may run concurrently; state is read through
 // thread-safe snapshots.
@@ -31,7 +32,8 @@
 
 #include "callcache/engine.h"
 #include "callcache/rate_limiter.h"
-#include "gateway/l2_store.h"
+#include "callcache/tiers.h"
+#include "gateway/logic/preset.h"
 #include "gateway/metrics.h"
 #include "gateway/server.h"
 #include "gateway/stats_history.h"
@@ -41,8 +43,9 @@ namespace callcache::gateway {
 struct AdminDeps {
   Engine* engine = nullptr;
   Metrics* metrics = nullptr;
-  RateLimiter* limiter = nullptr;  // optional
-  L2Store* l2 = nullptr;           // optional
+  RateLimiter* limiter = nullptr;         // optional
+  Tiers* tiers = nullptr;                 // invalidation of both tiers; its L2 (if any) for stats
+  const logic::Preset* preset = nullptr;  // optional: canonical method names
   // Connection gauges of the client-facing server (optional).
   std::function<std::size_t()> connections;
   std::function<std::size_t()> busy;

@@ -1,14 +1,12 @@
 // BotApiHandler: the Bot API front's request handling (no socket code here).
 #include "gateway/bot_api_handler.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
-
 #include <charconv>
 #include <cmath>
 
@@ -22,28 +20,6 @@ namespace {
 namespace net = boost::asio;
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
-
-// A cached answer's status: 200 for {"ok":true...}; an error answer stored
-// negatively carries its own "error_code".
-int status_of_body(std::string_view body) {
-  if (body.starts_with("{\"ok\":true")) return 200;
-  std::size_t p = body.find("\"error_code\":");
-  if (p == std::string_view::npos) return logic::cacheable_answer(body) ? 200 : 400;
-  p += 13;
-  int code = 0;
-  auto r = std::from_chars(body.data() + p, body.data() + body.size(), code);
-  return r.ec == std::errc() && code >= 400 && code <= 599 ? code : 400;
-}
-
-HttpResponse from_entry(Ref<std::string> ref, Outcome outcome) {
-  HttpResponse r;
-  auto holder = std::make_shared<Ref<std::string>>(std::move(ref));
-  r.shared_body = std::shared_ptr<const std::string>(holder, holder->get());
-  r.status = status_of_body(*r.shared_body);
-  r.outcome = outcome_name(outcome);
-  return r;
-}
-
 
 bool dropped_request_header(std::string_view name) {
   return iequals(name, "accept-encoding") || iequals(name, "expect") ||
@@ -91,6 +67,27 @@ HttpResponse relay(UpstreamResult& u, Outcome outcome) {
   return r;
 }
 
+HttpResponse bot_api_error_answer(int status, std::string_view description) {
+  return bot_api_error(status, description);
+}
+
+// What a cached read keeps of the upstream's answer: {"ok":true} answers in
+// both tiers for the read's ttl, errors the preset caches negatively in
+// memory only, the rest (and a failed exchange) nowhere. Kept answers carry
+// no upstream headers, so a miss and its later hits look alike.
+Loaded<CachedAnswer> keep(const logic::CachedRead& read, UpstreamResult& u) {
+  CachedAnswer a = answer_of(relay(u, Outcome::kMiss));
+  a.upstream_failed = static_cast<bool>(u.error);
+  if (a.upstream_failed) return {std::move(a), std::nullopt, {}, Retain::kNone};
+  logic::AnswerDecision d = logic::classify_answer(read, a.status, a.body);
+  if (d.action == logic::AnswerAction::kDoNotStore) {
+    return {std::move(a), std::nullopt, {}, Retain::kNone};
+  }
+  a.headers.clear();
+  Retain where = d.action == logic::AnswerAction::kStore ? Retain::kAllTiers : Retain::kMemoryOnly;
+  return {std::move(a), d.ttl, read.tags, where};
+}
+
 // Rate-limiter attributes. A public @username has no numeric id: it is
 // hashed to a stable negative id (group limits apply to channels).
 struct PacingCall {
@@ -134,14 +131,14 @@ BotApiHandler::BotApiHandler(BotApiHandlerDeps deps, BotApiHandlerOptions option
 
 Result<std::unique_ptr<BotApiHandler>> BotApiHandler::create(BotApiHandlerDeps deps,
                                                              BotApiHandlerOptions options) {
-  if (!deps.preset || !deps.post_write || !deps.engine || !deps.upstream || !deps.metrics) {
+  if (!deps.preset || !deps.post_write || !deps.tiers || !deps.upstream || !deps.metrics) {
     return Status::invalid_argument("BotApiHandler: a required dependency is missing");
   }
   std::unique_ptr<BotApiHandler> h(new BotApiHandler(deps, std::move(options)));
   for (const auto& spec : deps.preset->namespaces) {
-    auto cache = Cache<std::string>::open(*deps.engine, spec.name);
+    auto cache = AnswerCache::open(*deps.tiers, spec.name);
     if (!cache.ok()) return cache.status();
-    h->caches_.emplace(spec.name, *cache);
+    h->caches_.emplace(spec.name, std::move(*cache));
   }
   return h;
 }
@@ -190,7 +187,7 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   }
   std::string_view label = label_of(*call);
   logic::Plan plan =
-      logic::plan(*call, *deps_.preset, deps_.engine->clock().now(), *deps_.post_write);
+      logic::plan(*call, *deps_.preset, deps_.tiers->engine().clock().now(), *deps_.post_write);
 
   HttpResponse res;
   if (auto* read = std::get_if<logic::CachedRead>(&plan)) {
@@ -256,135 +253,37 @@ awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::strin
 awaitable<HttpResponse> BotApiHandler::cached_read(HttpRequest request, logic::CachedRead read,
                                                    std::string_view label) {
   Metrics& m = *deps_.metrics;
-  if (read.bypass) {
-    UpstreamResult u = co_await forward(upstream_request(request), label);
-    m.count(u.error ? Outcome::kError : Outcome::kBypass);
-    co_return relay(u, Outcome::kBypass);
+  // Inside a post-write window, or a namespace the engine lacks (the preset
+  // and the engine disagree): forwarded, not cached.
+  auto cache_it = read.bypass ? caches_.end() : caches_.find(read.ns);
+  if (cache_it == caches_.end()) {
+    const Outcome outcome = read.bypass ? Outcome::kBypass : Outcome::kPass;
+    UpstreamResult u = co_await forward(upstream_request(std::move(request)), label);
+    m.count(u.error ? Outcome::kError : outcome);
+    co_return relay(u, outcome);
   }
-  auto cache_it = caches_.find(read.ns);
-  if (cache_it == caches_.end()) {  // the preset and the engine disagree: do not cache
-    UpstreamResult u = co_await forward(upstream_request(request), label);
-    m.count(u.error ? Outcome::kError : Outcome::kPass);
-    co_return relay(u, Outcome::kPass);
-  }
-  const NamespaceId ns = cache_it->second.id();
-  Engine& engine = *deps_.engine;
-  std::string flight_key;
-
-  for (int round = 0; round < 3; ++round) {
-    Freshness freshness = Freshness::kMiss;
-    internal::Entry* e = engine.lookup_for_load(ns, read.tenant, read.key, &freshness);
-    if (e && (freshness == Freshness::kFresh || freshness == Freshness::kRefreshDue ||
-              freshness == Freshness::kStale)) {
-      auto ref = Ref<std::string>::adopt(e);
-      Outcome outcome = freshness == Freshness::kStale ? Outcome::kStale : Outcome::kHit;
-      engine.record(ns, outcome == Outcome::kStale ? Engine::LoadEvent::kStaleHit
-                                                   : Engine::LoadEvent::kHit);
-      if (freshness != Freshness::kFresh) {
-        if (flight_key.empty()) flight_key = read.ns + '\x1f' + to_hex(read.tenant) + '\x1f' + read.key;
-        if (flights_.try_lead(flight_key)) {
-          engine.record(ns, Engine::LoadEvent::kRefresh);
-          net::co_spawn(co_await net::this_coro::executor,
-                        refresh(upstream_request(request), read, label, flight_key), net::detached);
-        }
-      }
-      m.count(outcome);
-      co_return from_entry(std::move(ref), outcome);
-    }
-    if (e) internal::unref(e);  // a negative entry: not used by the gateway
-
-    if (flight_key.empty()) flight_key = read.ns + '\x1f' + to_hex(read.tenant) + '\x1f' + read.key;
-    if (flights_.try_lead(flight_key)) {
-      engine.record(ns, Engine::LoadEvent::kMiss);
-      co_return co_await lead(std::move(request), read, label, flight_key, false);
-    }
-    SharedResponse shared = co_await flights_.async_wait(flight_key, use_awaitable);
-    if (shared) {
-      engine.record(ns, Engine::LoadEvent::kCoalesced);
-      m.count(Outcome::kCoalesced);
-      co_return shared_answer(shared, outcome_name(Outcome::kCoalesced));
-    }
-    // The flight ended before we joined: its answer is in the cache now.
-  }
-  UpstreamResult u = co_await forward(upstream_request(request), label);
-  m.count(u.error ? Outcome::kError : Outcome::kPass);
-  co_return relay(u, Outcome::kPass);
-}
-
-awaitable<HttpResponse> BotApiHandler::lead(HttpRequest request, const logic::CachedRead& read,
-                                            std::string_view label,
-                                            const std::string& flight_key, bool background) {
-  FlightGuard guard(flights_, flight_key);
-  Metrics& m = *deps_.metrics;
-  auto cache_it = caches_.find(read.ns);
-  // An invalidation of the namespace while this flight reads L2 or the
-  // upstream (a write of the same chat) makes what it read too old to
-  // store: it is delivered, not cached, in L1 or L2.
-  const std::uint64_t epoch = deps_.engine->epoch(cache_it->second.id());
-  if (deps_.l2 && !background) {
-    if (auto hit = deps_.l2->get(read.ns, read.tenant, read.key)) {
-      PutOptions put;
-      put.ttl = hit->ttl_left;
-      put.tags = read.tags;
-      put.if_epoch = epoch;
-      auto body = std::make_shared<HttpResponse>();
-      body->status = status_of_body(hit->body);
-      body->body = std::move(hit->body);
-      if (hit->ttl_left > Duration::zero()) {
-        Status s = cache_it->second.put(read.tenant, read.key, body->body, put);
-        (void)s;  // raced an invalidation, too large or shutting down: served anyway
-      }
-      m.count(Outcome::kL2Hit);
-      guard.complete(body);
-      co_return shared_answer(body, outcome_name(Outcome::kL2Hit));
-    }
-  }
-  UpstreamResult u = co_await forward(upstream_request(request), label);
-  if (u.error) m.count(Outcome::kError);
-  else if (!background) m.count(Outcome::kMiss);
-  HttpResponse answer = relay(u, Outcome::kMiss);
-  if (!u.error) store(read, answer, epoch);
-  auto shared = std::make_shared<const HttpResponse>(std::move(answer));
-  guard.complete(shared);
-  co_return shared_answer(shared, outcome_name(u.error ? Outcome::kError : Outcome::kMiss));
-}
-
-awaitable<void> BotApiHandler::refresh(HttpRequest request, logic::CachedRead read,
-                                       std::string_view label, std::string flight_key) {
-  // REQUIRES: the caller leads `flight_key` (lead() completes it).
-  (void)co_await lead(std::move(request), read, label, flight_key, true);
-}
-
-void BotApiHandler::store(const logic::CachedRead& read, const HttpResponse& answer,
-                          std::uint64_t epoch) {
-  logic::AnswerDecision d = logic::classify_answer(read, answer.status, answer.body_view());
-  if (d.action == logic::AnswerAction::kDoNotStore) return;
-  auto cache_it = caches_.find(read.ns);
-  if (cache_it == caches_.end()) return;
-  PutOptions put;
-  put.ttl = d.ttl;
-  put.tags = read.tags;
-  put.if_epoch = epoch;
-  Status s = cache_it->second.put(read.tenant, read.key, std::string(answer.body_view()), put);
-  // kCancelled (raced an invalidation: L2 must not get it either), kTooLarge,
-  // kShutdown: not stored, counted by the engine.
-  if (s.code() == Code::kCancelled) return;
-  if (deps_.l2 && d.action == logic::AnswerAction::kStore) {
-    deps_.l2->put(read.ns, read.tenant, read.key, answer.body_view(), d.ttl, read.tags);
-  }
+  // (A named function, not a temporary in the co_await: GCC 12 destroys
+  // temporaries of a co_await full-expression twice.)
+  MakeFetch make_fetch = [&] {
+    auto up = std::make_shared<const HttpRequest>(upstream_request(std::move(request)));
+    return Fetch{[this, up, label] { return forward(*up, label); },
+                 [read](UpstreamResult& u) { return keep(read, u); }};
+  };
+  ReadAnswer answer = co_await read_through(cache_it->second, read.tenant, read.key, make_fetch,
+                                            &bot_api_error_answer);
+  m.count(answer.outcome);
+  co_return std::move(answer.response);
 }
 
 void BotApiHandler::apply(const logic::Invalidations& inv) {
-  Engine& engine = *deps_.engine;
+  Tiers& tiers = *deps_.tiers;
   for (const auto& k : inv.keys) {
-    Status s = engine.invalidate(k.ns, k.tenant, k.key);
+    Status s = tiers.invalidate(k.ns, k.tenant, k.key);
     if (!s.ok()) spdlog::debug("invalidate {}: {}", k.ns, s.to_string());
-    if (deps_.l2) deps_.l2->invalidate_key(k.ns, k.tenant, k.key);
   }
-  for (const auto& t : inv.tags) engine.invalidate_tag(t);
-  if (deps_.l2) deps_.l2->invalidate_tags(inv.tags);
+  tiers.invalidate_tags(inv.tags);
   if (!inv.bypass_scopes.empty() && inv.bypass_window > Duration::zero()) {
-    deps_.post_write->mark(inv.bypass_scopes, engine.clock().now() + inv.bypass_window);
+    deps_.post_write->mark(inv.bypass_scopes, tiers.engine().clock().now() + inv.bypass_window);
   }
 }
 

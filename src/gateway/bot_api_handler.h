@@ -1,13 +1,15 @@
 // Internal: the gateway's pure request handler for the Telegram Bot API
 // front — request in, response out. All effects go through injected
-// interfaces: the upstream (UpstreamExecutor), the cache (Engine + optional
-// L2Store), pacing (RateLimiter), metrics.
+// interfaces: the upstream (UpstreamExecutor), the cache (the library's
+// Tiers, read through TieredCache), pacing (RateLimiter), metrics.
 //
 // Per request: logic::parse_telegram → logic::plan → one of
-//   CachedRead  L1 lookup (fresh → hit; refresh-due/stale → served and
-//               refreshed in the background; miss → L2, then one coalesced
-//               upstream call per (namespace, tenant, key)); only {"ok":true}
-//               answers (and errors the preset caches negatively) are stored
+//   CachedRead  the library's read-through (cached_answer.h): L1 (fresh →
+//               hit; refresh-due/stale → served and refreshed in the
+//               background), then L2, then one coalesced upstream call per
+//               (namespace, tenant, key); {"ok":true} answers are kept in
+//               both tiers, errors the preset caches negatively in memory
+//               only, and nothing an invalidation overtook
 //   PacedSend   wait for the rate limiter (or 429 with an honest retry_after
 //               beyond pacing_max_wait), forward, honour an upstream 429
 //               (penalise its key, retry up to retry_429 times), invalidate
@@ -27,14 +29,12 @@
 #include <memory>
 #include <string>
 
-#include "callcache/cache.h"
-#include "callcache/engine.h"
 #include "callcache/rate_limiter.h"
-#include "gateway/l2_store.h"
+#include "callcache/tiers.h"
+#include "gateway/cached_answer.h"
 #include "gateway/logic/plan.h"
 #include "gateway/metrics.h"
 #include "gateway/server.h"
-#include "gateway/single_flight.h"
 #include "gateway/upstream.h"
 
 namespace callcache::gateway {
@@ -57,8 +57,7 @@ struct BotApiHandlerOptions {
 struct BotApiHandlerDeps {
   const logic::Preset* preset = nullptr;
   logic::PostWriteState* post_write = nullptr;
-  Engine* engine = nullptr;
-  L2Store* l2 = nullptr;          // optional
+  Tiers* tiers = nullptr;          // the engine and the L2 tier (if any)
   RateLimiter* limiter = nullptr;  // optional: no pacing without it
   UpstreamExecutor* upstream = nullptr;
   Metrics* metrics = nullptr;
@@ -66,7 +65,7 @@ struct BotApiHandlerDeps {
 
 class BotApiHandler final : public HttpHandler {
  public:
-  // Opens a typed cache for every namespace of the preset. Errors: a
+  // Opens a read-through cache for every namespace of the preset. Errors: a
   // namespace the engine lacks (kNotFound) or bound to another type.
   static Result<std::unique_ptr<BotApiHandler>> create(BotApiHandlerDeps deps,
                                                        BotApiHandlerOptions options);
@@ -75,19 +74,12 @@ class BotApiHandler final : public HttpHandler {
   // Multipart uploads stream through; other bodies are buffered.
   bool stream_request_body(const HttpRequest& head) const override;
 
-  const SingleFlight& flights() const { return flights_; }
-
  private:
   using Response = boost::asio::awaitable<HttpResponse>;
   BotApiHandler(BotApiHandlerDeps deps, BotApiHandlerOptions options);
 
   // `label` (metrics) views the preset or a literal: valid while the handler lives.
   Response cached_read(HttpRequest request, logic::CachedRead read, std::string_view label);
-  Response lead(HttpRequest request, const logic::CachedRead& read, std::string_view label,
-                const std::string& flight_key, bool background);
-  boost::asio::awaitable<void> refresh(HttpRequest request, logic::CachedRead read,
-                                       std::string_view label, std::string flight_key);
-  // `json_answer`: the answer must be Bot API JSON (every method; not files).
   Response paced(HttpRequest request, std::string_view label, const std::string& method,
                  const logic::Pacing* pacing, Outcome outcome, bool json_answer = true);
   // `stream_answer`: a large answer may stay streaming (not for answers that
@@ -97,14 +89,10 @@ class BotApiHandler final : public HttpHandler {
                                                  bool stream_answer = false,
                                                  bool json_answer = true);
   void apply(const logic::Invalidations& invalidations);
-  // Stores an answer read while the namespace's invalidation epoch was
-  // `epoch` (Engine::epoch); nothing is stored if an invalidation came since.
-  void store(const logic::CachedRead& read, const HttpResponse& answer, std::uint64_t epoch);
   std::string_view label_of(const logic::TelegramCall& call) const;
   BotApiHandlerDeps deps_;
   BotApiHandlerOptions options_;
-  std::map<std::string, Cache<std::string>, std::less<>> caches_;
-  SingleFlight flights_;
+  std::map<std::string, AnswerCache, std::less<>> caches_;
 };
 
 }  // namespace callcache::gateway

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <deque>
 #include <map>
 #include <condition_variable>
@@ -53,8 +54,49 @@ void parse_urlencoded(std::string_view s, Params& out) {
   }
 }
 
+// Method names are case-insensitive, as at Telegram: a known method is
+// answered (and counted) under its documented spelling, whatever the
+// client's; an unknown one keeps the client's spelling.
+std::string canonical_method(std::string_view m) {
+  static constexpr std::string_view kKnown[] = {"getMe",
+                                                "getChat",
+                                                "setChatTitle",
+                                                "getChatMember",
+                                                "getChatMemberCount",
+                                                "getChatAdministrators",
+                                                "getFile",
+                                                "getUpdates",
+                                                "getMyCommands",
+                                                "setMyCommands",
+                                                "getWebhookInfo",
+                                                "sendMessage",
+                                                "sendDocument",
+                                                "sendPhoto",
+                                                "sendChatAction",
+                                                "copyMessage",
+                                                "forwardMessage",
+                                                "banChatMember",
+                                                "deleteMessage"};
+  for (std::string_view k : kKnown) {
+    if (k.size() != m.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < k.size() && same; ++i) {
+      same = std::tolower(static_cast<unsigned char>(k[i])) ==
+             std::tolower(static_cast<unsigned char>(m[i]));
+    }
+    if (same) return std::string(k);
+  }
+  return std::string(m);
+}
+
 bool is_sending_method(std::string_view m) {
-  return m.starts_with("send") || m == "copyMessage" || m == "forwardMessage";
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const std::string l = lower(m);
+  return l.starts_with("send") || l == "copymessage" || l == "forwardmessage";
 }
 
 struct Answer {
@@ -239,6 +281,10 @@ class FakeTelegram::Impl {
     std::lock_guard lock(mu_);
     latency_ = l;
   }
+  void set_method_latency(std::string method, std::chrono::milliseconds l) {
+    std::lock_guard lock(mu_);
+    method_latency_[std::move(method)] = l;
+  }
   void fail_next(std::string method, int count, FakeFault fault) {
     std::lock_guard lock(mu_);
     for (int i = 0; i < count; ++i) faults_[method].push_back(fault);
@@ -308,7 +354,7 @@ class FakeTelegram::Impl {
       if (parser.get()[http::field::content_type].starts_with("multipart/form-data")) {
         std::string method(parser.get().target());
         method = method.substr(0, method.find('?'));
-        method = method.substr(method.rfind('/') + 1);
+        method = canonical_method(method.substr(method.rfind('/') + 1));
         bool complete = co_await receive_upload(stream, buffer, std::move(parser), method, req);
         if (!complete) co_return;
       } else {
@@ -497,11 +543,13 @@ class FakeTelegram::Impl {
     }
     std::size_t slash = path.find('/');
     std::string token(path.substr(0, slash));
-    std::string method = slash == std::string_view::npos ? "" : std::string(path.substr(slash + 1));
+    std::string method =
+        slash == std::string_view::npos ? "" : canonical_method(path.substr(slash + 1));
     std::string counted = file ? "file" : method;
 
     std::lock_guard lock(mu_);
     latency = latency_;
+    if (auto it = method_latency_.find(counted); it != method_latency_.end()) latency = it->second;
     ++calls_[counted];
     for (const char* key : {counted.c_str(), "*"}) {
       auto it = faults_.find(key);
@@ -688,6 +736,7 @@ class FakeTelegram::Impl {
   std::map<std::string, std::uint64_t, std::less<>> calls_;
   std::uint64_t answered_429_ = 0;
   std::chrono::milliseconds latency_{0};
+  std::map<std::string, std::chrono::milliseconds, std::less<>> method_latency_;
   std::chrono::milliseconds chat_interval_{0};
   std::map<std::string, std::deque<FakeFault>, std::less<>> faults_;
   std::map<std::string, std::chrono::steady_clock::time_point> last_send_;
@@ -721,6 +770,9 @@ std::uint64_t FakeTelegram::connections_accepted() const {
 }
 void FakeTelegram::reset_counts() { impl_->reset_counts(); }
 void FakeTelegram::set_latency(std::chrono::milliseconds l) { impl_->set_latency(l); }
+void FakeTelegram::set_method_latency(std::string method, std::chrono::milliseconds l) {
+  impl_->set_method_latency(std::move(method), l);
+}
 void FakeTelegram::fail_next(std::string m, int n, FakeFault f) {
   impl_->fail_next(std::move(m), n, std::move(f));
 }

@@ -15,6 +15,9 @@
 //   instead), in 64 KiB chunks, optionally slowly, held at an offset until
 //   released, or dropped midway.
 //
+// Method names are case-insensitive, as at Telegram ("getchat" is getChat,
+// counted as "getChat").
+//
 // It counts calls per method, can add latency, and can be told to fail the
 // next calls of a method (Bot API error, 5xx, 429 with retry_after, or a
 // dropped connection). It can also enforce a per-chat minimum interval for
@@ -97,6 +100,10 @@ class FakeTelegram {
   void reset_counts();
 
   void set_latency(std::chrono::milliseconds latency);
+  // Calls of `method` (as counted by calls()) take `latency` instead. An
+  // answer is decided when the call arrives and sent after its latency, so a
+  // slow read can answer with what was true before a write that overtook it.
+  void set_method_latency(std::string method, std::chrono::milliseconds latency);
   // The next `count` calls of `method` ("*" = any method) answer `fault`.
   void fail_next(std::string method, int count, FakeFault fault);
   // Sending methods (sendMessage, sendPhoto, ...) to one chat closer than

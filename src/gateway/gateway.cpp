@@ -20,10 +20,10 @@
 #include <vector>
 
 #include "callcache/redis_backend.h"
+#include "callcache/tiers.h"
 #include "gateway/admin_handler.h"
 #include "gateway/bot_api_handler.h"
 #include "gateway/generic_handler.h"
-#include "gateway/l2_store.h"
 #include "gateway/logic/preset.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
@@ -120,17 +120,28 @@ class Gateway::Impl {
                       (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
       backend_ = std::move(*backend);
-      Duration marker_ttl = std::chrono::hours(1);
-      std::vector<std::string> names;
-      for (const auto* specs : {&preset_.namespaces, &config_.namespaces}) {
-        for (const auto& ns : *specs) {
-          marker_ttl = std::max(marker_ttl, ns.policy.ttl + ns.policy.stale_ttl);
-          names.push_back(ns.name);
-        }
-      }
-      l2_ = std::make_unique<L2Store>(*backend_, metrics_, marker_ttl, std::move(names),
-                                      &engine_->scheduler());
     }
+    // Both tiers as one: read-through for the handlers, invalidation of
+    // both for writes and the admin routes. L2 failures never fail a
+    // request: they are counted (Metrics::tier_error). Outages are logged
+    // once per outage by the DegradingBackend; other failures (a value the
+    // tier refuses) once here, then at debug level.
+    TiersOptions to;
+    to.on_error = [this](const Status& s, std::string_view what) {
+      metrics_.tier_error();
+      const Code c = s.code();
+      const bool outage = c == Code::kUnavailable || c == Code::kTimeout || c == Code::kIoError ||
+                          c == Code::kCorruption || c == Code::kInternal || c == Code::kShutdown ||
+                          c == Code::kDeadlineExceeded;
+      std::string_view name = backend_ ? backend_->name() : std::string_view("-");
+      if (!outage && !tier_warned_.exchange(true, std::memory_order_relaxed)) {
+        spdlog::warn("L2 {} {} failed: {} (further failures are logged at debug level)", name, what,
+                     s.to_string());
+      } else {
+        spdlog::debug("L2 {} {} failed: {}", name, what, s.to_string());
+      }
+    };
+    tiers_ = std::make_unique<Tiers>(*engine_, backend_.get(), std::move(to));
 
     if (config_.pacing_enabled) {
       RateLimiterOptions ro;
@@ -170,8 +181,7 @@ class Gateway::Impl {
     BotApiHandlerDeps deps;
     deps.preset = &preset_;
     deps.post_write = post_write_.get();
-    deps.engine = engine_.get();
-    deps.l2 = l2_.get();
+    deps.tiers = tiers_.get();
     deps.limiter = limiter_.get();
     deps.upstream = upstream_.get();
     deps.metrics = &metrics_;
@@ -195,8 +205,7 @@ class Gateway::Impl {
         return Status::invalid_argument(api.origin + ".upstream: " + api_origin.status().message());
       }
       GenericHandlerDeps gd;
-      gd.engine = engine_.get();
-      gd.l2 = l2_.get();
+      gd.tiers = tiers_.get();
       gd.upstream = upstream_.get();
       gd.metrics = &metrics_;
       GenericHandlerOptions go;
@@ -263,7 +272,8 @@ class Gateway::Impl {
       ad.engine = engine_.get();
       ad.metrics = &metrics_;
       ad.limiter = limiter_.get();
-      ad.l2 = l2_.get();
+      ad.tiers = tiers_.get();
+      ad.preset = &preset_;
       HttpServer* s = server_.get();
       ad.connections = [s] { return s->connections(); };
       ad.busy = [s] { return s->busy(); };
@@ -273,7 +283,7 @@ class Gateway::Impl {
       // The dashboard's history: sampled once a second while the gateway runs.
       history_ = std::make_unique<StatsHistory>();
       sampler_ = std::make_unique<HistorySampler>(
-          SamplerSources{&metrics_, engine_.get(), l2_.get()}, *history_);
+          SamplerSources{&metrics_, engine_.get(), backend_.get()}, *history_);
       ad.history = history_.get();
       admin_handler_ = std::make_unique<AdminHandler>(std::move(ad));
       ServerOptions as = so;
@@ -344,8 +354,8 @@ class Gateway::Impl {
     for (auto& t : threads_) t.join();
     threads_.clear();
     int code = 0;
-    if (l2_) {
-      Status s = l2_->flush();
+    if (backend_) {
+      Status s = backend_->flush();
       if (!s.ok()) {
         spdlog::error("callcache serve: flushing the L2 tier failed: {}", s.to_string());
         code = 1;
@@ -361,11 +371,12 @@ class Gateway::Impl {
       if (!ec) stop();
     });
     start();
-    spdlog::info("callcache serve: listening on http://{}:{} (upstream {}), admin {}, L2 {}, {} threads",
-                 config_.listen.host, server_->port(), config_.upstream,
-                 admin_ ? "http://" + config_.admin_listen.host + ":" + std::to_string(admin_->port())
-                        : std::string("off"),
-                 l2_ ? l2_description_ : std::string("none"), threads_n_);
+    spdlog::info(
+        "callcache serve: listening on http://{}:{} (upstream {}), admin {}, L2 {}, {} threads",
+        config_.listen.host, server_->port(), config_.upstream,
+        admin_ ? "http://" + config_.admin_listen.host + ":" + std::to_string(admin_->port())
+               : std::string("off"),
+        backend_ ? l2_description_ : std::string("none"), threads_n_);
     return wait();
   }
 
@@ -398,7 +409,8 @@ class Gateway::Impl {
   Metrics metrics_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Backend> backend_;
-  std::unique_ptr<L2Store> l2_;
+  std::atomic<bool> tier_warned_{false};  // a non-outage L2 failure was logged at warn level
+  std::unique_ptr<Tiers> tiers_;
   std::unique_ptr<RateLimiter> limiter_;
   // One io_context per I/O thread, each run by that thread alone: sessions
   // need no strands and requests cross no threads. The first one also runs
@@ -412,7 +424,7 @@ class Gateway::Impl {
   std::unique_ptr<Router> router_;
   std::string l2_description_;  // "sqlite <path>" / "redis <url>", for the start-up line
   std::unique_ptr<StatsHistory> history_;
-  std::unique_ptr<HistorySampler> sampler_;  // reads metrics_, engine_, l2_; records into history_
+  std::unique_ptr<HistorySampler> sampler_;  // reads metrics_, engine_, backend_; records into history_
   std::unique_ptr<AdminHandler> admin_handler_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<HttpServer> server_;

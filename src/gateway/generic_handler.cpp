@@ -1,12 +1,9 @@
 // GenericHandler: a generic JSON API's request handling (no socket code here).
 #include "gateway/generic_handler.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
 #include "gateway/logic/request.h"
@@ -17,8 +14,6 @@ namespace {
 namespace net = boost::asio;
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
-
-constexpr std::string_view kEnvelopeMagic = "gh1\n";
 
 bool hop_by_hop(std::string_view name) {
   return iequals(name, "accept-encoding") || iequals(name, "expect") ||
@@ -93,48 +88,16 @@ HttpResponse relay(UpstreamResult& u, Outcome outcome, bool cached_read) {
   return r;
 }
 
-// "gh1\n<content type>\n<name>: <value>\n...\n\n<body>"
-std::string encode_envelope(const HttpResponse& r) {
-  std::string_view body = r.body_view();
-  std::string out;
-  out.reserve(kEnvelopeMagic.size() + r.content_type.size() + body.size() + 64);
-  out += kEnvelopeMagic;
-  out += r.content_type;
-  out += '\n';
-  for (const auto& h : r.headers) {
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += '\n';
-  }
-  out += '\n';
-  out += body;
-  return out;
+// What a cached read keeps of the upstream's answer: a 200 in both tiers
+// (with the rule's ttl and tags), anything else (and a failed exchange)
+// nowhere.
+Loaded<CachedAnswer> keep(std::optional<Duration> ttl, const std::vector<std::string>& tags,
+                          UpstreamResult& u) {
+  CachedAnswer a = answer_of(relay(u, Outcome::kMiss, /*cached_read=*/true));
+  a.upstream_failed = static_cast<bool>(u.error);
+  if (a.upstream_failed || a.status != 200) return {std::move(a), std::nullopt, {}, Retain::kNone};
+  return {std::move(a), ttl, tags, Retain::kAllTiers};
 }
-
-// Decodes an envelope into `out` (status 200). False if it is not one.
-bool decode_envelope(std::string_view s, HttpResponse& out) {
-  if (!s.starts_with(kEnvelopeMagic)) return false;
-  s.remove_prefix(kEnvelopeMagic.size());
-  std::size_t nl = s.find('\n');
-  if (nl == std::string_view::npos) return false;
-  out.status = 200;
-  out.content_type = std::string(s.substr(0, nl));
-  s.remove_prefix(nl + 1);
-  for (;;) {
-    nl = s.find('\n');
-    if (nl == std::string_view::npos) return false;
-    std::string_view line = s.substr(0, nl);
-    s.remove_prefix(nl + 1);
-    if (line.empty()) break;
-    std::size_t colon = line.find(": ");
-    if (colon == std::string_view::npos) return false;
-    out.headers.push_back({std::string(line.substr(0, colon)), std::string(line.substr(colon + 2))});
-  }
-  out.body = std::string(s);
-  return true;
-}
-
 
 // A metrics label: printable ASCII without quotes or backslashes.
 std::string label_text(std::string_view api, std::string_view rule) {
@@ -154,17 +117,17 @@ GenericHandler::GenericHandler(GenericHandlerDeps deps, GenericHandlerOptions op
 
 Result<std::unique_ptr<GenericHandler>> GenericHandler::create(GenericHandlerDeps deps,
                                                                GenericHandlerOptions options) {
-  if (!deps.engine || !deps.upstream || !deps.metrics) {
+  if (!deps.tiers || !deps.upstream || !deps.metrics) {
     return Status::invalid_argument("GenericHandler: a required dependency is missing");
   }
   std::unique_ptr<GenericHandler> h(new GenericHandler(deps, std::move(options)));
   for (const std::string& ns : h->options_.rules.namespaces_used()) {
-    auto cache = Cache<std::string>::open(*deps.engine, ns);
+    auto cache = AnswerCache::open(*deps.tiers, ns);
     if (!cache.ok()) {
       return Status(cache.status().code(),
                     "apis '" + h->options_.name + "': " + cache.status().message());
     }
-    h->caches_.emplace(ns, *cache);
+    h->caches_.emplace(ns, std::move(*cache));
   }
   for (const logic::Rule& rule : h->options_.rules.rules) {
     h->labels_.push_back(label_text(h->options_.name, rule.name));
@@ -223,10 +186,7 @@ awaitable<HttpResponse> GenericHandler::handle(HttpRequest request) {
   HttpResponse res;
   if (plan->kind == logic::RulePlan::Kind::kCachedRead && request.body.empty()) {
     Read read;
-    read.ns = std::move(plan->ns);
-    auto cache_it = caches_.find(read.ns);  // every namespace_used() was opened
-    read.cache = &cache_it->second;
-    read.ns_id = cache_it->second.id();
+    read.cache = &caches_.find(plan->ns)->second;  // every namespace_used() was opened
     read.tenant = plan->tenant;
     // A `*` rule answers several methods: one entry each (HEAD has no body).
     read.key = plan->rule->method == "*" ? request.method + ' ' + plan->key : std::move(plan->key);
@@ -235,7 +195,6 @@ awaitable<HttpResponse> GenericHandler::handle(HttpRequest request) {
     for (const auto& t : plan->tags) read.tags.push_back(tag(t));
     read.counters = counters;
     read.label = label;
-    read.flight_key = read.ns + '\x1f' + to_hex(read.tenant) + '\x1f' + read.key;
     res = co_await cached_read(std::move(request), std::move(read));
   } else if (plan->kind == logic::RulePlan::Kind::kInvalidate) {
     std::vector<std::string> tags = std::move(plan->invalidate_tags);
@@ -275,115 +234,23 @@ void GenericHandler::invalidate(const std::vector<std::string>& plan_tags) {
   std::vector<std::string> tags;
   tags.reserve(plan_tags.size());
   for (const auto& t : plan_tags) tags.push_back(tag(t));
-  for (const auto& t : tags) deps_.engine->invalidate_tag(t);
-  if (deps_.l2) deps_.l2->invalidate_tags(tags);
+  deps_.tiers->invalidate_tags(tags);
 }
 
 awaitable<HttpResponse> GenericHandler::cached_read(HttpRequest request, Read read) {
-  Metrics& m = *deps_.metrics;
-  Engine& engine = *deps_.engine;
-  for (int round = 0; round < 3; ++round) {
-    Freshness freshness = Freshness::kMiss;
-    internal::Entry* e = engine.lookup_for_load(read.ns_id, read.tenant, read.key, &freshness);
-    if (e && (freshness == Freshness::kFresh || freshness == Freshness::kRefreshDue ||
-              freshness == Freshness::kStale)) {
-      auto ref = Ref<std::string>::adopt(e);
-      HttpResponse hit;
-      if (decode_envelope(*ref, hit)) {
-        Outcome outcome = freshness == Freshness::kStale ? Outcome::kStale : Outcome::kHit;
-        engine.record(read.ns_id, outcome == Outcome::kStale ? Engine::LoadEvent::kStaleHit
-                                                             : Engine::LoadEvent::kHit);
-        if (freshness != Freshness::kFresh && flights_.try_lead(read.flight_key)) {
-          engine.record(read.ns_id, Engine::LoadEvent::kRefresh);
-          net::co_spawn(co_await net::this_coro::executor,
-                        refresh(upstream_request(request, /*cached_read=*/true), read),
-                        net::detached);
-        }
-        m.count(outcome);
-        read.counters->count(outcome);
-        hit.outcome = outcome_name(outcome);
-        co_return hit;
-      }
-      // Not an envelope (written by something else): treated as a miss.
-    } else if (e) {
-      internal::unref(e);  // a negative entry: not used by the gateway
-    }
-
-    if (flights_.try_lead(read.flight_key)) {
-      engine.record(read.ns_id, Engine::LoadEvent::kMiss);
-      co_return co_await lead(std::move(request), read, false);
-    }
-    SharedResponse shared = co_await flights_.async_wait(read.flight_key, use_awaitable);
-    if (shared) {
-      engine.record(read.ns_id, Engine::LoadEvent::kCoalesced);
-      m.count(Outcome::kCoalesced);
-      read.counters->count(Outcome::kCoalesced);
-      co_return shared_answer(shared, outcome_name(Outcome::kCoalesced));
-    }
-    // The flight ended before we joined: its answer is in the cache now.
-  }
-  co_return co_await forward_and_relay(std::move(request), read.label, read.counters,
-                                       Outcome::kPass);
-}
-
-awaitable<HttpResponse> GenericHandler::lead(HttpRequest request, const Read& read,
-                                             bool background) {
-  FlightGuard guard(flights_, read.flight_key);
-  Metrics& m = *deps_.metrics;
-  Engine& engine = *deps_.engine;
-  if (deps_.l2 && !background) {
-    if (auto hit = deps_.l2->get(read.ns, read.tenant, read.key)) {
-      auto answer = std::make_shared<HttpResponse>();
-      if (decode_envelope(hit->body, *answer)) {
-        if (hit->ttl_left > Duration::zero()) {
-          PutOptions put;
-          put.ttl = hit->ttl_left;
-          put.tags = read.tags;
-          Status s = read.cache->put(read.tenant, read.key, std::move(hit->body), put);
-          (void)s;  // too large or shutting down: served anyway, counted by the engine
-        }
-        m.count(Outcome::kL2Hit);
-        read.counters->count(Outcome::kL2Hit);
-        guard.complete(answer);
-        co_return shared_answer(answer, outcome_name(Outcome::kL2Hit));
-      }
-    }
-  }
-  // An invalidation while the call is in flight (a write of the same
-  // resource) makes the answer too old to store: it is delivered, not cached.
-  const std::uint64_t epoch = engine.epoch(read.ns_id);
-  UpstreamResult u =
-      co_await forward(upstream_request(request, /*cached_read=*/true), read.label);
-  HttpResponse answer = relay(u, Outcome::kMiss, /*cached_read=*/true);
-  if (!u.error && answer.status == 200) {
-    std::string envelope = encode_envelope(answer);
-    PutOptions put;
-    put.ttl = read.ttl;
-    put.tags = read.tags;
-    put.if_epoch = epoch;
-    std::string l2_copy = deps_.l2 ? envelope : std::string();
-    Status s = read.cache->put(read.tenant, read.key, std::move(envelope), put);
-    // kCancelled (raced an invalidation), kTooLarge, kShutdown: not stored.
-    if (s.ok() && deps_.l2) {
-      Duration ttl = read.ttl.value_or(engine.policy(read.ns_id).ttl);
-      deps_.l2->put(read.ns, read.tenant, read.key, l2_copy, ttl, read.tags);
-    }
-  }
-  if (u.error) {
-    m.count(Outcome::kError);
-    read.counters->count(Outcome::kError);
-  } else if (!background) {
-    m.count(Outcome::kMiss);
-    read.counters->count(Outcome::kMiss);
-  }
-  auto shared = std::make_shared<const HttpResponse>(std::move(answer));
-  guard.complete(shared);
-  co_return shared_answer(shared, outcome_name(u.error ? Outcome::kError : Outcome::kMiss));
-}
-
-awaitable<void> GenericHandler::refresh(HttpRequest request, Read read) {
-  // REQUIRES: the caller leads read.flight_key (lead() completes it).
-  (void)co_await lead(std::move(request), read, true);
+  // (A named function, not a temporary in the co_await: GCC 12 destroys
+  // temporaries of a co_await full-expression twice.)
+  MakeFetch make_fetch = [&] {
+    auto up = std::make_shared<const HttpRequest>(upstream_request(request, /*cached_read=*/true));
+    return Fetch{
+        [this, up, label = read.label] { return forward(*up, label); },
+        [ttl = read.ttl, tags = read.tags](UpstreamResult& u) { return keep(ttl, tags, u); }};
+  };
+  ReadAnswer answer =
+      co_await read_through(*read.cache, read.tenant, std::move(read.key), make_fetch, &json_error);
+  deps_.metrics->count(answer.outcome);
+  read.counters->count(answer.outcome);
+  co_return std::move(answer.response);
 }
 
 }  // namespace callcache::gateway

@@ -1,19 +1,19 @@
 // Internal: the gateway's pure request handler for one generic JSON API (an
 // `apis:` entry of the config, e.g. the SNS backend under /sns) — request in,
 // response out. All effects go through injected interfaces: the upstream
-// (UpstreamExecutor), the cache (Engine + optional L2Store), metrics. The
-// rule language is logic/rules.h.
+// (UpstreamExecutor), the cache (the library's Tiers, read through
+// TieredCache), metrics. The rule language is logic/rules.h.
 //
 // Per request: the API's prefix is stripped (unless strip_prefix is off),
 // then logic::plan_generic → one of
-//   CachedRead  L1 lookup (fresh → hit; refresh-due/stale → served and
-//               refreshed in the background, per the namespace's
-//               refresh_ahead/stale_ttl; miss → L2, then one coalesced
-//               upstream call per (namespace, tenant, key)); only 200
-//               answers are stored, with the rule's ttl and tags, and only
-//               if no invalidation ran while the call was in flight. A
-//               request with a body is forwarded uncached (the rules cannot
-//               key on bodies).
+//   CachedRead  the library's read-through (cached_answer.h): L1 (fresh →
+//               hit; refresh-due/stale → served and refreshed in the
+//               background, per the namespace's refresh_ahead/stale_ttl),
+//               then L2, then one coalesced upstream call per (namespace,
+//               tenant, key); only 200 answers are kept, with the rule's ttl
+//               and tags, and nothing an invalidation overtook. A request
+//               with a body is forwarded uncached (the rules cannot key on
+//               bodies).
 //   Invalidate  forward, then drop what the rule invalidates (L1 and L2),
 //               whatever the upstream answered (a write that timed out may
 //               have happened)
@@ -29,12 +29,11 @@
 // Errors: a request the rules cannot plan (bad percent-encoding, target too
 // long) → 400 {"error":"..."}; the upstream failing → 502 {"error":"..."}.
 //
-// Cache layout: the value is an envelope "gh1\n<content type>\n<header
-// lines>\n\n<body>" in Cache<std::string>; keys are the plan's ("<rule
-// name>?p.id=1&q.lang=en", prefixed with the method for `*` rules); tags are
-// the plan's prefixed with "<api name>:", so two APIs never invalidate each
-// other's answers. Admin invalidation by namespace, tenant or key works as
-// for the Bot API's namespaces.
+// Cache layout: the value is a CachedAnswer (cached_answer.h); keys are the
+// plan's ("<rule name>?p.id=1&q.lang=en", prefixed with the method for `*`
+// rules); tags are the plan's prefixed with "<api name>:", so two APIs never
+// invalidate each other's answers. Admin invalidation by namespace, tenant
+// or key works as for the Bot API's namespaces.
 //
 // Thread-safety: handle() may run concurrently on any number of threads.
 // REQUIRES: every dependency outlives the handler and every coroutine it
@@ -48,13 +47,11 @@
 #include <string_view>
 #include <vector>
 
-#include "callcache/cache.h"
-#include "callcache/engine.h"
-#include "gateway/l2_store.h"
+#include "callcache/tiers.h"
+#include "gateway/cached_answer.h"
 #include "gateway/logic/rules.h"
 #include "gateway/metrics.h"
 #include "gateway/server.h"
-#include "gateway/single_flight.h"
 #include "gateway/upstream.h"
 
 namespace callcache::gateway {
@@ -77,15 +74,14 @@ struct GenericHandlerOptions {
 };
 
 struct GenericHandlerDeps {
-  Engine* engine = nullptr;
-  L2Store* l2 = nullptr;  // optional
+  Tiers* tiers = nullptr;  // the engine and the L2 tier (if any)
   UpstreamExecutor* upstream = nullptr;
   Metrics* metrics = nullptr;
 };
 
 class GenericHandler final : public HttpHandler {
  public:
-  // Opens a Cache<std::string> for every namespace the rules cache in.
+  // Opens a read-through cache for every namespace the rules cache in.
   // Errors: a dependency missing, a namespace the engine lacks (kNotFound)
   // or bound to another value type.
   static Result<std::unique_ptr<GenericHandler>> create(GenericHandlerDeps deps,
@@ -94,29 +90,23 @@ class GenericHandler final : public HttpHandler {
   boost::asio::awaitable<HttpResponse> handle(HttpRequest request) override;
 
   const GenericHandlerOptions& options() const { return options_; }
-  const SingleFlight& flights() const { return flights_; }
 
  private:
   using Response = boost::asio::awaitable<HttpResponse>;
   // A planned cached read, owned (the plan's views die with the request).
   struct Read {
-    std::string ns;
-    NamespaceId ns_id;
-    Cache<std::string>* cache = nullptr;
+    AnswerCache* cache = nullptr;
     TenantId tenant;
     std::string key;
     std::optional<Duration> ttl;
     std::vector<std::string> tags;
     Metrics::RuleCounters* counters = nullptr;
     std::string_view label;
-    std::string flight_key;
   };
 
   GenericHandler(GenericHandlerDeps deps, GenericHandlerOptions options);
 
   Response cached_read(HttpRequest request, Read read);
-  Response lead(HttpRequest request, const Read& read, bool background);
-  boost::asio::awaitable<void> refresh(HttpRequest request, Read read);
   Response forward_and_relay(HttpRequest request, std::string_view label,
                              Metrics::RuleCounters* counters, Outcome outcome);
   boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, std::string_view label);
@@ -125,13 +115,12 @@ class GenericHandler final : public HttpHandler {
 
   GenericHandlerDeps deps_;
   GenericHandlerOptions options_;
-  std::map<std::string, Cache<std::string>, std::less<>> caches_;
+  std::map<std::string, AnswerCache, std::less<>> caches_;
   // Per rule (same index as options_.rules.rules): "<api>:<rule name>".
   std::vector<std::string> labels_;
   std::vector<Metrics::RuleCounters*> counters_;
   std::string unmatched_label_;  // "<api>:-"
   Metrics::RuleCounters* unmatched_ = nullptr;
-  SingleFlight flights_;
 };
 
 }  // namespace callcache::gateway

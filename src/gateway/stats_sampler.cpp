@@ -25,7 +25,7 @@ StatsSample take_sample(const SamplerSources& sources) {
     out.max_bytes = ns.max_bytes;
   }
   if (sources.l2) {
-    Backend& backend = sources.l2->backend();
+    Backend& backend = *sources.l2;
     BackendStats b = backend.stats();
     s.l2.backend = std::string(backend.name());
     s.l2.gets = b.gets;

@@ -17,8 +17,8 @@
 #include <mutex>
 #include <thread>
 
+#include "callcache/backend.h"
 #include "callcache/engine.h"
-#include "gateway/l2_store.h"
 #include "gateway/metrics.h"
 #include "gateway/stats_history.h"
 
@@ -27,7 +27,7 @@ namespace callcache::gateway {
 struct SamplerSources {
   const Metrics* metrics = nullptr;
   Engine* engine = nullptr;
-  L2Store* l2 = nullptr;  // optional
+  Backend* l2 = nullptr;  // optional: the L2 tier
 };
 
 StatsSample take_sample(const SamplerSources& sources);

@@ -28,7 +28,7 @@ std::string seconds_text(Duration d) {
 // varint length and its bytes (chat: 8 raw bytes, paid: 1 byte). Shorter and
 // cheaper to build than append_scope_key()'s readable form, and just as
 // unambiguous.
-void append_varint_part(std::string& out, std::string_view v) {
+void append_varint_part(std::string& out, std::string_view v, bool lowercase = false) {
   char buf[10];
   std::size_t n = v.size(), i = 0;
   while (n >= 0x80) {
@@ -37,14 +37,18 @@ void append_varint_part(std::string& out, std::string_view v) {
   }
   buf[i++] = static_cast<char>(n);
   out.append(buf, i);
-  out.append(v);
+  if (lowercase) {
+    append_method(out, v);  // method names count case-insensitively
+  } else {
+    out.append(v);
+  }
 }
 
 void append_compact_key(std::string& out, std::string_view prefix, KeyScope scope,
                         const CallAttributes& call) {
   using namespace key_scope;
   out.append(prefix);
-  if (scope & kMethod) append_varint_part(out, call.method);
+  if (scope & kMethod) append_varint_part(out, call.method, /*lowercase=*/true);
   if (scope & kAccount) append_varint_part(out, call.account);
   if (scope & kBot) append_varint_part(out, call.bot);
   if (scope & kChat) {

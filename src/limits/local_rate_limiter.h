@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "callcache/rate_limiter.h"
+#include "method_name.h"
 
 namespace callcache::limits {
 
@@ -29,7 +30,6 @@ struct StringHash {
     return std::hash<std::string_view>{}(s);
   }
 };
-using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
 
 // A key stored with its hash, computed once per call: the stripe and the
 // stripe's map bucket both come from it.
@@ -71,8 +71,8 @@ struct CompiledRule {
   std::int64_t interval_ns = 0;   // emission interval T
   std::int64_t tolerance_ns = 0;  // burst tolerance (burst - 1) * T
   std::string prefix;             // the rule index in two bytes: a short, unique key prefix
-  StringSet methods;
-  StringSet except_methods;
+  MethodSet methods;              // case-insensitive (method_name.h)
+  MethodSet except_methods;
 };
 
 // The outcome of one reservation attempt.

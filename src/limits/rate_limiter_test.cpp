@@ -421,6 +421,35 @@ TEST(RateLimiterOptions, BadOptionsNameTheRuleAndField) {
   EXPECT_EQ(make_local_rate_limiter(std::move(o)).status().code(), Code::kInvalidArgument);
 }
 
+// Method names are case-insensitive, as the Bot API's: a rule's methods and
+// except_methods match any spelling, and every spelling counts in one key.
+TEST(RateLimiterRules, MethodNamesMatchAndCountCaseInsensitively) {
+  Rule only_send = rule("send", 1, seconds(10), 1, key_scope::kBot | key_scope::kMethod);
+  only_send.methods = {"sendMessage"};
+  Rule not_send = rule("other", 1, seconds(10), 1, key_scope::kBot);
+  not_send.except_methods = {"SENDMESSAGE"};
+  CallAttributes lower = send("b", 5);
+  lower.method = "sendmessage";
+  CallAttributes upper = send("b", 5);
+  upper.method = "SENDMESSAGE";
+  EXPECT_TRUE(rule_matches(only_send, lower));
+  EXPECT_TRUE(rule_matches(only_send, upper));
+  EXPECT_FALSE(rule_matches(not_send, lower));
+  std::string a, b;
+  append_scope_key(a, "r", key_scope::kMethod, lower);
+  append_scope_key(b, "r", key_scope::kMethod, send("b", 5));
+  EXPECT_EQ(a, b);
+  ManualClock clock;
+  auto limiter = make({only_send, not_send}, clock);
+  EXPECT_TRUE(limiter->try_acquire(send("b", 5)).admitted);
+  EXPECT_FALSE(limiter->try_acquire(upper).admitted) << "the same method, the same budget";
+  EXPECT_FALSE(limiter->try_acquire(lower).admitted);
+  Rule both = rule("m", 1, seconds(1));
+  both.methods = {"getChat"};
+  both.except_methods = {"GETCHAT"};
+  EXPECT_FALSE(validate_rules({both}).ok());
+}
+
 TEST(RateLimiterRules, KeysAreUnambiguousAndMatchingIsExact) {
   std::string a, b;
   append_scope_key(a, "r", key_scope::kAccount | key_scope::kMethod,

@@ -6,17 +6,20 @@
 #include <set>
 
 #include "callcache/rate_limiter.h"
+#include "method_name.h"
 
 namespace callcache {
 namespace {
 
-bool contains(const std::vector<std::string>& v, std::string_view s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
+// Method names compare case-insensitively (method_name.h).
+bool contains(const std::vector<std::string>& v, std::string_view method) {
+  return std::any_of(v.begin(), v.end(),
+                     [&](const std::string& m) { return limits::same_method(m, method); });
 }
 
 // Appends "<tag><decimal length>:<value>". Hot (once per rule per call), so
 // the length is written by hand rather than through to_chars.
-void append_part(std::string& out, char tag, std::string_view value) {
+void append_part(std::string& out, char tag, std::string_view value, bool lowercase = false) {
   char buf[24];
   char* end = buf + sizeof buf;
   char* p = end;
@@ -28,7 +31,11 @@ void append_part(std::string& out, char tag, std::string_view value) {
   } while (n);
   *--p = tag;
   out.append(p, static_cast<std::size_t>(end - p));
-  out.append(value);
+  if (lowercase) {
+    limits::append_method(out, value);
+  } else {
+    out.append(value);
+  }
 }
 
 Rule interval_rule(std::string name, Duration interval, KeyScope key,
@@ -92,7 +99,7 @@ void append_scope_key(std::string& out, std::string_view prefix, KeyScope scope,
                       const CallAttributes& call) {
   using namespace key_scope;
   append_part(out, 'r', prefix);
-  if (scope & kMethod) append_part(out, 'm', call.method);
+  if (scope & kMethod) append_part(out, 'm', call.method, /*lowercase=*/true);
   if (scope & kAccount) append_part(out, 'a', call.account);
   if (scope & kBot) append_part(out, 'b', call.bot);
   if (scope & kChat) {

@@ -151,6 +151,40 @@ TEST_F(GatewayTest, WriteInvalidatesTheReadItChanges) {
   EXPECT_EQ(fake_->calls("getChat"), 2u);
 }
 
+// A getChat whose answer was decided upstream before a setChatTitle, but
+// that arrives after the write invalidated the chat, must not be stored:
+// once the post-write window is over it would serve the old title for a
+// whole ttl.
+TEST_F(GatewayTest, AReadInFlightDuringAWriteIsNotStored) {
+  auto c = config();
+  c.telegram = YAML::Load("post_write_bypass: 0s");
+  start_gateway(c);
+  fake_->set_method_latency("getChat", 600ms);
+  HttpResponse slow;
+  std::thread reader([&] {
+    TestClient other(gateway_->port());
+    slow = other.get(bot(kTokenA, "getChat?chat_id=-100888"));
+  });
+  // The fake decides an answer as the call arrives (the old title).
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (fake_->calls("getChat") == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(fake_->calls("getChat"), 1u);
+  auto set =
+      client_->post_json(bot(kTokenA, "setChatTitle"), R"({"chat_id":-100888,"title":"Renamed"})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  reader.join();
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  EXPECT_NE(slow.body.find("Chat -100888"), std::string::npos) << slow.body;  // the old title
+  fake_->set_method_latency("getChat", 0ms);
+  auto after = client_->get(bot(kTokenA, "getChat?chat_id=-100888"));
+  ASSERT_EQ(after.status, 200);
+  EXPECT_NE(after.body.find("Renamed"), std::string::npos) << after.body;
+  EXPECT_EQ(after.header("X-Callcache"), "miss");
+  EXPECT_EQ(fake_->calls("getChat"), 2u);
+}
+
 TEST_F(GatewayTest, ReadsInsideThePostWriteWindowBypassTheCache) {
   auto c = config();
   c.telegram = YAML::Load("post_write_bypass: 30s");
@@ -424,6 +458,73 @@ TEST_F(GatewayTest, AdminRoutesReportAndInvalidate) {
   EXPECT_EQ(done.status, 200) << done.body;
   EXPECT_EQ(client_->get(bot(kTokenA, "getChat?chat_id=1")).header("X-Callcache"), "miss");
   EXPECT_EQ(fake_->calls("getChat"), 2u);
+}
+
+// Bot API method names are case-insensitive (Telegram answers getchat and
+// GETCHAT as getChat): every spelling shares one cache entry, one
+// invalidation, one pacing budget and one metrics label.
+TEST_F(GatewayTest, MethodNamesInAnyCaseAreOneMethod) {
+  auto c = config();
+  c.telegram = YAML::Load("post_write_bypass: 0s");
+  // A pacing rule written in yet another spelling still applies.
+  Rule per_chat;
+  per_chat.name = "per_chat";
+  per_chat.limit = 1;
+  per_chat.period = 1s;
+  per_chat.key = key_scope::kBot | key_scope::kChat;
+  per_chat.methods = {"SendMessage"};
+  c.pacing_rules = {per_chat};
+  start_gateway(c);
+  auto first = client_->get(bot(kTokenA, "getchat?chat_id=-100321"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.header("X-Callcache"), "miss");
+  EXPECT_NE(first.body.find("Chat -100321"), std::string::npos) << first.body;
+  auto second = client_->get(bot(kTokenA, "GETCHAT?chat_id=-100321"));
+  EXPECT_EQ(second.header("X-Callcache"), "hit");
+  EXPECT_EQ(second.body, first.body);
+  auto third = client_->post_json(bot(kTokenA, "GetChat"), R"({"chat_id":-100321})");
+  EXPECT_EQ(third.header("X-Callcache"), "hit");
+  EXPECT_EQ(fake_->calls("getChat"), 1u);
+
+  // A write in another spelling invalidates the read.
+  auto set =
+      client_->post_json(bot(kTokenA, "SETCHATTITLE"), R"({"chat_id":-100321,"title":"Lowered"})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  auto after = client_->get(bot(kTokenA, "getChat?chat_id=-100321"));
+  EXPECT_EQ(after.header("X-Callcache"), "miss");
+  EXPECT_NE(after.body.find("Lowered"), std::string::npos) << after.body;
+
+  // Sends in two spellings to one chat are paced by the rule as one method:
+  // the fake (which answers 429 to sends closer than 0.9 s) never has to.
+  fake_->enforce_chat_interval(900ms);
+  std::vector<HttpRequest> sends;
+  for (const char* method : {"sendmessage", "SENDMESSAGE"}) {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = bot(kTokenA, method);
+    r.headers.push_back({"Content-Type", "application/json"});
+    r.body = R"({"chat_id":4343,"text":"hi"})";
+    sends.push_back(std::move(r));
+  }
+  for (const auto& a : client_->send_all(std::move(sends))) EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(fake_->answered_429(), 0u);
+  EXPECT_EQ(fake_->calls("sendMessage"), 2u);
+  EXPECT_EQ(gateway_->metrics().pacing_waits(), 1u);
+
+  // Metrics name the method as the preset does; admin invalidation by method
+  // takes any spelling.
+  TestClient admin(gateway_->admin_port());
+  auto metrics = admin.get("/metrics").body;
+  EXPECT_NE(metrics.find(R"(method="getChat")"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find(R"(method="getchat")"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find(R"(method="GETCHAT")"), std::string::npos) << metrics;
+  HttpRequest inv;
+  inv.method = "POST";
+  inv.target = "/invalidate?bot_token=" + kTokenA + "&method=GETchat";
+  auto done = admin.send(inv);
+  EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_NE(done.body.find(R"("dropped":1)"), std::string::npos) << done.body;
+  EXPECT_EQ(client_->get(bot(kTokenA, "getchat?chat_id=-100321")).header("X-Callcache"), "miss");
 }
 
 TEST_F(GatewayTest, ShutdownFinishesInFlightRequests) {

@@ -70,6 +70,15 @@ def main():
             check(chat.id == -100555 and chat.title == "Chat -100555", "getChat")
             chat2 = bot.get_chat(-100555)
             check(chat2.title == chat.title, "getChat again (cached)")
+            # Method names are case-insensitive at Telegram: the client's own
+            # request layer with other spellings reaches the same method and
+            # the same cache entry (getChat still goes upstream twice in all).
+            raw = bot.request.post(bot.base_url + "/GETCHAT", {"chat_id": -100555})
+            check(raw["title"] == chat.title, "GETCHAT answers from getChat's cache entry")
+            raw = bot.request.post(bot.base_url + "/getchat", {"chat_id": -100555})
+            check(raw["title"] == chat.title, "getchat too")
+            sent = bot.request.post(bot.base_url + "/SendMessage", {"chat_id": 42, "text": "mixed"})
+            check(sent["text"] == "mixed", "SendMessage is sendMessage")
             member = bot.get_chat_member(-100555, 42)
             check(member.status == "member" and member.user.id == 42, "getChatMember")
             msg = bot.send_message(42, "hello through callcache")
@@ -90,10 +99,12 @@ def main():
 
             metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port, timeout=5).read().decode()
             hits = int(re.search(r'callcache_gateway_requests_total\{outcome="hit"\} (\d+)', metrics).group(1))
-            check(hits >= 1, "admin /metrics counts %d cache hit(s)" % hits)
+            check(hits >= 3, "admin /metrics counts %d cache hit(s)" % hits)
             check(TOKEN not in metrics and TOKEN.split(":")[1] not in metrics, "token absent from metrics")
             calls = re.search(r'callcache_gateway_upstream_method_calls_total\{method="getChat",result="ok"\} (\d+)', metrics)
             check(calls and int(calls.group(1)) == 2, "getChat went upstream twice (first read, after the write)")
+            check(re.search(r'method="(getchat|GETCHAT|SendMessage)"', metrics) is None,
+                  "metrics name methods as the Bot API does, whatever the client's spelling")
 
             gw.send_signal(signal.SIGTERM)
             rc = gw.wait(timeout=15)

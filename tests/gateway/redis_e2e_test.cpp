@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_json_api.h"
 #include "gateway/fake_telegram.h"
 #include "gateway/gateway.h"
 #include "gateway/metrics.h"
@@ -139,6 +140,91 @@ TEST_F(GatewayRedisTest, ASecondGatewaySharingRedisAnswersFromL2) {
   EXPECT_NE(ready.body.find(R"("l2":"ok")"), std::string::npos) << ready.body;
   auto stats = admin.get("/stats");
   EXPECT_NE(stats.body.find(R"("backend":"redis")"), std::string::npos) << stats.body;
+}
+
+// Waits until `count()` reaches `n` (5 s at most).
+template <class F>
+bool wait_for_count(F count, std::uint64_t n) {
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (count() < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  return count() >= n;
+}
+
+// A getChat in flight on gateway A while gateway B renames the chat: A's
+// answer was decided before the write, so it must not reach the shared tier
+// where B (and every other gateway) would find it.
+TEST_F(GatewayRedisTest, AReadInFlightDuringAWriteElsewhereIsNotShared) {
+  Gateway& a = start_gateway(config());
+  Gateway& b = start_gateway(config());
+  fake_->set_method_latency("getChat", 600ms);
+  HttpResponse slow;
+  std::thread reader([&] {
+    TestClient ca(a.port());
+    slow = ca.get(bot("getChat?chat_id=-100600"));
+  });
+  ASSERT_TRUE(wait_for_count([&] { return fake_->calls("getChat"); }, 1));
+  TestClient cb(b.port());
+  auto set = cb.post_json(bot("setChatTitle"), R"({"chat_id":-100600,"title":"Renamed"})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  reader.join();
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  EXPECT_NE(slow.body.find("Chat -100600"), std::string::npos) << slow.body;  // the old title
+  fake_->set_method_latency("getChat", 0ms);
+  auto after = cb.get(bot("getChat?chat_id=-100600"));
+  EXPECT_NE(after.body.find("Renamed"), std::string::npos) << after.body;
+  EXPECT_EQ(after.header("X-Callcache"), "miss");
+}
+
+// The same for a generic API whose writes invalidate by tag.
+TEST_F(GatewayRedisTest, AGenericReadInFlightDuringAnInvalidationElsewhereIsNotShared) {
+  testing::FakeJsonApiServer api;
+  auto generic = [&] {
+    auto parsed = parse_config(YAML::Load(R"(
+namespaces:
+  sns: {ttl: 5m, max_entries: 1000}
+apis:
+  - name: sns
+    prefix: /sns
+    upstream: http://127.0.0.1:)" + std::to_string(api.port()) +
+                                          R"(/v1
+    rules:
+      - match: GET /templates/{id}
+        name: template
+        namespace: sns
+        key: [query.lang]
+      - match: POST /templates/{id}
+        invalidates: [template]
+)"));
+    EXPECT_TRUE(parsed.ok()) << parsed.status().to_string();
+    GatewayConfig c = config();
+    c.namespaces = parsed->namespaces;
+    c.apis = parsed->apis;
+    return c;
+  };
+  Gateway& a = start_gateway(generic());
+  Gateway& b = start_gateway(generic());
+  api.api().set_method_latency("GET", 600ms);
+  HttpResponse slow;
+  std::thread reader([&] {
+    TestClient ca(a.port());
+    slow = ca.get("/sns/templates/7");
+  });
+  ASSERT_TRUE(wait_for_count([&] { return api.api().calls("GET /templates/7"); }, 1));
+  TestClient cb(b.port());
+  HttpRequest post;
+  post.method = "POST";
+  post.target = "/sns/templates/7";
+  auto written = cb.send(std::move(post));
+  ASSERT_EQ(written.status, 200) << written.body;
+  reader.join();
+  ASSERT_EQ(slow.status, 200) << slow.body;
+  EXPECT_NE(slow.body.find(R"("version":0)"), std::string::npos) << slow.body;
+  api.api().set_method_latency("GET", 0ms);
+  auto after = cb.get("/sns/templates/7");
+  EXPECT_NE(after.body.find(R"("version":1)"), std::string::npos) << after.body;
+  EXPECT_EQ(after.header("X-Callcache"), "miss");
 }
 
 TEST_F(GatewayRedisTest, RedisDownKeepsServingFromUpstreamAndSaysSoOnce) {

@@ -148,6 +148,17 @@ bool claim(MapReader& section, const std::string& name, Seen& seen) {
   return true;
 }
 
+// The name a method keeps: its spelling where the preset already defines it
+// (an override may spell it in any case: "getchat" overrides getChat, whose
+// name stays "getChat" in keys, tags and metrics), else `name`.
+std::string canonical_name(const Preset& p, const std::string& lower, const std::string& name) {
+  if (const auto* r = p.find_read(lower)) return r->name;
+  if (const auto* a = p.find_action(lower)) return a->name;
+  if (auto it = p.passthrough.find(lower); it != p.passthrough.end()) return it->second;
+  if (auto it = p.blocked.find(lower); it != p.blocked.end()) return it->second;
+  return name;
+}
+
 // Moves `lower` out of every section but the one it is being defined in.
 void remove_elsewhere(Preset& p, const std::string& lower, int keep) {
   if (keep != 0) p.reads.erase(lower);
@@ -195,9 +206,10 @@ void apply_document(Preset& p, MapReader& root) {
     for (const std::string& name : reads.keys()) {
       if (!claim(reads, name, seen)) break;
       std::string lower = ascii_lower(name);
+      std::string canonical = canonical_name(p, lower, name);
       remove_elsewhere(p, lower, 0);
       ReadMethod& m = p.reads[lower];
-      m.name = name;
+      m.name = std::move(canonical);
       m.origin = reads.path_of(name);
       MapReader r = reads.map(name);
       parse_read(r, m, limits);
@@ -224,11 +236,12 @@ void apply_document(Preset& p, MapReader& root) {
     for (const std::string& name : section.keys()) {
       if (!claim(section, name, seen)) break;
       std::string lower = ascii_lower(name);
+      std::string canonical = canonical_name(p, lower, name);
       remove_elsewhere(p, lower, 1);
       auto [it, inserted] = p.actions.try_emplace(lower);
       ActionMethod& m = it->second;
       if (inserted) m.pace = section_name == "sends" ? PaceScope::kChat : PaceScope::kNone;
-      m.name = name;
+      m.name = std::move(canonical);
       m.origin = section.path_of(name);
       MapReader r = section.map(name);
       parse_action(r, m);
@@ -253,8 +266,9 @@ void apply_document(Preset& p, MapReader& root) {
         root.fail(list_name, "method '" + name + "' is already defined at " + it->second);
         break;
       }
+      std::string canonical = canonical_name(p, lower, name);
       remove_elsewhere(p, lower, keep);
-      target[lower] = name;
+      target[lower] = std::move(canonical);
     }
   }
 }

@@ -191,6 +191,28 @@ TEST(PresetOverrides, SectionsMoveMethods) {
   EXPECT_EQ(q->find_read("getchat"), nullptr);
 }
 
+// Method names are case-insensitive: an override may spell a method in any
+// case, and the method keeps its documented name (keys, tags, metrics).
+TEST(PresetOverrides, OverridesInAnyCaseKeepTheMethodsName) {
+  auto p = with_overrides(R"(
+reads: {GETCHAT: {ttl: 7m}}
+writes: {setchattitle: {bypass: 1s}}
+ttl: {getchatmember: 9m}
+passthrough: [GETMYCOMMANDS]
+)");
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  const ReadMethod* chat = p->find_read("getchat");
+  ASSERT_NE(chat, nullptr);
+  EXPECT_EQ(chat->name, "getChat");
+  EXPECT_EQ(chat->ttl, 7min);
+  EXPECT_EQ(p->find_read("getchatmember")->ttl, 9min);
+  const ActionMethod* title = p->find_action("setchattitle");
+  ASSERT_NE(title, nullptr);
+  EXPECT_EQ(title->name, "setChatTitle");
+  EXPECT_EQ(title->bypass, std::optional<Duration>(1s));
+  EXPECT_EQ(p->passthrough.at("getmycommands"), "getMyCommands");
+}
+
 TEST(PresetOverrides, ReadCanBeDisabled) {
   auto p = with_overrides("reads: {getChat: {cache: false}}");
   ASSERT_TRUE(p.ok());

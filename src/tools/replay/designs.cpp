@@ -6,6 +6,7 @@
 #include "callcache/cache.h"
 #include "callcache/engine.h"
 #include "callcache/scope.h"
+#include "callcache/tiered_cache.h"
 
 namespace callcache::replay {
 
@@ -251,11 +252,87 @@ class SeedsDesign final : public CachedBase {
   PacedCaller caller_;
 };
 
+// The tier on the replay's virtual time line. A tier measures expiry on wall
+// time; the replay's clock is virtual, so each stored value also carries its
+// virtual expiry and the remaining TTL is computed from that (deterministic).
+class VirtualTimeTier final : public Backend {
+ public:
+  VirtualTimeTier(Backend& inner, const Clock& clock) : inner_(inner), clock_(clock) {}
+
+  std::string_view name() const noexcept override { return inner_.name(); }
+  Result<std::optional<StoredValue>> get(const BackendKey& key) override {
+    auto got = inner_.get(key);
+    if (!got.ok() || !got->has_value()) return got;
+    return on_virtual_time(std::move(**got));
+  }
+  Result<std::vector<std::optional<StoredValue>>> get_many(
+      std::span<const BackendKey> keys) override {
+    auto got = inner_.get_many(keys);
+    if (!got.ok()) return got;
+    for (auto& v : *got) {
+      if (v) v = on_virtual_time(std::move(*v));
+    }
+    return got;
+  }
+  Status put(const BackendKey& key, std::string_view bytes, Duration ttl) override {
+    return inner_.put(key, with_expiry(bytes, ttl), ttl);
+  }
+  Status put_many(std::span<const BackendItem> items) override {
+    for (const BackendItem& i : items) {
+      if (Status s = put(i.key, i.bytes, i.ttl); !s.ok()) return s;
+    }
+    return Status();
+  }
+  Status erase(const BackendKey& key) override { return inner_.erase(key); }
+  Status erase_tenant(TenantId tenant) override { return inner_.erase_tenant(tenant); }
+  Status erase_namespace(std::string_view ns) override { return inner_.erase_namespace(ns); }
+  Result<std::uint64_t> purge_expired() override { return inner_.purge_expired(); }
+  Status flush() override { return inner_.flush(); }
+  Status health() override { return inner_.health(); }
+  BackendStats stats() const override { return inner_.stats(); }
+
+ private:
+  std::string with_expiry(std::string_view bytes, Duration ttl) const {
+    Duration expires = (clock_.now() + ttl).time_since_epoch();
+    return std::string(bytes) + '\x1f' + std::to_string(expires.count());
+  }
+  // The value with its virtual remaining TTL, or nullopt once it is over.
+  std::optional<StoredValue> on_virtual_time(StoredValue v) const {
+    std::size_t sep = v.bytes.rfind('\x1f');
+    if (sep == std::string::npos) return std::nullopt;
+    Duration left = Duration(std::stoll(v.bytes.substr(sep + 1))) - clock_.now().time_since_epoch();
+    if (left <= Duration::zero()) return std::nullopt;
+    v.bytes.resize(sep);
+    v.ttl_left = left;
+    return v;
+  }
+
+  Backend& inner_;
+  const Clock& clock_;
+};
+
 class CallcacheDesign final : public CachedBase {
  public:
   CallcacheDesign(const DesignEnv& env, std::unique_ptr<RateLimiter> l, Backend* tier)
       : env_(env), caller_(env, std::move(l), /*penalize=*/true), tier_(tier) {}
-  Status init() { return open(env_, CacheScope::kProcess); }
+  // The library's read path: L1 → the tier (if any) → one coalesced load.
+  Status init() {
+    if (Status s = open(env_, CacheScope::kProcess); !s.ok()) return s;
+    if (tier_) virtual_tier_.emplace(*tier_, *env_.clock);
+    TiersOptions o;
+    const Clock* clock = env_.clock;
+    o.wall_clock_us = [clock] {
+      return std::chrono::duration_cast<std::chrono::microseconds>(clock->now().time_since_epoch())
+          .count();
+    };
+    tiers_.emplace(engine(), virtual_tier_ ? &*virtual_tier_ : nullptr, std::move(o));
+    for (const auto& [name, d] : env_.scenario->namespaces) {
+      auto c = TieredCache<Payload>::open(*tiers_, name);
+      if (!c.ok()) return c.status();
+      tiered_.emplace(name, std::move(*c));
+    }
+    return Status();
+  }
 
   void step(std::shared_ptr<const StepCall> c, std::function<void()> done) override {
     const std::string& ns = c->method->ns;
@@ -265,47 +342,28 @@ class CallcacheDesign final : public CachedBase {
     }
     ++counters_[ns].requests;
     const NamespaceDef& def = env_.scenario->namespaces.at(ns);
-    TenantId tenant = tenant_from_name(c->account);
-    TenantId stored_as = def.shared ? kSharedTenant : tenant;
-    auto loader = [this, c, &def, stored_as](LoadCompletion<Payload> complete) {
+    auto loader = [this, c, &def](LoadCompletion<Payload> complete) {
       NamespaceCounters& n = counters_[def.name];
       std::string key = scoped_key(def, *c);
       fetch_started(n, key);
       fetch_ended(key);  // single flight: a load's followers never start their own
-      if (tier_) {
-        auto got = tier_->get(BackendKey{def.name, stored_as, c->object});
-        if (got.ok() && got->has_value()) {
-          // The tier anchors expiry to wall time; the replay's time line is
-          // virtual, so each stored value also carries its virtual expiry and
-          // the remaining TTL is computed from that (deterministic).
-          const std::string& bytes = (*got)->bytes;
-          std::size_t sep = bytes.rfind('\x1f');
-          if (sep != std::string::npos) {
-            Duration left =
-                Duration(std::stoll(bytes.substr(sep + 1))) - env_.clock->now().time_since_epoch();
-            if (left > Duration::zero()) {
-              ++n.l2_hits;
-              complete(Result<Loaded<Payload>>(Loaded<Payload>{bytes.substr(0, sep), left, {}}));
-              return;
-            }
-          }
-        }
-      }
       ++n.loads;
-      caller_.call(c, [this, c, &def, stored_as, complete](const Payload& p) {
-        if (tier_) {
-          Duration expires = (env_.clock->now() + def.ttl).time_since_epoch();
-          (void)tier_->put(BackendKey{def.name, stored_as, c->object},
-                           p + '\x1f' + std::to_string(expires.count()), def.ttl);
-        }
-        complete(Result<Payload>(p));
-      });
+      caller_.call(c, [complete](const Payload& p) { complete(Result<Payload>(p)); });
     };
-    auto callback = [this, done = std::move(done)](Result<Ref<Payload>> r) mutable {
+    auto callback = [this, c, &def, done = std::move(done)](Result<Ref<Payload>> r,
+                                                            Served served) mutable {
       if (!r.ok()) failures_++;
+      if (served == Served::kSecondTier) {
+        NamespaceCounters& n = counters_[def.name];
+        ++n.l2_hits;
+        std::string key = scoped_key(def, *c);
+        fetch_started(n, key);
+        fetch_ended(key);
+      }
       env_.scheduler->schedule_after(Duration::zero(), std::move(done));
     };
-    caches_.at(ns).get_or_load_async(tenant, c->object, std::move(loader), std::move(callback));
+    tiered_.at(ns).get_or_load_async(tenant_from_name(c->account), c->object, std::move(loader),
+                                     std::move(callback));
   }
 
   std::map<std::string, NamespaceCounters> namespace_counters() const override {
@@ -328,6 +386,7 @@ class CallcacheDesign final : public CachedBase {
     if (tier_) {
       registry_->on_shutdown([this, &flushed](Engine&) { flushed = tier_->flush(); });
     }
+    tiered_.clear();
     close();  // the process exits: the registry flushes the tier
     return flushed;
   }
@@ -336,6 +395,9 @@ class CallcacheDesign final : public CachedBase {
   DesignEnv env_;
   PacedCaller caller_;
   Backend* tier_;
+  std::optional<VirtualTimeTier> virtual_tier_;
+  std::optional<Tiers> tiers_;
+  std::map<std::string, TieredCache<Payload>> tiered_;
   std::uint64_t failures_ = 0;
   std::optional<StatsSnapshot> stats_;  // taken before the process engine shuts down
 };

@@ -4,9 +4,9 @@
 //   no cache   every step goes upstream, paced by the seeds' global limiter;
 //   seeds      a task-scoped cache (get / put, no coalescing, no persistence)
 //              in front of the seeds' global per-method limiter;
-//   callcache  the engine's get_or_load_async (single flight), per-account
-//              and per-chat pacing by the toolkit's RateLimiter, and
-//              optionally the SQLite tier under the engine (L1 → L2 → loader).
+//   callcache  the library's read path (TieredCache::get_or_load_async: single
+//              flight, L1 → L2 → loader), per-account and per-chat pacing
+//              by the toolkit's RateLimiter, and optionally the SQLite tier.
 // Every design honours FLOOD_WAIT/429: it waits retry_after and retries
 // (callcache also penalizes exactly the key the back-off concerns).
 //

@@ -1,0 +1,128 @@
+// callcache/internal/engine_access.h — NOT part of the API. The type-erased
+// engine calls behind the header-only fronts (Cache<V> in callcache/cache.h,
+// TieredCache<V> in callcache/tiered_cache.h, the Asio adapter): storing and
+// finding values whose type only the front knows, pins, the loading layer's
+// counters.
+//
+// Applications, tools and the gateway use those fronts, never this header:
+// nothing here is stable, and misusing it (a wrong type behind a void*, an
+// unpaired pin) is undefined behaviour the fronts rule out by construction.
+//
+// Thread-safety: as Engine (every call may run on any thread).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "callcache/clock.h"
+#include "callcache/engine.h"
+#include "callcache/status.h"
+#include "callcache/tenant.h"
+
+namespace callcache::internal {
+
+class Entry;
+class FlightTable;
+
+// How the engine stores a value of one C++ type without knowing the type.
+struct ValueOps {
+  const void* type_tag;  // unique per type
+  const char* type_name;
+  std::size_t size;
+  std::size_t align;
+  void (*destroy)(void* value) noexcept;
+  // Move-constructs a value at `dst` (uninitialised) from the value at `src`.
+  void (*move_construct)(void* dst, void* src) noexcept;
+};
+
+// Pins on entries handed out by lookups (each lookup result holds one).
+void ref(Entry* e) noexcept;
+void unref(Entry* e) noexcept;
+const void* value_of(const Entry* e) noexcept;
+// REQUIRES: e is a negative entry (EngineAccess::insert_negative).
+const Status& error_of(const Entry* e) noexcept;
+// When the entry stops being fresh (its TTL end).
+TimePoint expires_at(const Entry* e) noexcept;
+
+// What a lookup for the loading layer found.
+enum class Freshness : std::uint8_t {
+  kMiss,        // nothing usable
+  kFresh,       // within ttl
+  kRefreshDue,  // within ttl but inside the refresh_ahead window
+  kStale,       // past ttl, within stale_ttl
+  kNegative,    // a remembered failure within negative_ttl
+};
+
+// Loading-layer events, counted per namespace and folded into Engine::stats().
+enum class LoadEvent : std::uint8_t {
+  kLoad,
+  kLoadFailure,
+  kLoadTimeout,
+  kCoalesced,
+  kNegativeHit,
+  kStaleHit,
+  kRefresh,
+  kRefreshFailure,
+  kHit,
+  kMiss,
+  kLateCompletion,
+};
+inline constexpr int kLoadEvents = 11;
+
+// The engine's type-erased members (defined in src/core/engine.cpp).
+class EngineAccess {
+ public:
+  // Binds a namespace to a value type: the first bind fixes the type; a later
+  // bind with another type fails with kInvalidArgument naming both types.
+  static Result<NamespaceId> bind(Engine& engine, std::string_view ns, const ValueOps* ops);
+
+  // A fresh entry (pinned; the caller unrefs) or nullptr. Counts a hit or a
+  // miss. Never returns negative, stale or expired entries.
+  static Entry* lookup(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key);
+
+  // Like lookup, but also returns stale, refresh-due and negative entries,
+  // saying which. Counts nothing (the loading layer counts).
+  static Entry* lookup_for_load(Engine& engine, NamespaceId ns, TenantId tenant,
+                                std::string_view key, Freshness* freshness);
+
+  // Counts invalidations touching namespace `ns` (by key, tenant, tag,
+  // namespace, shutdown). It moves before the entries are removed, so a load
+  // that read it before starting can tell whether it raced one (if_epoch).
+  static std::uint64_t epoch(const Engine& engine, NamespaceId ns) noexcept;
+
+  // Stores *value (moved from; `value` points to a V of the bound type) with
+  // `charge` bytes. Returns the pinned new entry in *out if out != nullptr.
+  // With `if_epoch`, stores only if epoch(ns) still has that value (a value
+  // loaded before an invalidation must not be stored after it), else
+  // kCancelled: then *out (if given) holds the value in a pinned entry that
+  // is not stored, or is nullptr and *value is untouched.
+  // Errors: kInvalidArgument (empty key, key over 64 KiB), kTooLarge (charge
+  // over the shard's byte budget, max_bytes / shards: not stored, counted),
+  // kShutdown. On error *value is left untouched.
+  static Status insert(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key,
+                       void* value, std::size_t charge, const PutOptions& options,
+                       std::optional<std::uint64_t> if_epoch = std::nullopt, Entry** out = nullptr);
+
+  // Remembers a failed load for the namespace's negative_ttl (no-op if 0).
+  static Status insert_negative(Engine& engine, NamespaceId ns, TenantId tenant,
+                                std::string_view key, Status error);
+
+  // Drops one key. Returns true if it was present.
+  static bool erase(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key);
+
+  // A pinned entry holding *value (moved from) that is not stored in the
+  // cache (expires now): how a loaded value reaches its waiters when it
+  // cannot be cached. The caller unrefs. Never fails.
+  static Entry* make_unstored(Engine& engine, NamespaceId ns, void* value, std::size_t charge);
+
+  // The loading layer's single-flight table; lives as long as the engine and
+  // is closed first when the engine is destroyed.
+  static FlightTable& flights(Engine& engine) noexcept;
+
+  static void record(Engine& engine, NamespaceId ns, LoadEvent event, std::uint64_t n = 1) noexcept;
+  static void record_load_latency(Engine& engine, NamespaceId ns, Duration latency) noexcept;
+};
+
+}  // namespace callcache::internal

@@ -1,0 +1,147 @@
+// callcache/tiers.h — an Engine (L1) and one second tier (L2, a Backend:
+// SQLite or Redis) used together: what every TieredCache over them shares —
+// invalidation that reaches both tiers, loads in flight and other processes
+// sharing L2, and the L2 counters. The typed read path over a Tiers is
+// TieredCache<V> (callcache/tiered_cache.h).
+//
+// Thread-safety: every member may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "callcache/backend.h"
+#include "callcache/clock.h"
+#include "callcache/engine.h"
+#include "callcache/status.h"
+#include "callcache/tenant.h"
+
+namespace callcache {
+
+struct TieredStats {
+  std::uint64_t l2_hits = 0;    // L1 misses served from L2
+  std::uint64_t l2_misses = 0;  // L1 misses L2 could not serve (the loader ran)
+  std::uint64_t l2_invalidated =
+      0;                        // L2 values hidden by an invalidation made after their load began
+  std::uint64_t l2_errors = 0;  // L2 reads that failed (the loader ran instead)
+  std::uint64_t l2_writes = 0;  // values written through to L2
+  std::uint64_t l2_write_errors = 0;  // L2 writes, deletes and invalidation markers that failed
+  std::uint64_t decode_errors = 0;    // L2 values the codec could not decode
+  std::uint64_t encode_errors = 0;    // values the codec could not encode (not written)
+  std::uint64_t loads = 0;            // loader calls
+};
+
+namespace internal {
+struct TieredCounters {
+  std::atomic<std::uint64_t> l2_hits{0}, l2_misses{0}, l2_invalidated{0}, l2_errors{0},
+      l2_writes{0}, l2_write_errors{0}, decode_errors{0}, encode_errors{0}, loads{0};
+  TieredStats snapshot() const;
+};
+}  // namespace internal
+
+struct TiersOptions {
+  // How long invalidation markers stay in L2. They must outlive any value
+  // that a load in flight during the invalidation may still write. 0 = the
+  // longest ttl + stale_ttl + load_timeout of the engine's namespaces, plus
+  // one hour.
+  Duration marker_ttl{};
+  // Microseconds since the Unix epoch, for load start times and markers
+  // (compared across processes sharing L2: keep their hosts' clocks
+  // synchronised). Empty = the system clock.
+  std::function<std::int64_t()> wall_clock_us;
+  // Called after every failed L2 call (read, write, delete, marker) with the
+  // error and the operation ("get", "put", "erase", "mark" ...); on the
+  // calling thread, never under a lock. Must be thread-safe. Empty = only
+  // counted (TieredStats).
+  std::function<void(const Status& error, std::string_view operation)> on_error;
+};
+
+// An engine (L1) and one second tier (L2) used together: what every
+// TieredCache over them shares.
+//
+// Invalidation through Tiers reaches both tiers, and also loads in flight and
+// other processes sharing L2: besides dropping the entries it writes an
+// invalidation marker into L2 (the key's, the tag's, the tenant's or the
+// namespace's, stamped with the wall-clock time), and an L2 value whose load
+// began no later than a marker that covers it is never served. So a value
+// loaded before an invalidation — by this process or another — is kept in
+// neither tier once the invalidation has run. Markers live in the reserved
+// L2 namespace "_callcache_inv" for marker_ttl.
+//
+// L2 values are stored as records: a small header (the load's start time,
+// the value's tags) before the codec's bytes. A value without the header
+// (written directly to the backend, or by an older version) is read as
+// untagged and hidden by any marker of its key, tenant or namespace.
+//
+// L2 failures never fail a call: reads fall through to the loader, writes
+// and markers are dropped; both are counted (stats()) and reported to
+// options.on_error. Pass a DegradingBackend (tiers::make_backend builds one)
+// so an outage costs a counter increment per call instead of a timeout.
+//
+// Ownership: Tiers borrows the Engine and the Backend; both must outlive it
+// and every TieredCache opened on it, and their background refreshes.
+class Tiers {
+ public:
+  // `l2` may be nullptr (L1 + loader only; invalidation reaches L1 only).
+  Tiers(Engine& engine, Backend* l2, TiersOptions options = {});
+  Tiers(const Tiers&) = delete;
+  Tiers& operator=(const Tiers&) = delete;
+
+  Engine& engine() const noexcept { return *engine_; }
+  Backend* l2() const noexcept { return l2_; }
+
+  // ---- Invalidation in both tiers ----
+  // One key. Errors: kNotFound for an unknown namespace; otherwise OK (an L2
+  // failure is counted and reported, the L1 entry is gone either way).
+  Status invalidate(std::string_view ns, TenantId tenant, std::string_view key);
+  // Every entry carrying `tag`, in every namespace. Returns L1 entries dropped.
+  std::uint64_t invalidate_tag(std::string_view tag);
+  std::uint64_t invalidate_tags(const std::vector<std::string>& tags);
+  // Every entry of `tenant`, in every namespace. Returns L1 entries dropped.
+  std::uint64_t invalidate_tenant(TenantId tenant);
+  // Every entry of a namespace. Errors: kNotFound for an unknown namespace.
+  Status invalidate_namespace(std::string_view ns);
+
+  // L2 counters of every TieredCache on these tiers, and of invalidations.
+  TieredStats stats() const { return totals_.snapshot(); }
+
+  // ---- For TieredCache (src/core/tiers.cpp) ----
+  struct Found {
+    std::string bytes;  // the codec's bytes
+    Duration ttl_left{};
+    std::vector<std::string> tags;
+  };
+  // The value L2 holds for (ns, stored_as, key) with more than `min_ttl_left`
+  // left, unless an invalidation marker hides it. Counts misses, errors and
+  // hidden values (in `counters` and in the totals).
+  std::optional<Found> read(std::string_view ns, TenantId stored_as, std::string_view key,
+                            Duration min_ttl_left, internal::TieredCounters& counters);
+  // Writes a record of `bytes` loaded at `loaded_at_us` for `ttl`. Counts.
+  void write(std::string_view ns, TenantId stored_as, std::string_view key, std::string_view bytes,
+             Duration ttl, const std::vector<std::string>& tags, std::int64_t loaded_at_us,
+             internal::TieredCounters& counters);
+  // Bumps `field` in `counters` and in the totals.
+  void count(std::atomic<std::uint64_t> internal::TieredCounters::*field,
+             internal::TieredCounters& counters) noexcept {
+    (counters.*field).fetch_add(1, std::memory_order_relaxed);
+    (totals_.*field).fetch_add(1, std::memory_order_relaxed);
+  }
+  std::int64_t now_us() const;
+
+ private:
+  void mark(std::string marker);
+  void failed(const Status& s, std::string_view operation);
+  TenantId stored_as(std::string_view ns, TenantId tenant) const;
+
+  Engine* engine_;
+  Backend* l2_;
+  TiersOptions options_;
+  internal::TieredCounters totals_;
+};
+
+}  // namespace callcache
