@@ -24,6 +24,7 @@
 #include "gateway/admin_handler.h"
 #include "gateway/bot_api_handler.h"
 #include "gateway/generic_handler.h"
+#include "gateway/invalidation_keeper.h"
 #include "gateway/logic/preset.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
@@ -119,7 +120,12 @@ class Gateway::Impl {
         return Status(backend.status().code(),
                       (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
-      backend_ = std::move(*backend);
+      // Invalidations of L2 are committed before a write is answered, and
+      // remembered and replayed if the store misses them
+      // (gateway/invalidation_keeper.h).
+      backend_ = std::make_unique<InvalidationKeeper>(std::move(*backend),
+                                                      engine_->namespace_names(),
+                                                      &engine_->scheduler());
     }
     // Both tiers as one: read-through for the handlers, invalidation of
     // both for writes and the admin routes. L2 failures never fail a
