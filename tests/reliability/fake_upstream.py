@@ -33,6 +33,8 @@ None = until cleared; the first matching rule wins):
   invalid_json body=B: status 200, a body that is not the Bot API's JSON
   429          retry_after=S or None (None: neither header nor parameter)
   stall        never answers (the connection stays open until closed)
+  pad          bytes=N: the usual answer, its result given a `description`
+               of N bytes (an answer large enough for the tier to compress)
 
 Large downloads: GET /file/bot<token>/big/<bytes>[?delay=<s per 64 KiB>].
 A generic JSON API under /api/...: {"path", "owner": owner_tag(x-api-key
@@ -311,6 +313,11 @@ class FakeUpstream:
                         return False
                 return True
             status, payload, ctype_out = self._bot_api(file, token, method, params, verb)
+            if kind == "pad":
+                obj = json.loads(payload)
+                if isinstance(obj.get("result"), dict):
+                    obj["result"]["description"] = "p" * args.get("bytes", 4096)
+                    payload = json.dumps(obj, separators=(",", ":")).encode()
             if kind in ("reset_mid", "truncate"):
                 writer.write(_head(status, len(payload), ctype_out))
                 writer.write(payload[: max(1, len(payload) // 2)])
