@@ -437,7 +437,12 @@ def sqlite_cells(m):
             worst = max(r.seconds for r in rs + [w])
             check(worst < 1.5, "a request took %.2fs (one SQLite call is bounded by 250 ms)" % worst)
             after = m.chat()
-            time.sleep(2.5)  # the outage backoff ends; queued writes are committed
+            # /readyz probes the tier: the first success after the release ends
+            # the outage at once (rather than waiting out a backoff that grew
+            # while the lock was held, however slow the machine).
+            def ready():
+                return json.loads(gw.admin("/readyz").body).get("l2") == "ok"
+            check(wait_for(ready, 10, 0.2), "readyz never said l2 ok after the lock was released")
             check(m.get_chat(after, gw=gw).status == 200, "after")
             time.sleep(0.5)
             rc = gw.stop()
