@@ -136,6 +136,40 @@ class BoundedQueue {
     return outcome;
   }
 
+  // Never waits: as push(), except that under kBlock a full queue returns
+  // nullopt, counts nothing and leaves `item` with the caller, so an event
+  // loop can wait for room its own way and try again. `item` is moved from
+  // only when the outcome is enqueued(); a dropped, rejected or closed push
+  // leaves it too.
+  std::optional<PushOutcome> try_push(T& item) {
+    std::unique_lock lock(mu_);
+    if (closed_) return count(stats_.refused_closed, PushOutcome::kClosed);
+    PushOutcome outcome = PushOutcome::kEnqueued;
+    if (items_.size() >= options_.capacity) {
+      switch (options_.policy) {
+        case OverflowPolicy::kBlock:
+          return std::nullopt;
+        case OverflowPolicy::kDropNewest:
+          return count(stats_.dropped_newest, PushOutcome::kDroppedNewest);
+        case OverflowPolicy::kReject:
+          return count(stats_.rejected, PushOutcome::kRejected);
+        case OverflowPolicy::kDropOldest:
+          items_.pop_front();
+          ++stats_.dropped_oldest;
+          outcome = PushOutcome::kEnqueuedDroppedOldest;
+          break;
+      }
+    }
+    items_.push_back(std::move(item));
+    ++stats_.enqueued;
+    if (items_.size() > stats_.high_water) stats_.high_water = items_.size();
+    lock.unlock();
+    not_empty_.notify_one();
+    return outcome;
+  }
+
+  const BoundedQueueOptions& options() const { return options_; }
+
   // Takes the oldest item, waiting for one; nullopt once closed and empty.
   std::optional<T> pop() { return pop_for(Duration::max()); }
 

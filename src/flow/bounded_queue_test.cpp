@@ -165,6 +165,30 @@ TEST(BoundedQueue, PopForTimesOut) {
   EXPECT_EQ(got, std::nullopt);
 }
 
+TEST(BoundedQueue, TryPushNeverWaitsAndKeepsTheItemWhenFull) {
+  ManualClock clock;
+  auto q = make(OverflowPolicy::kBlock, 1, clock);
+  int a = 1, b = 2;
+  EXPECT_EQ(q->try_push(a), PushOutcome::kEnqueued);
+  // Full under kBlock: no wait, nothing counted, the item stays with the caller.
+  EXPECT_EQ(q->try_push(b), std::nullopt);
+  EXPECT_EQ(b, 2);
+  EXPECT_EQ(q->stats().timed_out, 0u);
+  EXPECT_EQ(q->try_pop(), 1);
+  EXPECT_EQ(q->try_push(b), PushOutcome::kEnqueued);
+  auto other = make(OverflowPolicy::kDropOldest, 1, clock);
+  EXPECT_EQ(other->try_push(a), PushOutcome::kEnqueued);
+  EXPECT_EQ(other->try_push(b), PushOutcome::kEnqueuedDroppedOldest);
+  EXPECT_EQ(pop_all(*other), std::vector<int>{2});
+  auto reject = make(OverflowPolicy::kReject, 1, clock);
+  EXPECT_EQ(reject->try_push(a), PushOutcome::kEnqueued);
+  EXPECT_EQ(reject->try_push(b), PushOutcome::kRejected);
+  reject->close();
+  EXPECT_EQ(reject->try_push(b), PushOutcome::kClosed);
+  EXPECT_EQ(reject->stats().rejected, 1u);
+  EXPECT_EQ(reject->stats().refused_closed, 1u);
+}
+
 TEST(BoundedQueue, BadOptionsAreRefused) {
   BoundedQueueOptions o;
   o.name = "q1";
