@@ -299,32 +299,39 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
   const bool keep_for_retry = limiter && options_.retry_429 > 0 && !request.body_stream;
 
   for (std::uint64_t attempt = 0;; ++attempt) {
-    if (limiter) {
+    // A call that slept for its slot is paced again if an upstream 429 set a
+    // back-off while it slept (the limiter does not say whose key: any 429
+    // counts), so it never goes out inside the back-off; all rounds together
+    // wait at most pacing_max_wait.
+    Duration budget = options_.pacing_max_wait;
+    for (int round = 0; limiter && round < 4; ++round) {
+      const std::uint64_t penalties_seen = penalties_.load(std::memory_order_acquire);
       TryAcquireResult t = limiter->try_acquire(pc.attrs);
-      if (!t.admitted) {
-        Duration wait = t.wait;
-        if (wait <= options_.pacing_max_wait) {
-          auto reserved = limiter->reserve(pc.attrs, options_.pacing_max_wait);
-          if (reserved.ok()) {
-            wait = *reserved;
-          } else {
-            wait = std::max(wait, options_.pacing_max_wait + std::chrono::milliseconds(1));
-          }
-        }
-        if (wait > options_.pacing_max_wait) {
-          m.pacing_refused(pacing_rule_name(*limiter, t));
-          m.count(Outcome::kRejected);
-          int ra = ceil_seconds(wait);
-          HttpResponse refused =
-              bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra), ra);
-          refused.outcome = outcome_name(Outcome::kRejected);  // as counted: not an upstream error
-          co_return refused;
-        }
-        if (wait > Duration::zero()) {
-          m.pacing_wait(wait, pacing_rule_name(*limiter, t));
-          co_await sleep_for(wait);
+      if (t.admitted) break;
+      Duration wait = t.wait;
+      if (wait <= budget) {
+        auto reserved = limiter->reserve(pc.attrs, budget);
+        if (reserved.ok()) {
+          wait = *reserved;
+        } else {
+          wait = std::max(wait, budget + std::chrono::milliseconds(1));
         }
       }
+      if (wait > budget) {
+        m.pacing_refused(pacing_rule_name(*limiter, t));
+        m.count(Outcome::kRejected);
+        int ra = ceil_seconds(wait);
+        HttpResponse refused =
+            bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra), ra);
+        refused.outcome = outcome_name(Outcome::kRejected);  // as counted: not an upstream error
+        co_return refused;
+      }
+      if (wait > Duration::zero()) {
+        m.pacing_wait(wait, pacing_rule_name(*limiter, t));
+        co_await sleep_for(wait);
+        budget -= wait;
+      }
+      if (penalties_.load(std::memory_order_acquire) == penalties_seen) break;
     }
     HttpRequest up = keep_for_retry ? upstream_request(std::as_const(request))
                                     : upstream_request(std::move(request));
@@ -332,16 +339,16 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
     // (file downloads) stream through.
     UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true, json_answer);
     if (!u.error && u.response.status == 429 && limiter) {
-      auto ra = logic::retry_after(u.response.status, u.response.body,
-                                   u.response.header("retry-after").empty()
-                                       ? std::nullopt
-                                       : std::optional<std::string_view>(
-                                             u.response.header("retry-after")));
+      auto ra = logic::retry_after(
+          u.response.status, u.response.body,
+          u.response.header("retry-after").empty()
+              ? std::nullopt
+              : std::optional<std::string_view>(u.response.header("retry-after")));
       Duration back_off = ra.value_or(options_.default_retry_after);
       Status s = limiter->penalize(pc.attrs, pc.penalty_scope, back_off);
       if (!s.ok()) spdlog::warn("penalize: {}", s.to_string());
-      if (keep_for_retry && attempt < options_.retry_429 &&
-          back_off <= options_.retry_max_delay) {
+      penalties_.fetch_add(1, std::memory_order_acq_rel);
+      if (keep_for_retry && attempt < options_.retry_429 && back_off <= options_.retry_max_delay) {
         m.upstream_429_retried();
         continue;  // the limiter now makes this call wait out the back-off
       }

@@ -25,6 +25,7 @@
 // started (background refreshes finish or are destroyed with the io_context).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -91,6 +92,9 @@ class BotApiHandler final : public HttpHandler {
   void apply(const logic::Invalidations& invalidations);
   std::string_view label_of(const logic::TelegramCall& call) const;
   BotApiHandlerDeps deps_;
+  // Upstream 429s that set a pacing back-off so far (calls that slept for a
+  // slot meanwhile are paced again).
+  std::atomic<std::uint64_t> penalties_{0};
   BotApiHandlerOptions options_;
   std::map<std::string, AnswerCache, std::less<>> caches_;
 };
