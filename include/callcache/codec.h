@@ -72,7 +72,10 @@ struct BytesCodec {
 // Any V that nlohmann::json can convert to and from (to_json/from_json found
 // by ADL, or an adl_serializer specialisation). Stored as compact JSON text.
 // decode() returns kCorruption naming the JSON error on malformed or
-// mismatching text (no exception escapes).
+// mismatching text (no exception escapes). Numbers convert as nlohmann
+// converts them: a JSON float read into an integer field that cannot hold it
+// is undefined behaviour there (a static_cast). encode() never writes one;
+// for values that other writers may have stored, use a codec that checks.
 template <class V>
 struct JsonCodec {
   std::string encode(const V& v) const { return nlohmann::json(v).dump(); }
@@ -145,10 +148,17 @@ struct CompressionOptions {
 // The stored form of `raw`: one header byte, then raw or zstd bytes.
 std::string frame_value(std::string_view raw, const CompressionOptions& options);
 
-// The raw value of a framed one. Errors: kCorruption for an empty input, an
-// unknown header byte, or a zstd frame that does not decode (the message
-// says which).
-Result<std::string> unframe_value(std::string_view framed);
+// The largest raw value unframe_value() returns unless told otherwise.
+inline constexpr std::size_t kMaxUnframedBytes = std::size_t{1} << 31;
+
+// The raw value of a framed one, at most `max_bytes` long. Errors:
+// kCorruption for an empty input, an unknown header byte, a zstd frame that
+// does not decode or that claims more than `max_bytes` (or more than its
+// size can hold: a zstd block decodes to at most 128 KiB and takes at least 4
+// bytes), so a damaged or hostile stored value never makes it allocate more
+// (the message says which).
+Result<std::string> unframe_value(std::string_view framed,
+                                  std::size_t max_bytes = kMaxUnframedBytes);
 
 // A Backend that frames (and maybe compresses) every value before passing it
 // to `inner`, and unframes on the way back. Takes ownership of `inner`.

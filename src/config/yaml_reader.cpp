@@ -118,7 +118,10 @@ void MapReader::merge(const Status& nested) {
 const YAML::Node* MapReader::scalar(std::string_view key) {
   known_.emplace(key);
   if (!has(key)) return nullptr;
-  scratch_ = node_[std::string(key)];
+  // reset() rebinds scratch_; assigning (scratch_ = ...) would write the
+  // new key's value into the node scratch_ refers to: the previous key's
+  // node in the document.
+  scratch_.reset(node_[std::string(key)]);
   if (!scratch_.IsScalar()) {
     fail(key, "expected a single value, got a " +
                   std::string(scratch_.IsMap() ? "mapping" : scratch_.IsSequence() ? "list" : "null"));

@@ -30,6 +30,28 @@ TEST(ParseBytes, Units) {
   EXPECT_FALSE(parse_bytes("10 parsecs").ok());
 }
 
+TEST(MapReader, ReadingLeavesTheDocumentUnchanged) {
+  // The gateway reads sections of one document with several readers (the
+  // telegram: section twice); reading must not rewrite it.
+  auto doc = load_string("a: {x: 5s, y: 250ms, z: text}\n");
+  ASSERT_TRUE(doc.ok());
+  const std::string before = YAML::Dump(*doc);
+  for (int pass = 0; pass < 2; ++pass) {
+    MapReader root(*doc, "");
+    MapReader a = root.map("a");
+    Duration x{}, y{};
+    std::string z;
+    a.duration("x", x);
+    a.duration("y", y);
+    a.string("z", z);
+    EXPECT_TRUE(a.finish().ok());
+    EXPECT_EQ(x, 5s) << pass;
+    EXPECT_EQ(y, 250ms) << pass;
+    EXPECT_EQ(z, "text") << pass;
+  }
+  EXPECT_EQ(YAML::Dump(*doc), before);
+}
+
 TEST(MapReader, NamesPathAndValueOnError) {
   auto doc = load_string("a:\n  ttl: 5 minutes\n");
   ASSERT_TRUE(doc.ok());

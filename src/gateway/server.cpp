@@ -7,10 +7,12 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 
 #include "gateway/asio.h"
 #include "gateway/error.h"
+#include "gateway/http_framing.h"
 
 namespace callcache::gateway {
 namespace {
@@ -342,24 +344,26 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
     beast::flat_buffer buffer;
     while (!s.closing) {
+      // Idle until the next request's first bytes arrive; from then on the
+      // whole head must arrive within read_timeout, however slowly it
+      // trickles in (read_head), so a client sending a byte now and then
+      // cannot hold a connection past read_timeout.
+      s.stream.expires_after(buffer.size() == 0 ? options_.idle_timeout : options_.read_timeout);
+      // The whole head first, so its framing is checked before Beast parses
+      // it (gateway/http_framing.h: request smuggling is refused).
+      auto [rec, head_size] = co_await read_head(s, buffer);
+      if (rec) {
+        co_await reject_bad_request(s, rec, buffer.size() > 0);
+        co_return;
+      }
+      if (auto refusal = check_request_head(
+              std::string_view(static_cast<const char*>(buffer.data().data()), head_size))) {
+        co_await refuse_request(s, *refusal, "ambiguous framing");
+        co_return;
+      }
       http::request_parser<http::string_body> parser;
       parser.header_limit(options_.max_header_bytes);
       parser.body_limit(options_.max_body_bytes);
-      if (buffer.size() == 0) {
-        // Idle until the next request's first bytes arrive; from then on the
-        // whole header must arrive within read_timeout, however slowly it
-        // trickles in (a client sending a byte now and then must not hold a
-        // connection for idle_timeout after idle_timeout).
-        s.stream.expires_after(options_.idle_timeout);
-        auto [fec, fn] = co_await s.stream.async_read_some(
-            buffer.prepare(beast::read_size(buffer, 65536)), use_nothrow);
-        if (fec) {
-          co_await reject_bad_request(s, fec, false);
-          co_return;
-        }
-        buffer.commit(fn);
-      }
-      s.stream.expires_after(options_.read_timeout);
       auto [hec, hn] = co_await http::async_read_header(s.stream, buffer, parser, use_nothrow);
       if (hec) {
         co_await reject_bad_request(s, hec, parser.got_some() || buffer.size() > 0);
@@ -570,28 +574,46 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
+  // Reads into `buffer` until it holds a whole request head (it may hold
+  // it already: pipelined requests). Returns the head's size, or the read's
+  // error: header_limit past max_header_bytes, partial_message when the
+  // client closes mid-head.
+  awaitable<std::tuple<error_code, std::size_t>> read_head(SessionState& s,
+                                                           beast::flat_buffer& buffer) {
+    std::size_t scanned = 0;
+    for (;;) {
+      const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+      const HeadEnd end = find_head_end(bytes, options_.max_header_bytes, scanned);
+      if (end.kind == HeadEnd::Kind::kComplete) co_return std::tuple(error_code{}, end.size);
+      if (end.kind == HeadEnd::Kind::kTooLarge) {
+        co_return std::tuple(error_code(http::error::header_limit), std::size_t{0});
+      }
+      scanned = bytes.size();
+      auto [ec, n] = co_await s.stream.async_read_some(
+          buffer.prepare(beast::read_size(buffer, 65536)), use_nothrow);
+      if (ec == net::error::eof && buffer.size() > 0) ec = http::error::partial_message;
+      if (ec) co_return std::tuple(ec, std::size_t{0});
+      if (bytes.empty() && n > 0) s.stream.expires_after(options_.read_timeout);  // the head began
+      buffer.commit(n);
+    }
+  }
+
   // Answers a request the parser refused (4xx JSON) unless the client simply
   // went away; then the connection closes.
   awaitable<void> reject_bad_request(SessionState& s, const error_code& ec, bool got_bytes) {
     if (is_client_gone(ec) || !got_bytes) co_return;
-    int status = 400;
-    std::string description = "Bad Request: malformed HTTP request (" + ec.message() + ")";
-    if (ec == http::error::header_limit) {
-      status = 431;
-      description = "Request Header Fields Too Large";
-    } else if (ec == http::error::body_limit) {
-      status = 413;
-      description = "Request Entity Too Large: body over " +
-                    std::to_string(options_.max_body_bytes) + " bytes";
-    } else if (ec == http::error::buffer_overflow) {
-      status = 431;
-      description = "Request Header Fields Too Large";
-    }
-    auto res = edge_error(status, description, 11);
+    co_await refuse_request(s, refusal_for(ec, options_.max_body_bytes), ec.message());
+  }
+
+  // Answers `refusal` (Bot API-shaped JSON, Connection: close), then closes
+  // the connection once the client has stopped sending.
+  awaitable<void> refuse_request(SessionState& s, const FramingRefusal& refusal,
+                                 std::string_view why) {
+    auto res = edge_error(refusal.status, refusal.reason, 11);
     s.stream.expires_after(options_.write_timeout);
     auto [wec, wn] = co_await http::async_write(s.stream, res, use_nothrow);
     if (options_.access_log) {
-      options_.access_log->info("- - - {} rejected {}{}", status, ec.message(),
+      options_.access_log->info("- - - {} rejected {}{}", refusal.status, why,
                                 wec ? " (answer not delivered)" : "");
     }
     if (!wec) co_await drain_input(s);

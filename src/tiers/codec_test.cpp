@@ -99,5 +99,34 @@ TEST(Compression, BadFramesAreCorruption) {
   EXPECT_EQ(unframe_value(g).status().code(), Code::kCorruption);
 }
 
+TEST(Compression, UnframedValuesNeverExceedTheLimit) {
+  const std::string v(4096, 'q');
+  const std::string compressed = frame_value(v, {.threshold = 10});
+  const std::string raw = frame_value(v, {.threshold = 0});
+  ASSERT_EQ(static_cast<std::uint8_t>(compressed[0]), kZstdFrame);
+  EXPECT_EQ(*unframe_value(compressed, 4096), v);
+  EXPECT_EQ(*unframe_value(raw, 4096), v);
+  for (const std::string& f : {compressed, raw}) {
+    auto r = unframe_value(f, 4095);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kCorruption);
+    EXPECT_NE(r.status().message().find("over the limit of 4095"), std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(Compression, AFewBytesCannotClaimGigabytes) {
+  // A damaged (or hostile) 17-byte value whose zstd frame header claims 2 GiB:
+  // refused before anything is allocated, whatever the limit.
+  std::string bomb = std::string("\x01\x28\xb5\x2f\xfd\xe0", 6) +
+                     std::string("\xff\xff\xff\x7f\x00\x00\x00\x00", 8) +
+                     std::string("\x01\x00\x00", 3);
+  auto r = unframe_value(bomb);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_NE(r.status().message().find("more than its 16 bytes can hold"), std::string::npos)
+      << r.status().message();
+}
+
 }  // namespace
 }  // namespace callcache

@@ -29,11 +29,17 @@ std::string frame_value(std::string_view raw, const CompressionOptions& options)
   return out;
 }
 
-Result<std::string> unframe_value(std::string_view framed) {
+Result<std::string> unframe_value(std::string_view framed, std::size_t max_bytes) {
   if (framed.empty()) return Status::corruption("stored value has no frame header");
   auto header = static_cast<std::uint8_t>(framed[0]);
   std::string_view body = framed.substr(1);
-  if (header == kRawFrame) return std::string(body);
+  if (header == kRawFrame) {
+    if (body.size() > max_bytes) {
+      return Status::corruption("stored value has " + std::to_string(body.size()) +
+                                " bytes, over the limit of " + std::to_string(max_bytes));
+    }
+    return std::string(body);
+  }
   if (header != kZstdFrame) {
     return Status::corruption("stored value has unknown frame header " + std::to_string(header));
   }
@@ -41,7 +47,16 @@ Result<std::string> unframe_value(std::string_view framed) {
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
     return Status::corruption("stored zstd value has no readable content size");
   }
-  if (size > (1ull << 31)) return Status::corruption("stored zstd value claims over 2 GiB");
+  if (size > max_bytes) {
+    return Status::corruption("stored zstd value claims " + std::to_string(size) +
+                              " bytes, over the limit of " + std::to_string(max_bytes));
+  }
+  // Checked before allocating `size` bytes: a few bytes cannot claim a lot.
+  if (size > (body.size() / 4 + 1) * ZSTD_BLOCKSIZE_MAX) {
+    return Status::corruption("stored zstd value claims " + std::to_string(size) +
+                              " bytes, more than its " + std::to_string(body.size()) +
+                              " bytes can hold");
+  }
   std::string out(static_cast<std::size_t>(size), '\0');
   std::size_t n = ZSTD_decompress(out.data(), out.size(), body.data(), body.size());
   if (ZSTD_isError(n)) {

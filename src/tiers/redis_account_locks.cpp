@@ -15,11 +15,13 @@
 
 #include "callcache/redis_backend.h"
 #include "redis_pool.h"
+#include "stored_record.h"
 
 namespace callcache {
 namespace {
 
 using tiers::Args;
+using tiers::LockValue;
 using tiers::RedisPool;
 using tiers::RedisScript;
 
@@ -79,23 +81,6 @@ std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-struct Parsed {
-  std::string task;
-  std::int64_t since_ms = 0;
-};
-
-// Parses "<token> <since-ms> <task>".
-Parsed parse_value(std::string_view v) {
-  Parsed p;
-  auto a = v.find(' ');
-  if (a == std::string_view::npos) return p;
-  auto b = v.find(' ', a + 1);
-  if (b == std::string_view::npos) return p;
-  p.since_ms = std::atoll(std::string(v.substr(a + 1, b - a - 1)).c_str());
-  p.task = std::string(v.substr(b + 1));
-  return p;
 }
 
 class RedisAccountLocks final : public AccountLocks {
@@ -213,7 +198,7 @@ class RedisAccountLocks final : public AccountLocks {
     accounts.erase(std::unique(accounts.begin(), accounts.end()), accounts.end());
     std::vector<std::string> keys;
     for (const auto& a : accounts) keys.push_back(base_ + a);
-    std::string value = new_token() + " " + std::to_string(unix_ms()) + " " + std::string(task);
+    std::string value = tiers::format_lock_value(new_token(), unix_ms(), task);
 
     const bool strict = options_.locks.mode == LockMode::kStrict;
     auto start = std::chrono::steady_clock::now();
@@ -239,7 +224,8 @@ class RedisAccountLocks final : public AccountLocks {
           std::vector<std::string> held_by_others;
           for (std::size_t i = 1; i + 1 < rep->elements; i += 2) {
             auto idx = static_cast<std::size_t>(rep->element[i]->integer) - 1;
-            Parsed p = parse_value({rep->element[i + 1]->str, rep->element[i + 1]->len});
+            LockValue p =
+                tiers::parse_lock_value({rep->element[i + 1]->str, rep->element[i + 1]->len});
             emit("account '" + accounts[idx] + "' is already held by task '" + p.task +
                  "'; task '" + std::string(task) + "' proceeds anyway (warn mode)");
             held_by_others.push_back(keys[idx]);
@@ -264,7 +250,7 @@ class RedisAccountLocks final : public AccountLocks {
       }
       // Strict conflict.
       auto idx = static_cast<std::size_t>(rep->element[1]->integer) - 1;
-      Parsed p = parse_value({rep->element[2]->str, rep->element[2]->len});
+      LockValue p = tiers::parse_lock_value({rep->element[2]->str, rep->element[2]->len});
       if (!counted_conflict) {
         counted_conflict = true;
         if (count) conflicts_.fetch_add(1, std::memory_order_relaxed);
@@ -365,8 +351,8 @@ class RedisAccountLocks final : public AccountLocks {
   };
 
   LockHolder to_holder(std::string account, std::string_view value) const {
-    Parsed p = parse_value(value);
-    auto age = std::chrono::milliseconds(std::max<std::int64_t>(0, unix_ms() - p.since_ms));
+    LockValue p = tiers::parse_lock_value(value);
+    const auto age = tiers::lock_age(p.since_ms, unix_ms());
     return LockHolder{std::move(account), p.task, clock_->now() - age};
   }
 
@@ -404,7 +390,7 @@ class RedisAccountLocks final : public AccountLocks {
         Args k(h.keys.begin(), h.keys.end());
         auto r = pool_.eval(renew_script_, k, {h.value, lease_ms_});
         if (r.ok() && (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer > 0) {
-          emit("a lease of task '" + parse_value(h.value).task +
+          emit("a lease of task '" + tiers::parse_lock_value(h.value).task +
                "' was lost (expired before renewal); another task may hold the account now");
           std::lock_guard g(mu_);
           if (auto it = holds_.find(id); it != holds_.end()) it->second.keys.clear();

@@ -19,6 +19,7 @@
 #include "callcache/sqlite_backend.h"
 #include "sqlite_db.h"
 #include "sqlite_schema.h"
+#include "stored_record.h"
 
 namespace callcache {
 namespace {
@@ -296,7 +297,7 @@ class SqliteBackend final : public Backend {
     if (!op) return std::nullopt;
     if (op->erase || op->expires_ms <= now) return std::optional<StoredValue>();
     return std::optional<StoredValue>(
-        StoredValue{op->value, std::chrono::milliseconds(op->expires_ms - now)});
+        StoredValue{op->value, tiers::ttl_from_ms(op->expires_ms - now)});
   }
 
   // REQUIRES: reader_mu_ held, inside a CallScope.
@@ -314,7 +315,7 @@ class SqliteBackend final : public Backend {
       int n = sqlite3_column_bytes(get_.get(), 0);
       std::int64_t expires = sqlite3_column_int64(get_.get(), 1);
       out = StoredValue{std::string(static_cast<const char*>(p), static_cast<std::size_t>(n)),
-                        std::chrono::milliseconds(expires - now)};
+                        tiers::ttl_from_ms(expires - now)};
       rc = SQLITE_DONE;
     }
     get_.reset();

@@ -70,7 +70,7 @@ class OkSax : public nlohmann::json_sax<Json> {
 };
 
 std::optional<Json> parse(std::string_view body) {
-  if (json_nesting_depth(body) > 64) return std::nullopt;
+  if (has_raw_nul(body) || json_nesting_depth(body) > 64) return std::nullopt;
   try {
     Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return std::nullopt;
@@ -83,6 +83,7 @@ std::optional<Json> parse(std::string_view body) {
 }  // namespace
 
 bool cacheable_answer(std::string_view body) {
+  if (has_raw_nul(body)) return false;
   try {
     OkSax sax;
     bool valid = Json::sax_parse(body, &sax, nlohmann::detail::input_format_t::json, true);

@@ -88,6 +88,10 @@ std::optional<std::string> value_text(Json& j, const RequestLimits& limits) {
 
 std::size_t json_nesting_depth(std::string_view json) noexcept { return depth_of(json); }
 
+bool has_raw_nul(std::string_view json) noexcept {
+  return json.find('\0') != std::string_view::npos;
+}
+
 bool is_canonical_integer(std::string_view s) noexcept {
   std::string_view digits = s;
   if (!digits.empty() && digits[0] == '-') digits.remove_prefix(1);
@@ -110,8 +114,8 @@ const std::string* Params::find(std::string_view name) const noexcept {
 
 Status Params::add(std::string name, std::string value) {
   if (!valid_name(name)) {
-    return Status::invalid_argument("Bad Request: invalid parameter name '" + quote_for_error(name) +
-                                    "' (expected letters, digits or '_')");
+    return Status::invalid_argument("Bad Request: invalid parameter name '" +
+                                    quote_for_error(name) + "' (expected letters, digits or '_')");
   }
   auto it = std::lower_bound(entries_.begin(), entries_.end(), name,
                              [](const Entry& e, const std::string& n) { return e.first < n; });
@@ -149,6 +153,7 @@ std::string canonical_text_value(std::string_view text, const RequestLimits& lim
 }
 
 Result<std::string> canonical_json(std::string_view json, std::size_t max_depth) {
+  if (has_raw_nul(json)) return Status::invalid_argument("Bad Request: can't parse JSON");
   if (depth_of(json) > max_depth) {
     return Status::invalid_argument("Bad Request: JSON nested deeper than " +
                                     std::to_string(max_depth) + " levels");
@@ -180,6 +185,7 @@ Status add_urlencoded(Params& params, std::string_view encoded, const RequestLim
 }
 
 Status add_json_object(Params& params, std::string_view json, const RequestLimits& limits) {
+  if (has_raw_nul(json)) return Status::invalid_argument("Bad Request: can't parse JSON object");
   if (depth_of(json) > limits.max_json_depth) {
     return Status::invalid_argument("Bad Request: JSON nested deeper than " +
                                     std::to_string(limits.max_json_depth) + " levels");

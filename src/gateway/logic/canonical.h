@@ -71,6 +71,12 @@ Result<std::string> canonical_json(std::string_view json, std::size_t max_depth)
 // without parsing. Check it before building a DOM of untrusted JSON.
 std::size_t json_nesting_depth(std::string_view json) noexcept;
 
+// True if `json` holds a raw NUL byte, which JSON never does (not even in a
+// string) but nlohmann's parser takes as the end of its input: it would
+// parse `{"a":1}<NUL>anything` as {"a":1}, so two different bodies would
+// give one cache key. Every parse of outside JSON checks this first.
+bool has_raw_nul(std::string_view json) noexcept;
+
 // True if `s` is a canonical decimal integer that fits in int64
 // ("0", "-100123"; not "007", "+1", "1.0", "-0").
 bool is_canonical_integer(std::string_view s) noexcept;

@@ -96,6 +96,19 @@ TEST(Canonical, MalformedJsonBodies) {
   EXPECT_NE(s.message().find("must be an object"), std::string::npos) << s.message();
 }
 
+TEST(Canonical, RawNulIsNeverJson) {
+  // The parser would stop at the NUL: these would all be {"chat_id":1}.
+  using namespace std::string_literals;
+  for (const std::string& bad :
+       {"{\"chat_id\":1}\0"s, "{\"chat_id\":1}\0{\"chat_id\":2}"s, "{\"chat_id\":1\0}"s}) {
+    Params p;
+    EXPECT_EQ(add_json_object(p, bad, kLimits).code(), Code::kInvalidArgument);
+    EXPECT_FALSE(canonical_json(bad, 32).ok());
+    // A form value that is not JSON is kept verbatim: a different key.
+    EXPECT_EQ(canonical_text_value(bad, kLimits), bad);
+  }
+}
+
 TEST(Canonical, TooDeepJsonIsRejectedBeforeParsing) {
   std::string deep = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
   Params p;

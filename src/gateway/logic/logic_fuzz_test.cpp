@@ -1,7 +1,9 @@
 // Fuzz-ish robustness: random and mutated inputs into every parser of the
 // gateway logic. Bounded iterations with a fixed seed (reproducible); the
 // property is "never crashes, never throws, errors are well-formed". Under
-// ASan/UBSan (CI) this also checks memory safety.
+// ASan/UBSan (CI) this also checks memory safety. Coverage-guided fuzzing of
+// the same parsers, with stronger properties, is in fuzz/ (bot_api_request,
+// canonical, rules); this test keeps a fixed, fast sweep in every build.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

@@ -360,6 +360,10 @@ TEST_F(PlanTest, CacheableAnswers) {
   EXPECT_FALSE(cacheable_answer(R"([{"ok":true}])"));
   EXPECT_FALSE(cacheable_answer(""));
   EXPECT_FALSE(cacheable_answer("<html>502 Bad Gateway</html>"));
+  // A raw NUL is not JSON (the parser would stop there and say ok).
+  using namespace std::string_literals;
+  EXPECT_FALSE(cacheable_answer("{\"ok\":true}\0garbage"s));
+  EXPECT_FALSE(cacheable_answer("{\"ok\":true}\0"s));
 }
 
 TEST_F(PlanTest, BotApiAnswersAreJsonObjects) {
@@ -400,6 +404,8 @@ TEST_F(PlanTest, NegativeCachingFollowsThePreset) {
       AnswerAction::kDoNotStore);
   EXPECT_EQ(classify_answer(r, 502, "").action, AnswerAction::kDoNotStore);
   EXPECT_EQ(classify_answer(r, 200, R"({"ok":false})").action, AnswerAction::kDoNotStore);
+  EXPECT_EQ(classify_answer(r, 400, std::string(not_found) + '\0').action,
+            AnswerAction::kDoNotStore);  // a raw NUL: not JSON
   // getMe has no negative caching.
   EXPECT_EQ(classify_answer(read("getMe", "{}"), 400, not_found).action, AnswerAction::kDoNotStore);
 }
@@ -417,6 +423,10 @@ TEST_F(PlanTest, RetryAfter) {
                         std::nullopt),
             2s);
   EXPECT_EQ(retry_after(429, R"({"parameters":{"retry_after":1.5}})", std::nullopt), 1500ms);
+  EXPECT_EQ(
+      retry_after(200, std::string(R"({"error_code":429,"parameters":{"retry_after":2}})") + '\0',
+                  std::nullopt),
+      std::nullopt);  // a raw NUL: not JSON
   EXPECT_EQ(retry_after(429, "garbage", std::string_view("soon")), std::nullopt);
   EXPECT_EQ(retry_after(429, R"({"parameters":{"retry_after":-1}})", std::nullopt), std::nullopt);
   EXPECT_EQ(retry_after(400, R"({"parameters":{"retry_after":5}})", std::string_view("5")),

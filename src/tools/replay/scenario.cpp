@@ -159,6 +159,10 @@ Result<Scenario> parse_scenario(const std::string& yaml_text, const std::string&
   std::uint64_t count = 0;
   std::string prefix = s.account_kind == AccountKind::kBot ? "bot" : "account";
   acc.count("count", count);
+  if (count > kMaxAccounts) {
+    acc.fail("count", "at most " + std::to_string(kMaxAccounts) + " accounts, got '" +
+                          std::to_string(count) + "'");
+  }
   acc.string("prefix", prefix);
   // (string_list on an absent key reports an error: ask only when present.)
   if (acc.has("names")) acc.string_list("names", s.accounts);
@@ -271,6 +275,24 @@ Status validate_scenario(const Scenario& s) {
       return Status::invalid_argument("workload.steps: list the methods each task calls");
     if (!s.workload.all_pairs && s.workload.tasks == 0)
       return Status::invalid_argument("workload.tasks: 'all_pairs' or a number > 0");
+  }
+  if (s.accounts.size() > kMaxAccounts) {
+    return Status::invalid_argument("accounts: at most " + std::to_string(kMaxAccounts) +
+                                    " accounts, got " + std::to_string(s.accounts.size()));
+  }
+  if (s.items_per_group != 0 && s.groups > kMaxObjects / s.items_per_group) {
+    return Status::invalid_argument("objects: at most " + std::to_string(kMaxObjects) +
+                                    " objects (groups x items_per_group)");
+  }
+  const std::uint64_t objects = s.groups * s.items_per_group;
+  std::uint64_t tasks = s.workload.tasks;
+  if (s.workload.all_pairs) {
+    const bool over = objects != 0 && s.accounts.size() > kMaxTasks / objects;
+    tasks = over ? kMaxTasks + 1 : s.accounts.size() * objects;
+  }
+  if (s.log.empty() && tasks > kMaxTasks) {
+    return Status::invalid_argument("workload.tasks: at most " + std::to_string(kMaxTasks) +
+                                    " tasks (all_pairs: accounts x objects)");
   }
   std::set<std::string> seen;
   for (const auto& a : s.accounts) {

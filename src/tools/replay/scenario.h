@@ -130,7 +130,15 @@ Result<Scenario> load_scenario_file(const std::string& path);
 Status parse_call_log(const std::string& text, const std::string& origin, Scenario& scenario);
 Status load_call_log(const std::string& path, Scenario& scenario);
 
-// Checks cross-references (steps name methods, methods name namespaces ...).
+// The largest workload a scenario may describe (a replay holds every task
+// in memory): accounts, objects (groups x items_per_group) and tasks
+// (workload.tasks, or accounts x objects for all_pairs).
+inline constexpr std::uint64_t kMaxAccounts = 100'000;
+inline constexpr std::uint64_t kMaxObjects = 10'000'000;
+inline constexpr std::uint64_t kMaxTasks = 100'000'000;
+
+// Checks cross-references (steps name methods, methods name namespaces ...)
+// and the limits above.
 Status validate_scenario(const Scenario& s);
 
 }  // namespace callcache::replay

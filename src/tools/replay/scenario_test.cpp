@@ -117,6 +117,28 @@ TEST(Scenario, ErrorsNameTheKeyPath) {
   EXPECT_NE(missing.status().message().find("/nonexistent/x.yaml"), std::string::npos);
 }
 
+TEST(Scenario, WorkloadsTooLargeToHoldAreRefusedBeforeBuilt) {
+  // Counts are checked before accounts are made: a huge count is an error at
+  // once, not a process that fills memory.
+  std::string y = kMinimal;
+  std::string many = y;
+  many.replace(many.find("count: 2"), 8, "count: 100000000000");
+  EXPECT_NE(error_of(many).find("accounts.count: at most 100000 accounts"), std::string::npos)
+      << error_of(many);
+  std::string objects = y;
+  objects.replace(objects.find("items_per_group: 2"), 18, "items_per_group: 4294967296");
+  objects.replace(objects.find("groups: 1"), 9, "groups: 4294967296");
+  EXPECT_NE(error_of(objects).find("objects: at most 10000000 objects"), std::string::npos)
+      << error_of(objects);
+  std::string pairs = y;
+  pairs.replace(pairs.find("count: 2"), 8, "count: 100000");
+  pairs.replace(pairs.find("items_per_group: 2"), 18, "items_per_group: 10000");
+  EXPECT_NE(error_of(pairs).find("workload.tasks: at most 100000000 tasks"), std::string::npos)
+      << error_of(pairs);
+  pairs.replace(pairs.find("items_per_group: 10000"), 22, "items_per_group: 1000");
+  EXPECT_EQ(error_of(pairs), "(no error)");
+}
+
 TEST(CallLog, ParsesAndRejectsWithLineNumbers) {
   Scenario s = builtin_likebot();
   Status ok = parse_call_log(

@@ -195,6 +195,10 @@ std::string_view compression_name(Compression c) noexcept {
 Result<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return Status::io_error("cannot open '" + path + "': " + std::strerror(errno));
+  return open_byte_source(f, path);
+}
+
+Result<std::unique_ptr<ByteSource>> open_byte_source(std::FILE* f, std::string path) {
   unsigned char magic[6] = {};
   std::size_t got = std::fread(magic, 1, sizeof magic, f);
   if (std::ferror(f)) {
@@ -215,12 +219,14 @@ Result<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path) {
                               "': named .zst but is not a zstd file (bad magic bytes)");
   }
   if (is_xz) {
-    auto src = std::make_unique<XzSource>(path, f);
+    auto src = std::make_unique<XzSource>(std::move(path), f);
     if (Status s = src->init(); !s.ok()) return s;
     return std::unique_ptr<ByteSource>(std::move(src));
   }
-  if (is_zstd) return std::unique_ptr<ByteSource>(std::make_unique<ZstdSource>(path, f));
-  return std::unique_ptr<ByteSource>(std::make_unique<PlainSource>(path, f));
+  if (is_zstd) {
+    return std::unique_ptr<ByteSource>(std::make_unique<ZstdSource>(std::move(path), f));
+  }
+  return std::unique_ptr<ByteSource>(std::make_unique<PlainSource>(std::move(path), f));
 }
 
 Result<std::size_t> read_full(ByteSource& src, char* buf, std::size_t n) {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,6 +49,12 @@ class ByteSource {
 // by its magic bytes. Errors: kIoError (cannot open), kCorruption (a ".xz" or
 // ".zst" file without the matching magic).
 Result<std::unique_ptr<ByteSource>> open_byte_source(const std::string& path);
+
+// The same over a file already open for reading from its start (e.g. an
+// in-memory stream from fmemopen()); `path` names it in messages and its
+// suffix is checked as above. Takes ownership of `file`: the source closes
+// it, or it is closed on error. REQUIRES: file != nullptr.
+Result<std::unique_ptr<ByteSource>> open_byte_source(std::FILE* file, std::string path);
 
 // Reads up to `n` bytes, retrying short reads until `n` bytes or the end.
 Result<std::size_t> read_full(ByteSource& src, char* buf, std::size_t n);

@@ -10,10 +10,15 @@
 namespace callcache::sim {
 namespace {
 
-constexpr std::size_t kChunk = 1 << 20;
 // Longest text/CSV line accepted: the engine's key limit. Longer lines are
 // almost always a binary file read as text.
 constexpr std::size_t kMaxLine = 64 * 1024;
+// Bytes read from the source at a time. 64 KiB keeps the reads' cost small
+// against decoding and parsing, and the buffer cheap to allocate for the many
+// short traces of tests and fuzzing. A line buffer holds a partial line of up
+// to kMaxLine plus a read.
+constexpr std::size_t kChunk = 64 * 1024;
+constexpr std::size_t kLineBuffer = kMaxLine + kChunk;
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -34,18 +39,20 @@ std::string_view trim(std::string_view s) {
 // Splits a ByteSource into lines (without the '\n'), numbering them from 1.
 class LineReader {
  public:
-  explicit LineReader(ByteSource& src) : src_(src), buf_(kChunk) {}
+  // The buffer is not zero-filled: only what the source wrote is read.
+  explicit LineReader(ByteSource& src)
+      : src_(src), buf_(std::make_unique_for_overwrite<char[]>(kLineBuffer)) {}
 
   // Next line into *line; false at the end. Errors: read errors, NUL bytes
   // and over-long lines (naming the line).
   Result<bool> next(std::string_view* line) {
     while (true) {
-      const char* begin = buf_.data() + pos_;
+      const char* begin = buf_.get() + pos_;
       const char* nl = static_cast<const char*>(std::memchr(begin, '\n', len_ - pos_));
       if (nl) {
         ++line_no_;
         *line = std::string_view(begin, static_cast<std::size_t>(nl - begin));
-        pos_ = static_cast<std::size_t>(nl - buf_.data()) + 1;
+        pos_ = static_cast<std::size_t>(nl - buf_.get()) + 1;
         if (Status s = check(*line); !s.ok()) return s;
         return true;
       }
@@ -60,10 +67,10 @@ class LineReader {
       // Move the partial line to the front and refill.
       std::size_t rest = len_ - pos_;
       if (rest > kMaxLine) return too_long(line_no_ + 1);
-      std::memmove(buf_.data(), begin, rest);
+      std::memmove(buf_.get(), begin, rest);
       pos_ = 0;
       len_ = rest;
-      auto got = src_.read(buf_.data() + len_, buf_.size() - len_);
+      auto got = src_.read(buf_.get() + len_, kLineBuffer - len_);
       if (!got.ok()) return got.status();
       if (*got == 0) eof_ = true;
       len_ += *got;
@@ -88,7 +95,7 @@ class LineReader {
   }
 
   ByteSource& src_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;
   std::size_t pos_ = 0;
   std::size_t len_ = 0;
   bool eof_ = false;
@@ -250,16 +257,18 @@ std::uint64_t load_le(const unsigned char* p, int bytes) {
 template <class KeyOf>
 Status read_records(ByteSource& src, std::size_t record, const char* what,
                     const ReadOptions& options, Interner& interner, Trace& trace, KeyOf key_of) {
-  std::vector<char> buf(kChunk - kChunk % record);
+  const std::size_t size = kChunk - kChunk % record;
+  auto buf =
+      std::make_unique_for_overwrite<char[]>(size);  // not zero-filled: only read bytes are used
   std::uint64_t offset = 0;
   while (!reached(trace, options)) {
-    auto got = read_full(src, buf.data(), buf.size());
+    auto got = read_full(src, buf.get(), size);
     if (!got.ok()) return got.status();
     std::size_t n = *got;
     std::size_t whole = n - n % record;
     for (std::size_t i = 0; i < whole && !reached(trace, options); i += record) {
       trace.requests.push_back(
-          interner.id_of_int(key_of(reinterpret_cast<const unsigned char*>(buf.data() + i))));
+          interner.id_of_int(key_of(reinterpret_cast<const unsigned char*>(buf.get() + i))));
     }
     if (whole != n) {
       return Status::corruption("'" + src.path() + "': truncated " + what +
@@ -268,7 +277,7 @@ Status read_records(ByteSource& src, std::size_t record, const char* what,
                                 std::to_string(record) + " bytes)");
     }
     offset += n;
-    if (n < buf.size()) break;
+    if (n < size) break;
   }
   return Status();
 }
@@ -360,33 +369,38 @@ Result<Trace> read_trace(const std::string& path, const ReadOptions& options) {
   }
   auto src = open_byte_source(path);
   if (!src.ok()) return src.status();
+  return read_trace(**src, format, options);
+}
+
+Result<Trace> read_trace(ByteSource& source, TraceFormat format, const ReadOptions& options) {
   Trace trace;
-  trace.name = base_name(path);
+  trace.name = base_name(source.path());
   Interner interner;
   Status s;
   switch (format) {
     case TraceFormat::kText:
-      s = read_text(**src, options, interner, trace);
+      s = read_text(source, options, interner, trace);
       break;
     case TraceFormat::kCsv:
-      s = read_csv(**src, options, interner, trace);
+      s = read_csv(source, options, interner, trace);
       break;
     case TraceFormat::kOracleGeneral:
-      s = read_records(**src, 24, "oracleGeneral", options, interner, trace,
+      s = read_records(source, 24, "oracleGeneral", options, interner, trace,
                        [](const unsigned char* r) { return load_le(r + 4, 8); });
       break;
     case TraceFormat::kCache2k:
-      s = read_records(**src, 4, "cache2k", options, interner, trace, [](const unsigned char* r) {
+      s = read_records(source, 4, "cache2k", options, interner, trace, [](const unsigned char* r) {
         return (std::uint64_t{r[0]} << 24) | (std::uint64_t{r[1]} << 16) |
                (std::uint64_t{r[2]} << 8) | r[3];
       });
       break;
     case TraceFormat::kAuto:
-      return Status::internal("trace format not resolved");
+      return Status::invalid_argument("read_trace: the format of '" + source.path() +
+                                      "' must be given");
   }
   if (!s.ok()) return s;
   if (trace.requests.empty()) {
-    return Status::invalid_argument("'" + path + "': the trace has no requests (read as " +
+    return Status::invalid_argument("'" + source.path() + "': the trace has no requests (read as " +
                                     std::string(trace_format_name(format)) + ")");
   }
   trace.distinct = interner.size();

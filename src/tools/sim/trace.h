@@ -32,6 +32,8 @@
 
 namespace callcache::sim {
 
+class ByteSource;  // byte_source.h
+
 struct Trace {
   // What the trace is, for reports ("web07.trace.xz", "zipf(alpha=0.9, …)").
   std::string name;
@@ -78,6 +80,10 @@ struct ReadOptions {
 // name, format not detectable), and kInvalidArgument for a trace with no
 // requests.
 Result<Trace> read_trace(const std::string& path, const ReadOptions& options = {});
+
+// The same from an open source (its path names the trace) in `format`
+// (options.format is ignored). Errors as above; kInvalidArgument for kAuto.
+Result<Trace> read_trace(ByteSource& source, TraceFormat format, const ReadOptions& options = {});
 
 // Interns keys to dense ids in order of first appearance.
 class Interner {

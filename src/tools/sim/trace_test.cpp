@@ -77,7 +77,7 @@ TEST(ReadText, InternsKeysInOrderOfFirstUse) {
 TEST(ReadText, LongTraceAcrossBufferBoundaries) {
   TempDir dir;
   std::string body;
-  const int n = 300'000;  // several MiB: crosses the 1 MiB read buffer
+  const int n = 300'000;  // several MiB: crosses the read buffer many times
   for (int i = 0; i < n; ++i) body += "key-number-" + std::to_string(i % 1000) + "\n";
   write_file(dir.file("big.txt"), body);
   auto t = read_trace(dir.file("big.txt"));
@@ -86,6 +86,22 @@ TEST(ReadText, LongTraceAcrossBufferBoundaries) {
   EXPECT_EQ(t->distinct, 1000u);
   for (int i = 0; i < n; ++i)
     ASSERT_EQ(t->requests[static_cast<std::size_t>(i)], static_cast<std::uint32_t>(i % 1000));
+}
+
+TEST(ReadText, LongestLineAcrossARead) {
+  TempDir dir;
+  std::string body;
+  for (int i = 0; i < 10'000; ++i) body += "k" + std::to_string(i % 7) + "\n";
+  const std::string longest(64 * 1024, 'y');  // the longest line accepted
+  body += longest + "\nz\n" + longest;        // the last one without a final newline
+  write_file(dir.file("long.txt"), body);
+  auto t = read_trace(dir.file("long.txt"));
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  ASSERT_EQ(t->requests.size(), 10'003u);
+  EXPECT_EQ(t->distinct, 9u);
+  EXPECT_EQ(t->requests[10'000], 7u);
+  EXPECT_EQ(t->requests[10'001], 8u);
+  EXPECT_EQ(t->requests[10'002], 7u);
 }
 
 TEST(ReadText, BinaryFileIsAnErrorNamingTheLine) {
@@ -247,6 +263,25 @@ TEST(ReadOracleGeneral, TruncatedRecordNamesTheOffset) {
   EXPECT_THAT(t.status().message(), HasSubstr("t.oracleGeneral"));
   EXPECT_THAT(t.status().message(), HasSubstr("byte offset 48"));
   EXPECT_THAT(t.status().message(), HasSubstr("10 trailing bytes"));
+}
+
+TEST(ReadOracleGeneral, ManyReadsAndATruncatedLastRecord) {
+  TempDir dir;
+  std::string body;
+  const std::uint64_t n = 20'000;  // 480 kB: several reads
+  for (std::uint64_t i = 0; i < n; ++i) body += oracle_record(1, i % 3000, 1, -1);
+  write_file(dir.file("t.oracleGeneral"), body);
+  auto t = read_trace(dir.file("t.oracleGeneral"));
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  ASSERT_EQ(t->requests.size(), n);
+  EXPECT_EQ(t->distinct, 3000u);
+  for (std::uint64_t i = 0; i < n; ++i) ASSERT_EQ(t->requests[i], i % 3000);
+
+  write_file(dir.file("cut.oracleGeneral"), body + "abc");
+  auto cut = read_trace(dir.file("cut.oracleGeneral"));
+  ASSERT_FALSE(cut.ok());
+  EXPECT_THAT(cut.status().message(), HasSubstr("byte offset 480000"));
+  EXPECT_THAT(cut.status().message(), HasSubstr("3 trailing bytes"));
 }
 
 TEST(ReadOracleGeneral, ZstdCompressed) {
