@@ -146,7 +146,9 @@ def client_cells(m):
         rss1 = gw.rss_kib()
         r = gw.get("/bot%s/getMe" % TOKEN_A)
         check(r.status == 200 and r.seconds < 2.0, "a request beside %d idle connections: %r" % (n, r))
+        open_before = gw.stats()["server"]["connections"]
         extra = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(80)]
+        t_extra = time.monotonic()  # the last connections opened
         refused = 0
         for s in extra:
             s.settimeout(3)
@@ -156,7 +158,11 @@ def client_cells(m):
                     refused += 1
             except OSError:
                 pass
-        check(refused >= 20, "only %d of 80 connections over max_connections got a 503 JSON" % refused)
+        # On a loaded machine opening 10,000 took longer than idle_timeout and
+        # the first ones are gone: the cap is only reached if enough are open.
+        over = open_before + len(extra) - 10050
+        check(refused >= min(20, over) if over > 0 else refused == 0,
+              "%d of 80 connections (%d over max_connections) got a 503 JSON" % (refused, max(over, 0)))
         for s in extra:
             s.close()
         t1 = time.monotonic()
@@ -165,7 +171,8 @@ def client_cells(m):
         for s in socks:
             s.close()
         check(gone, "idle connections not closed by idle_timeout")
-        check(closed_after <= opened + IDLE_TIMEOUT + MARGIN + 1, "closed after %.1fs" % closed_after)
+        check(t0 + closed_after - t_extra <= IDLE_TIMEOUT + MARGIN + 1,
+              "the last closed %.1fs after the last opened" % (t0 + closed_after - t_extra))
         rss2 = gw.rss_kib()
         return ("%d idle: %.0f B RSS each, a request beside them in %.3fs; %d over max_connections: 503 JSON; "
                 "all closed %.1fs after opening (idle_timeout %.0fs); RSS after %.1f MiB (before %.1f)" % (

@@ -74,7 +74,9 @@ def main():
         gw = Gateway(args.serve, work, {
             "server": {"access_log": False, "threads": GATEWAY_THREADS},
             "gateway": {"upstream": "http://127.0.0.1:%d" % fake_port},
-            "telegram": {"namespaces": {
+            # getChat fresh for an hour: bot B's answers must outlive the
+            # flood however slow the machine (5 minutes by default).
+            "telegram": {"reads": {"getChat": {"ttl": "1h"}}, "namespaces": {
                 "tg_chat": {"max_entries": TG_CHAT_MAX, "max_entries_per_tenant": PER_TENANT_MAX},
                 "tg_bot": {"max_entries": TG_BOT_MAX}}},
         }, name="gw-flood").start()
