@@ -153,7 +153,11 @@ def sqlite_cells(m):
             os.makedirs(d, exist_ok=True)
             preexec = fsize_limit(256 * 1024)
         try:
-            gw = m.start_gateway("gw-full", {"storage": {"l2": "sqlite", "sqlite": {"path": d + "/cc.sqlite3"}}},
+            # getChat fresh for 5 minutes: the answer checked after the restart
+            # must not expire first, however slow the machine.
+            long_ttl = {"telegram": {"reads": {"getChat": {"ttl": "5m"}}}}
+            gw = m.start_gateway("gw-full", dict(long_ttl, storage={"l2": "sqlite",
+                                                                    "sqlite": {"path": d + "/cc.sqlite3"}}),
                                  preexec=preexec)
             try:
                 if can_mount:
@@ -184,8 +188,8 @@ def sqlite_cells(m):
                 rc = gw.stop()
                 if can_mount:
                     check(rc == 0, "exit %s after space came back: %s" % (rc, [l for l in gw.output().splitlines() if "GET" not in l][-6:]))
-                    gw2 = m.start_gateway("gw-full2", {"storage": {"l2": "sqlite",
-                                                                  "sqlite": {"path": d + "/cc.sqlite3"}}})
+                    gw2 = m.start_gateway("gw-full2", dict(long_ttl, storage={"l2": "sqlite",
+                                                                              "sqlite": {"path": d + "/cc.sqlite3"}}))
                     try:
                         r = m.get_chat(chat2, gw=gw2)
                         check(r.outcome == "l2_hit", "an answer stored after space came back was lost: %r" % r)
