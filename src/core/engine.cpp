@@ -24,7 +24,16 @@ constexpr std::uint64_t kMinEntriesPerShard = 32;
 constexpr std::uint64_t kMinBytesPerShard = 1 << 20;
 
 std::uint64_t pick_shards(const EngineOptions& o, const NamespacePolicy& p) {
-  if (o.shards) return std::bit_floor(std::max<std::uint64_t>(o.shards, 1));
+  // A namespace with a per-tenant cap keeps each tenant in one shard (see
+  // NamespaceState::shard_by_tenant), so a shard must hold at least one
+  // tenant at its cap: with max_entries / shards below the cap, a tenant
+  // could never reach its cap, and one tenant filling its shard would evict
+  // the other tenants pinned there.
+  const std::uint64_t tenant_bound =
+      p.max_entries_per_tenant && !p.shared
+          ? std::bit_floor(std::max<std::uint64_t>(1, p.max_entries / p.max_entries_per_tenant))
+          : std::numeric_limits<std::uint64_t>::max();
+  if (o.shards) return std::min(std::bit_floor(std::max<std::uint64_t>(o.shards, 1)), tenant_bound);
   std::uint64_t hw = std::max(1u, std::thread::hardware_concurrency());
   // Enough shards that concurrent readers rarely meet on one lock, even with
   // a skewed key popularity.
@@ -32,7 +41,7 @@ std::uint64_t pick_shards(const EngineOptions& o, const NamespacePolicy& p) {
   n = std::min<std::uint64_t>(n, 256);
   n = std::min(n, std::max<std::uint64_t>(1, p.max_entries / kMinEntriesPerShard));
   if (p.max_bytes) n = std::min(n, std::max<std::uint64_t>(1, p.max_bytes / kMinBytesPerShard));
-  return std::bit_floor(std::max<std::uint64_t>(n, 1));
+  return std::min(std::bit_floor(std::max<std::uint64_t>(n, 1)), tenant_bound);
 }
 
 // Splits `total` over n shards exactly: the first total % n get one more.

@@ -223,6 +223,34 @@ TEST_F(EngineTest, TenantCapEvictsOnlyThatTenantsEntries) {
   EXPECT_EQ(engine->stats().total.evicted(EvictionCause::kTenantCap), 7u);
 }
 
+// Tenants of a capped namespace are pinned to one shard each: a shard must
+// hold a whole tenant at its cap, or the cap is unreachable and a tenant
+// filling its shard evicts the others pinned there.
+TEST_F(EngineTest, TenantReachesItsCapAndItsFloodLeavesOtherTenantsAlone) {
+  NamespacePolicy p = policy(4000);
+  p.max_entries_per_tenant = 400;  // at most 8 shards of 500: a full tenant and 100 more fit in one
+  for (std::size_t shards : {0, 64}) {  // the default shard count, and many explicit shards
+    auto engine = make({{"entity", p}}, shards);
+    auto cache = Cache<int>::open(*engine, "entity").value();
+    for (std::uint64_t t = 2; t < 12; ++t) {  // ten small tenants, whatever shards they land in
+      for (int i = 0; i < 10; ++i)
+        ASSERT_TRUE(cache.put(TenantId{t}, "b" + std::to_string(i), i).ok());
+    }
+    for (int i = 0; i < 5000; ++i)
+      ASSERT_TRUE(cache.put(TenantId{1}, "a" + std::to_string(i), i).ok());
+    int a_held = 0;
+    for (int i = 0; i < 5000; ++i)
+      a_held += cache.get(TenantId{1}, "a" + std::to_string(i)).has_value();
+    EXPECT_EQ(a_held, 400) << shards << " shards";
+    int others = 0;
+    for (std::uint64_t t = 2; t < 12; ++t) {
+      for (int i = 0; i < 10; ++i)
+        others += cache.get(TenantId{t}, "b" + std::to_string(i)).has_value();
+    }
+    EXPECT_EQ(others, 100) << shards << " shards";
+  }
+}
+
 TEST_F(EngineTest, StatsRenderAsJsonAndPrometheus) {
   auto engine = make({{"entity", policy(10)}});
   auto cache = Cache<int>::open(*engine, "entity").value();

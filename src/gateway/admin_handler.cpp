@@ -1,5 +1,10 @@
 #include "gateway/admin_handler.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <array>
+
 #include "gateway/dashboard_assets.h"
 #include "gateway/logic/plan.h"
 #include "gateway/logic/request.h"
@@ -24,7 +29,32 @@ bool is_hex16(std::string_view s) {
   return s.size() == 16 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
+using Digest = std::array<unsigned char, 32>;
+
+Digest sha256(std::string_view a, std::string_view b) {
+  Digest out{};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned int n = 0;
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
+            EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx, out.data(), &n) == 1 && n == out.size();
+  EVP_MD_CTX_free(ctx);
+  if (!ok) out.fill(0xff);  // never equal to a real digest of the other side
+  return out;
+}
+
 }  // namespace
+
+bool admin_token_matches(std::string_view authorization, std::string_view token) {
+  const Digest got = sha256(authorization, {});
+  const Digest want = sha256("Bearer ", token);
+  // A failed digest on both sides must not compare equal.
+  Digest failed;
+  failed.fill(0xff);
+  return CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0 &&
+         CRYPTO_memcmp(want.data(), failed.data(), want.size()) != 0;
+}
 
 boost::asio::awaitable<HttpResponse> AdminHandler::handle(HttpRequest request) {
   co_return respond(request);
@@ -183,8 +213,7 @@ HttpResponse AdminHandler::respond(const HttpRequest& request) {
     }
   }
   if (!deps_.admin_token.empty()) {
-    std::string_view auth = request.header("authorization");
-    if (auth != "Bearer " + deps_.admin_token) {
+    if (!admin_token_matches(request.header("authorization"), deps_.admin_token)) {
       r.status = 401;
       r.body = logic::error_json(401, "Unauthorized: admin token required");
       r.headers.push_back({"WWW-Authenticate", "Bearer"});

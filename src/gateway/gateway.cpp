@@ -24,6 +24,7 @@
 #include "gateway/admin_handler.h"
 #include "gateway/bot_api_handler.h"
 #include "gateway/generic_handler.h"
+#include "gateway/invalidation_keeper.h"
 #include "gateway/logic/preset.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
@@ -120,7 +121,12 @@ class Gateway::Impl {
         return Status(backend.status().code(),
                       (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
       }
-      backend_ = std::move(*backend);
+      // Invalidations of L2 are committed before a write is answered, and
+      // remembered and replayed if the store misses them
+      // (gateway/invalidation_keeper.h).
+      backend_ = std::make_unique<InvalidationKeeper>(std::move(*backend),
+                                                      engine_->namespace_names(),
+                                                      &engine_->scheduler());
       // Several gateways sharing one Redis: invalidations reach every
       // gateway's L1, and one upstream call per key across them.
       auto coordinator = config_.redis_coordination
@@ -176,6 +182,10 @@ class Gateway::Impl {
         rro.log = [](std::string_view message) { spdlog::warn("pacing: {}", message); };
         limiter = make_redis_rate_limiter(std::move(rro));
       } else {
+        // Idle keys (a chat or bot not seen for a period) are dropped by the
+        // engine's scheduler too, not only when their stripe is next touched:
+        // after a burst of distinct chats the limiter's memory goes back down.
+        ro.scheduler = &engine_->scheduler();
         limiter = make_local_rate_limiter(std::move(ro));
       }
       if (!limiter.ok()) {
@@ -281,7 +291,12 @@ class Gateway::Impl {
     server_ = std::move(*server);
 
     if (config_.admin_enabled) {
-      auto addr = boost::asio::ip::make_address(config_.admin_listen.host);
+      boost::system::error_code ec;
+      auto addr = boost::asio::ip::make_address(config_.admin_listen.host, ec);
+      if (ec) {
+        return Status::invalid_argument("admin.listen: '" + config_.admin_listen.host +
+                                        "' is not an IP address (e.g. 127.0.0.1:8082)");
+      }
       if (!addr.is_loopback() && config_.admin_token.empty()) {
         return Status::invalid_argument(
             "admin.listen: " + config_.admin_listen.to_string() +
