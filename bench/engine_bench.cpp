@@ -1,26 +1,40 @@
-// Engine throughput vs the seeds' design (bench/seeds_lru.h), in one binary so
-// the ratios come from the same run on the same machine.
+// Engine throughput against other caches, all in one binary so the ratios
+// come from the same run on the same machine:
+// - the seeds' design (bench/seeds_lru.h): one mutex, a map and a list;
+// - RocksDB's HyperClockCache and LRUCache (bench/rocksdb_caches.h).
 //
-// Workload: 65,536 distinct 16-byte keys drawn Zipf(0.99); capacity
-// 131,072 entries, fully populated (all hits) for the read/write mixes; plus a
-// miss-heavy case and insert-with-eviction. Run:
-//   build/release/bench/engine_bench --benchmark_min_time=1
+// Workload: 65,536 distinct 16-byte keys drawn Zipf(0.99); capacity 131,072
+// entries, fully populated (all hits) for the read/write mixes; plus a
+// miss-heavy case and insert-with-eviction. After the Google Benchmark
+// output, a summary prints each contender's median throughput and the
+// default policy's ratios against the baselines and the targets. Run:
+//   build/release/bench/engine_bench --benchmark_min_time=0.5
+//       --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+// (one line; --benchmark_filter=Reads for one workload).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "callcache/cache.h"
 #include "seeds_lru.h"
 #include "zipf.h"
+#if CALLCACHE_HAVE_ROCKSDB
+#include "rocksdb_caches.h"
+#endif
 
 namespace callcache::bench {
 namespace {
 
 constexpr std::uint64_t kKeys = 65536;
 constexpr std::uint64_t kCapacity = 131072;
+constexpr std::uint64_t kSmallCapacity = 16384;
 constexpr std::size_t kSeq = 1 << 20;
 
 const std::vector<std::string>& keys() {
@@ -48,11 +62,16 @@ const std::vector<std::uint32_t>& miss_sequence() {
   return s;
 }
 
+// ---- Contenders: get(i) -> hit?, put(i) ------------------------------------
+
 struct Ours {
   std::unique_ptr<Engine> engine;
   Cache<std::uint64_t> cache;
 
-  static Ours* make(EvictionPolicy pol, std::uint64_t capacity) {
+  explicit Ours(EvictionPolicy pol, std::uint64_t capacity)
+      : engine(make_engine(pol, capacity)),
+        cache(Cache<std::uint64_t>::open(*engine, "bench").value()) {}
+  static std::unique_ptr<Engine> make_engine(EvictionPolicy pol, std::uint64_t capacity) {
     NamespacePolicy p;
     p.max_entries = capacity;
     p.ttl = std::chrono::hours(1);
@@ -60,11 +79,7 @@ struct Ours {
     EngineOptions o;
     o.namespaces = {{"bench", p}};
     o.sweep_interval = Duration::zero();
-    auto engine = Engine::create(o).value();
-    auto cache = Cache<std::uint64_t>::open(*engine, "bench").value();
-    auto* ours = new Ours{std::move(engine), cache};
-    for (std::uint64_t i = 0; i < kKeys; ++i) (void)ours->cache.put(kTenant, keys()[i], i);
-    return ours;
+    return Engine::create(o).value();
   }
   bool get(std::uint32_t i) { return cache.get(kTenant, keys()[i]).has_value(); }
   void put(std::uint32_t i) { (void)cache.put(kTenant, keys()[i], i); }
@@ -72,95 +87,233 @@ struct Ours {
 };
 
 struct Seeds {
-  SeedsLru<std::uint64_t> cache{kCapacity};
-  static Seeds* make(std::uint64_t capacity) {
-    auto* s = new Seeds{SeedsLru<std::uint64_t>(capacity)};
-    for (std::uint64_t i = 0; i < kKeys; ++i) s->cache.put(keys()[i], i);
-    return s;
-  }
+  SeedsLru<std::uint64_t> cache;
+  explicit Seeds(std::uint64_t capacity) : cache(capacity) {}
   bool get(std::uint32_t i) { return cache.get(keys()[i]) != nullptr; }
   void put(std::uint32_t i) { cache.put(keys()[i], i); }
 };
 
-// One shared cache per benchmark, built by thread 0 before the timed loop.
-template <class C>
-C* shared_instance(benchmark::State& state, C* (*make)()) {
-  static C* instance = nullptr;
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  if (!instance) instance = make();
-  (void)state;
-  return instance;
-}
+#if CALLCACHE_HAVE_ROCKSDB
+struct Rocks {
+  RocksCache cache;
+  Rocks(RocksCache::Kind kind, std::uint64_t capacity) : cache(kind, capacity) {}
+  bool get(std::uint32_t i) { return cache.get(keys()[i]); }
+  void put(std::uint32_t i) { cache.put(keys()[i], i); }
+};
+#endif
 
 template <class C>
-void run_mix(benchmark::State& state, C* c, int write_percent, const std::vector<std::uint32_t>& seq) {
+void run_mix(benchmark::State& state, C& c, int write_percent,
+             const std::vector<std::uint32_t>& seq) {
   std::size_t pos = static_cast<std::size_t>(state.thread_index()) * 7919 * 13;
   std::uint64_t hits = 0;
   std::uint32_t tick = 0;
   for (auto _ : state) {
     std::uint32_t k = seq[pos++ & (kSeq - 1)];
     if (write_percent && (++tick % 100) < static_cast<std::uint32_t>(write_percent)) {
-      c->put(k);
+      c.put(k);
     } else {
-      hits += c->get(k);
+      hits += c.get(k);
     }
   }
   state.SetItemsProcessed(state.iterations());
   benchmark::DoNotOptimize(hits);
 }
 
-Ours* ours_s3() { return Ours::make(EvictionPolicy::kS3Fifo, kCapacity); }
-Ours* ours_lru() { return Ours::make(EvictionPolicy::kLru, kCapacity); }
-Seeds* seeds() { return Seeds::make(kCapacity); }
-
-#define MIX_BENCH(name, maker, writes, seq)                              \
-  void name(benchmark::State& state) {                                   \
-    auto* c = shared_instance(state, maker);                             \
-    run_mix(state, c, writes, seq());                                    \
-  }                                                                      \
-  BENCHMARK(name)->Threads(1)->Threads(2)->UseRealTime();
-
-MIX_BENCH(BM_Reads_Seeds, seeds, 0, sequence)
-MIX_BENCH(BM_Reads_S3Fifo, ours_s3, 0, sequence)
-MIX_BENCH(BM_Reads_Lru, ours_lru, 0, sequence)
-
-Seeds* seeds75() { return Seeds::make(kCapacity); }
-Ours* ours75() { return Ours::make(EvictionPolicy::kS3Fifo, kCapacity); }
-Ours* lru75() { return Ours::make(EvictionPolicy::kLru, kCapacity); }
-MIX_BENCH(BM_Mixed75_Seeds, seeds75, 25, sequence)
-MIX_BENCH(BM_Mixed75_S3Fifo, ours75, 25, sequence)
-MIX_BENCH(BM_Mixed75_Lru, lru75, 25, sequence)
-
-Seeds* seedsw() { return Seeds::make(kCapacity); }
-Ours* oursw() { return Ours::make(EvictionPolicy::kS3Fifo, kCapacity); }
-MIX_BENCH(BM_Writes_Seeds, seedsw, 100, sequence)
-MIX_BENCH(BM_Writes_S3Fifo, oursw, 100, sequence)
-
-Seeds* seedsm() { return Seeds::make(kCapacity); }
-Ours* oursm() { return Ours::make(EvictionPolicy::kS3Fifo, kCapacity); }
-MIX_BENCH(BM_MissHeavy_Seeds, seedsm, 0, miss_sequence)
-MIX_BENCH(BM_MissHeavy_S3Fifo, oursm, 0, miss_sequence)
-
-// Insert with eviction: a cache of 16,384 entries fed new keys from a space of
-// 262,144 (nearly every insert evicts).
-Seeds* seeds_small() { return Seeds::make(16384); }
-Ours* ours_small() { return Ours::make(EvictionPolicy::kS3Fifo, 16384); }
-Ours* lru_small() { return Ours::make(EvictionPolicy::kLru, 16384); }
+// Insert with eviction: new keys from a space of 262,144 into a small cache
+// (nearly every insert evicts).
 template <class C>
-void run_evicting(benchmark::State& state, C* c) {
+void run_evicting(benchmark::State& state, C& c) {
   std::uint32_t i = static_cast<std::uint32_t>(state.thread_index()) * 100003u;
-  for (auto _ : state) c->put(i++ & (4 * kKeys - 1));
+  for (auto _ : state) c.put(i++ & (4 * kKeys - 1));
   state.SetItemsProcessed(state.iterations());
 }
-void BM_InsertEvict_Seeds(benchmark::State& s) { run_evicting(s, shared_instance(s, seeds_small)); }
-void BM_InsertEvict_S3Fifo(benchmark::State& s) { run_evicting(s, shared_instance(s, ours_small)); }
-void BM_InsertEvict_Lru(benchmark::State& s) { run_evicting(s, shared_instance(s, lru_small)); }
-BENCHMARK(BM_InsertEvict_Seeds)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK(BM_InsertEvict_S3Fifo)->Threads(1)->Threads(2)->UseRealTime();
-BENCHMARK(BM_InsertEvict_Lru)->Threads(1)->Threads(2)->UseRealTime();
+
+enum class Workload { kReads, kMixed75, kWrites, kMissHeavy, kInsertEvict };
+struct WorkloadInfo {
+  Workload w;
+  const char* name;
+  const char* label;
+};
+constexpr WorkloadInfo kWorkloads[] = {
+    {Workload::kReads, "Reads", "100% reads"},
+    {Workload::kMixed75, "Mixed75", "75% reads / 25% writes"},
+    {Workload::kWrites, "Writes", "100% writes"},
+    {Workload::kMissHeavy, "MissHeavy", "miss-heavy (3/4 misses)"},
+    {Workload::kInsertEvict, "InsertEvict", "insert with eviction"},
+};
+
+// One instance per (contender, workload), built by the first thread to get
+// there and kept for every repetition and thread count.
+template <class C, class Make>
+void register_one(const std::string& contender, const WorkloadInfo& wl, Make make) {
+  auto holder = std::make_shared<std::pair<std::mutex, std::unique_ptr<C>>>();
+  auto fn = [holder, make, wl](benchmark::State& state) {
+    C* c;
+    {
+      std::lock_guard lock(holder->first);
+      if (!holder->second) {
+        holder->second = make(wl.w == Workload::kInsertEvict ? kSmallCapacity : kCapacity);
+        for (std::uint32_t i = 0; i < kKeys; ++i) holder->second->put(i);
+      }
+      c = holder->second.get();
+    }
+    switch (wl.w) {
+      case Workload::kReads:
+        run_mix(state, *c, 0, sequence());
+        break;
+      case Workload::kMixed75:
+        run_mix(state, *c, 25, sequence());
+        break;
+      case Workload::kWrites:
+        run_mix(state, *c, 100, sequence());
+        break;
+      case Workload::kMissHeavy:
+        run_mix(state, *c, 0, miss_sequence());
+        break;
+      case Workload::kInsertEvict:
+        run_evicting(state, *c);
+        break;
+    }
+  };
+  benchmark::RegisterBenchmark(("BM_" + std::string(wl.name) + "_" + contender).c_str(), fn)
+      ->Threads(1)
+      ->Threads(2)
+      ->UseRealTime();
+}
+
+struct PolicyRow {
+  EvictionPolicy policy;
+  const char* name;
+};
+
+std::vector<PolicyRow> engine_policies() {
+  return {{EvictionPolicy::kS3Fifo, "S3Fifo"},
+          {EvictionPolicy::kLru, "Lru"},
+          {EvictionPolicy::kWTinyLfu, "WTinyLfu"},
+          {EvictionPolicy::kAdaptive, "Adaptive"}};
+}
+
+EvictionPolicy default_policy() { return NamespacePolicy{}.eviction; }
+
+const char* policy_name(EvictionPolicy p) {
+  for (const auto& r : engine_policies()) {
+    if (r.policy == p) return r.name;
+  }
+  return "?";
+}
+
+void register_all() {
+  for (const WorkloadInfo& wl : kWorkloads) {
+    register_one<Seeds>("Seeds", wl,
+                        [](std::uint64_t cap) { return std::make_unique<Seeds>(cap); });
+#if CALLCACHE_HAVE_ROCKSDB
+    register_one<Rocks>("HyperClock", wl, [](std::uint64_t cap) {
+      return std::make_unique<Rocks>(RocksCache::Kind::kHyperClock, cap);
+    });
+    register_one<Rocks>("RocksLru", wl, [](std::uint64_t cap) {
+      return std::make_unique<Rocks>(RocksCache::Kind::kLru, cap);
+    });
+#endif
+    for (const PolicyRow& p : engine_policies()) {
+      register_one<Ours>(p.name, wl, [pol = p.policy](std::uint64_t cap) {
+        return std::make_unique<Ours>(pol, cap);
+      });
+    }
+  }
+}
+
+// ---- Summary: medians and ratios --------------------------------------------
+
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  SummaryReporter() : ConsoleReporter(OO_None) {}
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      auto it = r.counters.find("items_per_second");
+      if (it == r.counters.end()) continue;
+      samples_[{r.run_name.function_name, static_cast<int>(r.threads)}].push_back(it->second.value);
+    }
+  }
+
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::FILE* out = stdout;
+    const std::string ours = policy_name(default_policy());
+    std::fprintf(out,
+                 "\nSummary: median M ops/s (samples); ratios are callcache %s (the default "
+                 "policy) / baseline\n",
+                 ours.c_str());
+    std::fprintf(out, "%-26s %2s %9s %9s %9s", "workload", "th", "seeds", "hyperclk", "rockslru");
+    for (const auto& p : engine_policies()) std::fprintf(out, " %9s", p.name);
+    std::fprintf(out, " %8s %8s %8s\n", "x seeds", "x hyper", "x rlru");
+    for (const WorkloadInfo& wl : kWorkloads) {
+      for (int th : {1, 2}) {
+        auto med = [&](const std::string& who) {
+          return median(std::string("BM_") + wl.name + "_" + who, th);
+        };
+        const double s = med("Seeds"), h = med("HyperClock"), l = med("RocksLru"), o = med(ours);
+        if (s < 0 && h < 0 && o < 0) continue;
+        std::fprintf(out, "%-26s %2d %9s %9s %9s", wl.label, th, fmt(s).c_str(), fmt(h).c_str(),
+                     fmt(l).c_str());
+        for (const auto& p : engine_policies()) std::fprintf(out, " %9s", fmt(med(p.name)).c_str());
+        std::fprintf(out, " %8s %8s %8s\n", ratio(o, s).c_str(), ratio(o, h).c_str(),
+                     ratio(o, l).c_str());
+      }
+    }
+    std::fprintf(out, "\nTargets (callcache %s / HyperClockCache):\n", ours.c_str());
+    struct Target {
+      const char* wl;
+      const char* label;
+      int threads;
+      double min;
+    };
+    for (const Target& t :
+         {Target{"Reads", "100% reads", 2, 1.2}, Target{"Reads", "100% reads", 1, 1.0},
+          Target{"Mixed75", "75/25", 2, 1.5}, Target{"Writes", "100% writes", 2, 1.5}}) {
+      const double o = median(std::string("BM_") + t.wl + "_" + ours, t.threads);
+      const double h = median(std::string("BM_") + t.wl + "_HyperClock", t.threads);
+      if (o < 0 || h < 0) continue;
+      std::fprintf(out, "  %-12s %d thread%s: %5.2fx (target >= %.1fx) %s\n", t.label, t.threads,
+                   t.threads == 1 ? " " : "s", o / h, t.min, o / h >= t.min ? "met" : "NOT MET");
+    }
+  }
+
+ private:
+  double median(const std::string& name, int threads) const {
+    auto it = samples_.find({name, threads});
+    if (it == samples_.end() || it->second.empty()) return -1;
+    std::vector<double> v = it->second;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+  std::string fmt(double v) const {
+    if (v < 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v / 1e6);
+    return buf;
+  }
+  std::string ratio(double a, double b) const {
+    if (a < 0 || b < 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2fx", a / b);
+    return buf;
+  }
+  std::map<std::pair<std::string, int>, std::vector<double>> samples_;
+};
 
 }  // namespace
 }  // namespace callcache::bench
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  callcache::bench::register_all();
+  callcache::bench::SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}

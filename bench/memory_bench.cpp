@@ -28,10 +28,10 @@ constexpr std::uint64_t kEntries = 1'000'000;
 constexpr double kPayload = 16 + 8;
 
 struct Snapshot {
-  double heap = 0;       // mallinfo2: bytes in use
-  double slab = 0;       // slab memory mapped
-  double slot = 0;       // bytes of slab slots in use
-  double rss = 0;        // resident set
+  double heap = 0;  // mallinfo2: bytes in use
+  double slab = 0;  // slab memory mapped
+  double slot = 0;  // bytes of slab slots in use
+  double rss = 0;   // resident set
 };
 
 // With `fresh`, first gives back the slots this thread cached and unmaps the
@@ -65,7 +65,7 @@ std::string key_of(std::uint64_t i) {
 }
 
 struct Result {
-  double held, rss;                  // per entry, beyond key and value
+  double held, rss;                   // per entry, beyond key and value
   double entry, slab_overhead, rest;  // `held`, split
   double slab_left_after_destroy;     // bytes of slab memory still mapped once the engine is gone
 };
@@ -83,10 +83,12 @@ Result measure_ours(callcache::EvictionPolicy pol) {
     o.sweep_interval = callcache::Duration::zero();
     auto engine = callcache::Engine::create(o).value();
     auto cache = callcache::Cache<std::uint64_t>::open(*engine, "m").value();
-    for (std::uint64_t i = 0; i < kEntries; ++i) (void)cache.put(callcache::TenantId{1}, key_of(i), i);
+    for (std::uint64_t i = 0; i < kEntries; ++i)
+      (void)cache.put(callcache::TenantId{1}, key_of(i), i);
     // Steady state: another million inserts of new keys, so every shard is
-    // full and evicting and the S3-FIFO ghost is populated.
-    for (std::uint64_t i = kEntries; i < 2 * kEntries; ++i) (void)cache.put(callcache::TenantId{1}, key_of(i), i);
+    // full and evicting and the policies' ghosts and sketches are populated.
+    for (std::uint64_t i = kEntries; i < 2 * kEntries; ++i)
+      (void)cache.put(callcache::TenantId{1}, key_of(i), i);
     const double n = static_cast<double>(engine->size());
     // Empty slabs cached for reuse are memory held too: counted.
     const Snapshot after = snapshot(false);
@@ -114,14 +116,15 @@ double measure_seeds() {
 }
 
 void print(const char* name, const Result& r, const Result& lru) {
-  // LRU keeps no ghost, so the heap beyond LRU's is S3-FIFO's ghost.
-  const bool has_ghost = &r != &lru;
-  std::printf("  callcache %-7s %6.1f %6.1f  | %5.1f %5.1f %7.1f  ", name, r.held, r.rss, r.entry, r.slab_overhead,
-              lru.rest);
-  if (has_ghost) {
-    std::printf("%5.1f\n", r.rest - lru.rest);
+  // LRU keeps nothing beside its list, so the heap beyond LRU's is the
+  // policy's own state (ghost, sketch, the adaptive policy's simulations).
+  const bool has_state = &r != &lru;
+  std::printf("  callcache %-9s %6.1f %6.1f  | %5.1f %5.1f %7.1f  ", name, r.held, r.rss, r.entry,
+              r.slab_overhead, lru.rest);
+  if (has_state) {
+    std::printf("%6.1f\n", r.rest - lru.rest);
   } else {
-    std::printf("    -\n");
+    std::printf("     -\n");
   }
 }
 
@@ -129,22 +132,35 @@ void print(const char* name, const Result& r, const Result& lru) {
 
 int main() {
   const Result s3 = measure_ours(callcache::EvictionPolicy::kS3Fifo);
+  const Result wt = measure_ours(callcache::EvictionPolicy::kWTinyLfu);
+  const Result adaptive = measure_ours(callcache::EvictionPolicy::kAdaptive);
   const Result lru = measure_ours(callcache::EvictionPolicy::kLru);
   const double seeds = measure_seeds();
-  std::printf("bytes per entry beyond the 16-byte key and 8-byte value (1,000,000 entries, steady state)\n");
-  std::printf("                      held    RSS  | entry  slab  tables  ghost\n");
+  std::printf(
+      "bytes per entry beyond the 16-byte key and 8-byte value (1,000,000 entries, steady "
+      "state)\n");
+  std::printf("                        held    RSS  | entry  slab  tables  policy\n");
   print("s3fifo", s3, lru);
+  print("wtinylfu", wt, lru);
+  print("adaptive", adaptive, lru);
   print("lru", lru, lru);
-  std::printf("  seeds' design    %6.1f         (mutex + unordered_map + std::list + shared_ptr; heap only)\n", seeds);
-  std::printf("held   = heap growth (mallinfo2) + slab memory mapped for entries (whole slabs)\n"
-              "RSS    = resident growth (/proc/self/statm)\n"
-              "entry  = an entry's slab slot beyond key and value (the 48-byte header)\n"
-              "slab   = slab headers, slab tails, free slots and cached empty slabs\n"
-              "tables = heap of an LRU namespace: hash tables, per-shard state\n"
-              "ghost  = S3-FIFO's extra heap over LRU's: its ghost of evicted keys\n");
-  std::printf("slab memory still mapped once the engine is destroyed: %.0f KiB (s3fifo run), %.0f KiB (lru run)\n"
-              "  = at most %zu cached empty slabs + slabs kept by slots parked in this thread's cache\n",
-              s3.slab_left_after_destroy / 1024, lru.slab_left_after_destroy / 1024,
-              SlabAllocator::kCachedEmptySlabs);
+  std::printf(
+      "  seeds' design      %6.1f         (mutex + unordered_map + std::list + shared_ptr; heap "
+      "only)\n",
+      seeds);
+  std::printf(
+      "held   = heap growth (mallinfo2) + slab memory mapped for entries (whole slabs)\n"
+      "RSS    = resident growth (/proc/self/statm)\n"
+      "entry  = an entry's slab slot beyond key and value (the 48-byte header)\n"
+      "slab   = slab headers, slab tails, free slots and cached empty slabs\n"
+      "tables = heap of an LRU namespace: hash tables, per-shard state\n"
+      "policy = extra heap over LRU's: S3-FIFO's ghost of evicted keys, W-TinyLFU's frequency\n"
+      "         sketch, the adaptive policy's ghost + sketch + simulations of both\n");
+  std::printf(
+      "slab memory still mapped once the engine is destroyed: %.0f KiB (s3fifo run), %.0f KiB (lru "
+      "run)\n"
+      "  = at most %zu cached empty slabs + slabs kept by slots parked in this thread's cache\n",
+      s3.slab_left_after_destroy / 1024, lru.slab_left_after_destroy / 1024,
+      SlabAllocator::kCachedEmptySlabs);
   return 0;
 }

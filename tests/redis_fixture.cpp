@@ -116,10 +116,19 @@ std::string RedisServer::restart() {
 std::string RedisServer::launch(std::chrono::milliseconds wait) {
   std::string port = std::to_string(port_);
   std::string log = dir_ + "/redis.log";
-  std::vector<std::string> args = {"redis-server", "--port",       port,   "--bind",
-                                   host_,          "--save",       "",     "--appendonly",
-                                   "no",           "--dir",        dir_,   "--daemonize",
-                                   "no",           "--logfile",    log};
+  std::vector<std::string> args = {"redis-server"};
+  if (!config_text.empty() || sentinel) {
+    std::string conf = dir_ + "/server.conf";
+    std::ofstream(conf) << config_text;
+    args.push_back(conf);
+  }
+  if (sentinel) args.push_back("--sentinel");
+  for (std::string a : {"--port", port.c_str(), "--bind", host_.c_str(), "--dir", dir_.c_str(),
+                        "--daemonize", "no", "--logfile", log.c_str()}) {
+    args.push_back(a);
+  }
+  if (!sentinel) args.insert(args.end(), {"--save", "", "--appendonly", "no"});
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace callcache::testing {
 
@@ -35,6 +36,14 @@ class RedisServer {
   void stop();
   // Starts it again on the same port. Returns "" on success, else why not.
   std::string restart();
+
+  // Before start(): more command-line arguments (e.g. {"--replicaof",
+  // "127.0.0.1", "6390"}); the text of a config file given to redis-server
+  // (written into dir()); and sentinel mode (`--sentinel`, which needs that
+  // file, e.g. "sentinel monitor m 127.0.0.1 6390 1\n").
+  std::vector<std::string> extra_args;
+  std::string config_text;
+  bool sentinel = false;
 
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }

@@ -42,9 +42,7 @@ namespace callcache {
 template <class V>
 class Ref {
  public:
-  Ref(const Ref& o) noexcept : e_(o.e_) {
-    if (e_) internal::ref(e_);
-  }
+  Ref(const Ref& o) noexcept : e_(o.e_ ? internal::share(o.e_) : nullptr) {}
   Ref(Ref&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
   Ref& operator=(Ref o) noexcept {
     std::swap(e_, o.e_);

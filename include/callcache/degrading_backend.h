@@ -4,8 +4,8 @@
 // When a call fails with an outage-like error (kUnavailable, kTimeout,
 // kIoError, kCorruption, kInternal, kShutdown), the wrapper counts it, logs
 // ONCE for the whole outage through the log sink, and backs off: until the
-// backoff ends, every call returns kUnavailable at once without touching the
-// store. When it ends, one call probes the store; success ends the outage
+// backoff ends, every call (but flush() and health(), which always probe)
+// returns kUnavailable at once without touching the store. When it ends, one call probes the store; success ends the outage
 // (logged once, with its length), failure doubles the backoff (up to
 // max_backoff). Caller errors (kInvalidArgument, kTooLarge, kNotFound) pass
 // through and never start an outage. Each call's time is bounded by the
@@ -81,8 +81,9 @@ class DegradingBackend final : public Backend {
   Status erase_tenant(TenantId tenant) override;
   Status erase_namespace(std::string_view ns) override;
   Result<std::uint64_t> purge_expired() override;
+  // Flush and health probe the store even during backoff (and end the
+  // outage if it answers): a flush is a durability barrier, never skipped.
   Status flush() override;
-  // Probes the store even during backoff (and ends the outage if it answers).
   Status health() override;
   BackendStats stats() const override;  // the wrapped backend's, plus skipped calls as errors
 
@@ -95,6 +96,8 @@ class DegradingBackend final : public Backend {
   enum class Admit : std::uint8_t { kPass, kProbe, kSkip };
   // Whether a call may go to the store now (kSkip: answer kUnavailable).
   Admit admit();
+  // kPass, or kProbe during an outage (never kSkip).
+  Admit force_probe();
   // Records a call's outcome and returns `s`.
   Status record(Status s, TimePoint started, Admit how);
   void log(TierLogLevel level, const std::string& message);

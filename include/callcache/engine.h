@@ -7,10 +7,11 @@
 // type: namespaces, invalidation, statistics and shutdown.
 //
 // Thread-safety: every member function may be called concurrently from any
-// number of threads. Reads of a namespace do not take an exclusive lock: a hit
-// takes its shard's shared lock, pins the entry with one atomic increment and
-// marks it visited (S3-FIFO) — LRU namespaces additionally try to reorder under
-// the exclusive lock and skip the reorder when it is contended.
+// number of threads. Lookups take no lock: a hit probes its shard's table
+// with atomic loads and pins the entry in a slot of the calling thread's own
+// record, so a hit on a hot key writes no cache line other threads use;
+// eviction order learns of hits lazily (LRU namespaces from per-thread
+// batches). Writes to a shard serialise on its lock.
 //
 // Ownership: the Engine owns its entries. A pinned entry (a Ref<V>) stays
 // valid after eviction, invalidation and shutdown until the last pin drops;

@@ -39,6 +39,7 @@
 // refreshes included), refresh_failures, load_timeouts, load_latency.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -165,7 +166,10 @@ class LoadCompletion {
   using SizeFunction = std::function<std::size_t(const V&)>;
 
   LoadCompletion(std::shared_ptr<internal::LoadSink> sink, SizeFunction size)
-      : core_(std::make_shared<Core>(Core{std::move(sink), std::move(size)})) {}
+      : core_(std::make_shared<Core>()) {
+    core_->sink = std::move(sink);
+    core_->size = std::move(size);
+  }
 
   // Returns false if the result was discarded (already completed, or the
   // load timed out).
@@ -177,7 +181,7 @@ class LoadCompletion {
     } else {
       out.error = r.status();
     }
-    return internal::complete_load(*core_->sink, out);
+    return finish(internal::complete_load(*core_->sink, out));
   }
   bool operator()(Result<Loaded<V>> r) const {
     internal::LoadOutcome out;
@@ -190,20 +194,34 @@ class LoadCompletion {
     } else {
       out.error = r.status();
     }
-    return internal::complete_load(*core_->sink, out);
+    return finish(internal::complete_load(*core_->sink, out));
   }
   bool operator()(Status error) const {
     internal::LoadOutcome out;
     out.error = error.ok() ? Status::internal("loader completed with an OK status and no value")
                            : std::move(error);
-    return internal::complete_load(*core_->sink, out);
+    return finish(internal::complete_load(*core_->sink, out));
   }
+
+  // Internal (TieredCache): runs `f` once, after the first call above has
+  // delivered its result (the value is in L1 and written through by then),
+  // or when every copy is destroyed without a call.
+  void set_finisher(std::function<void()> f) const { core_->finisher = std::move(f); }
 
  private:
   struct Core {
     std::shared_ptr<internal::LoadSink> sink;
     SizeFunction size;
+    std::function<void()> finisher;  // see set_finisher; run at most once
+    std::atomic<bool> finished{false};
+    ~Core() {
+      if (finisher && !finished.exchange(true)) finisher();
+    }
   };
+  bool finish(bool delivered) const {
+    if (core_->finisher && !core_->finished.exchange(true)) core_->finisher();
+    return delivered;
+  }
   std::shared_ptr<Core> core_;
 };
 

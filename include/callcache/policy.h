@@ -17,8 +17,10 @@
 namespace callcache {
 
 enum class EvictionPolicy : std::uint8_t {
-  kLru,     // least recently used; exact when uncontended, approximate under contention
-  kS3Fifo,  // S3-FIFO (small probationary FIFO + main FIFO + ghost): scan resistant
+  kLru,       // least recently used; exact when uncontended, approximate under contention
+  kS3Fifo,    // S3-FIFO (small probationary FIFO + main FIFO + ghost): scan resistant
+  kWTinyLfu,  // W-TinyLFU (window + frequency-sketch admission + segmented main)
+  kAdaptive,  // S3-FIFO or W-TinyLFU, whichever misses less in simulations on sampled keys
 };
 
 std::string_view eviction_policy_name(EvictionPolicy p) noexcept;
@@ -33,6 +35,10 @@ struct NamespacePolicy {
   std::uint64_t max_bytes = 0;
   // Cap on one tenant's entries in this namespace (0 = no cap). A tenant over
   // its cap loses its own least valuable entries, never another tenant's.
+  // Each tenant's entries live in one shard, and such a namespace has at
+  // most max_entries / max_entries_per_tenant shards, so every tenant can
+  // reach its cap; keep max_entries well above the cap (a few tenants at
+  // their cap in one shard still compete for it).
   std::uint64_t max_entries_per_tenant = 0;
   EvictionPolicy eviction = EvictionPolicy::kS3Fifo;
   // How long a failed load is remembered and returned without calling the

@@ -37,11 +37,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "callcache/account_locks.h"
 #include "callcache/backend.h"
 #include "callcache/rate_limiter.h"
 #include "callcache/status.h"
+#include "callcache/tiers.h"
 
 namespace callcache {
 
@@ -58,10 +61,20 @@ struct RedisOptions {
   std::size_t pool_size = 4;
   // First segment of every key.
   std::string prefix = "cc";
+  // Redis Sentinel: when not empty, `host`/`port` are ignored and every new
+  // connection asks these sentinels, in order, for the current address of
+  // the master named `sentinel_master` (SENTINEL get-master-addr-by-name), so
+  // after a fail-over connections that broke reconnect to the new master
+  // (and one that answers READONLY, to a demoted master, is dropped). The
+  // sentinels themselves are reached without AUTH.
+  std::vector<std::pair<std::string, int>> sentinels;
+  std::string sentinel_master;
 };
 
 // Parses "redis://host:port/db" (port defaults to 6379, db to 0) into
-// host/port/db of `out`. A password in the URL is refused (use an
+// host/port/db of `out`, or "redis-sentinel://host:port[,host:port...]/
+// master[/db]" (sentinel port defaults to 26379) into sentinels,
+// sentinel_master and db. A password in the URL is refused (use an
 // environment variable). Errors (kInvalidArgument) quote the URL.
 Status parse_redis_url(std::string_view url, RedisOptions& out);
 
@@ -69,6 +82,32 @@ Status parse_redis_url(std::string_view url, RedisOptions& out);
 // that is down at start-up is an outage, not a start-up failure; call
 // health() to check. Errors: kInvalidArgument for bad options.
 Result<std::unique_ptr<Backend>> open_redis_backend(RedisOptions options);
+
+// ---- Cross-process coordination of Tiers ------------------------------------
+//
+// The TierCoordinator (callcache/tiers.h) over Redis, for every process whose
+// Tiers share one Redis as L2: invalidations published on the channel
+// <prefix>:events:<db> and applied to every other process's L1; leases as
+// keys <prefix>:lease:<ns><tenant-hex><key> (SET NX PX) whose
+// release is announced on the same channel. One thread per coordinator holds
+// the subscription on its own connection and PINGs it every `heartbeat`; the
+// subscription counts as lost when its connection fails or nothing arrives
+// for `heartbeat_timeout`. While lost, Tiers drops its L1 at once and every
+// `flush_interval`, and once more when it is back: an L1 value outlives a
+// missed invalidation by at most heartbeat_timeout + flush_interval (and by
+// nothing when Redis itself is killed: the connection fails at once).
+
+struct RedisCoordinatorOptions {
+  RedisOptions redis;  // pool_size is ignored (two connections, plus the subscription)
+  Duration heartbeat = std::chrono::milliseconds(250);
+  Duration heartbeat_timeout = std::chrono::seconds(1);  // REQUIRES: > heartbeat
+  Duration flush_interval = std::chrono::seconds(1);
+  Duration retry = std::chrono::milliseconds(100);  // between reconnection attempts
+};
+
+// Creates the coordinator; it connects when Tiers starts it. Errors:
+// kInvalidArgument naming the option.
+Result<std::shared_ptr<TierCoordinator>> open_redis_coordinator(RedisCoordinatorOptions options);
 
 // ---- Distributed rate limiter -------------------------------------------
 //

@@ -265,27 +265,87 @@ class TieredCache {
     auto held = std::make_shared<Loader>(std::move(loader));
     return [core = core_, held, tenant, key, started](std::shared_ptr<internal::LoadSink> sink) {
       started->store(core->tiers->now_us(), std::memory_order_release);
-      if (core->tiers->l2()) {
-        if (auto found = core->read(tenant, *key)) {
-          internal::LoadOutcome out;
-          out.value = &found->value;
-          out.charge = core->size(found->value);
-          out.put.ttl = found->ttl;
-          out.put.tags = std::move(found->tags);
-          out.retain = Retain::kMemoryOnly;
-          out.from_second_tier = true;
-          internal::complete_load(*sink, out);
+      read_or_load<kBlocking>(core, held, tenant, key, std::move(sink), false);
+    };
+  }
+
+  // Completes `sink` with the L2 value if there is one. Else, with a
+  // coordinator, takes the key's lease and loads (releasing the lease once
+  // the value is in both tiers), or — another process holds it — waits for
+  // that process (at most lease_wait; this thread for the blocking form, the
+  // coordinator's otherwise) and starts over once (`waited`), loading
+  // without a lease if L2 still misses.
+  template <bool kBlocking, class Loader>
+  static void read_or_load(const std::shared_ptr<Core>& core, const std::shared_ptr<Loader>& held,
+                           TenantId tenant, const std::shared_ptr<const std::string>& key,
+                           std::shared_ptr<internal::LoadSink> sink, bool waited) {
+    Tiers& tiers = *core->tiers;
+    using K = internal::TieredCounters;
+    TierCoordinator* co = tiers.coordinator();
+    std::string lease, token;
+    if (tiers.l2()) {
+      if (auto found = core->read(tenant, *key)) {
+        if (waited) tiers.count(&K::lease_wait_hits, core->counters);
+        internal::LoadOutcome out;
+        out.value = &found->value;
+        out.charge = core->size(found->value);
+        out.put.ttl = found->ttl;
+        out.put.tags = std::move(found->tags);
+        out.retain = Retain::kMemoryOnly;
+        out.from_second_tier = true;
+        internal::complete_load(*sink, out);
+        return;
+      }
+      if (co && !waited) {
+        lease = Tiers::lease_name(core->ns, core->stored_as(tenant), *key);
+        auto got = co->try_lease(lease, tiers.options().lease_ttl);
+        if (got.ok() && *got) {
+          // The previous holder may have finished between our read and our
+          // claim: look once more before loading.
+          if (auto found = core->read(tenant, *key)) {
+            co->release_lease(lease, **got);
+            internal::LoadOutcome out;
+            out.value = &found->value;
+            out.charge = core->size(found->value);
+            out.put.ttl = found->ttl;
+            out.put.tags = std::move(found->tags);
+            out.retain = Retain::kMemoryOnly;
+            out.from_second_tier = true;
+            internal::complete_load(*sink, out);
+            return;
+          }
+          token = std::move(**got);
+          tiers.count(&K::leases_taken, core->counters);
+        } else if (got.ok()) {  // another process is loading it: wait for its value
+          tiers.count(&K::lease_waits, core->counters);
+          const Duration wait = tiers.options().lease_wait;
+          if constexpr (kBlocking) {
+            auto gate = std::make_shared<internal::Gate>();
+            co->wait_lease(lease, wait, [gate] { gate->open(); });
+            gate->wait_for(wait + std::chrono::milliseconds(100));
+          } else {
+            co->wait_lease(lease, wait, [core, held, tenant, key, sink]() mutable {
+              read_or_load<kBlocking>(core, held, tenant, key, std::move(sink), true);
+            });
+            return;
+          }
+          read_or_load<kBlocking>(core, held, tenant, key, std::move(sink), true);
           return;
         }
       }
-      core->tiers->count(&internal::TieredCounters::loads, core->counters);
-      LoadCompletion<V> done(std::move(sink), core->size);
-      if constexpr (kBlocking) {
-        internal::run_blocking_loader<V>(*held, done);
-      } else {
-        internal::run_async_loader<V>(*held, done);
-      }
-    };
+    }
+    tiers.count(&K::loads, core->counters);
+    LoadCompletion<V> done(std::move(sink), core->size);
+    if (!token.empty()) {
+      done.set_finisher([co, lease = std::move(lease), token = std::move(token)] {
+        co->release_lease(lease, token);
+      });
+    }
+    if constexpr (kBlocking) {
+      internal::run_blocking_loader<V>(*held, done);
+    } else {
+      internal::run_async_loader<V>(*held, done);
+    }
   }
 
   Cache<V, SizeFn> l1_;

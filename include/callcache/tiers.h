@@ -8,9 +8,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,15 +39,90 @@ struct TieredStats {
   std::uint64_t decode_errors = 0;    // L2 values the codec could not decode
   std::uint64_t encode_errors = 0;    // values the codec could not encode (not written)
   std::uint64_t loads = 0;            // loader calls
+  // Cross-process coordination (TiersOptions::coordinator):
+  std::uint64_t remote_invalidations = 0;  // invalidations from other processes applied to L1
+  std::uint64_t l1_flushes = 0;            // L1 dropped because the subscription was lost/regained
+  std::uint64_t leases_taken = 0;          // misses that took the key's lease and loaded
+  std::uint64_t lease_waits = 0;           // misses that waited for another process's load
+  std::uint64_t lease_wait_hits = 0;       // ... and then found its value in L2
 };
 
 namespace internal {
 struct TieredCounters {
   std::atomic<std::uint64_t> l2_hits{0}, l2_misses{0}, l2_invalidated{0}, l2_errors{0},
-      l2_writes{0}, l2_write_errors{0}, decode_errors{0}, encode_errors{0}, loads{0};
+      l2_writes{0}, l2_write_errors{0}, decode_errors{0}, encode_errors{0}, loads{0},
+      remote_invalidations{0}, l1_flushes{0}, leases_taken{0}, lease_waits{0}, lease_wait_hits{0};
   TieredStats snapshot() const;
 };
+
+// A one-shot signal a thread can wait on (a blocking load waiting for
+// another process's lease).
+class Gate {
+ public:
+  void open() {
+    {
+      std::lock_guard l(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Returns whether it opened within `d`.
+  bool wait_for(Duration d) {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, d, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
 }  // namespace internal
+
+// Coordination between processes whose Tiers share one L2 server (a Redis
+// implementation: open_redis_coordinator in callcache/redis_backend.h):
+//   - invalidation messages: every invalidation made through a Tiers is
+//     published, and applied to the L1 of every other process's Tiers;
+//   - the subscription's health: while it is lost, a process may have missed
+//     invalidations, so its L1 is suspect (Tiers drops it, see TiersOptions);
+//   - leases: a short exclusive claim on a key being loaded, and a
+//     notification when its holder is done, so N processes missing one key
+//     make one load (TieredCache waits for the holder, then reads L2).
+// Thread-safety: every member may be called from any thread.
+class TierCoordinator {
+ public:
+  struct Handlers {
+    // A message another process published (never this one's own), on the
+    // coordinator's thread.
+    std::function<void(std::string_view message)> on_message;
+    // The subscription is down (called when it is lost, then again every
+    // flush interval until it is back): messages may have been missed.
+    std::function<void()> on_lost;
+    // The subscription is back (after on_lost): anything kept meanwhile may
+    // have missed a message.
+    std::function<void()> on_resubscribed;
+  };
+  virtual ~TierCoordinator() = default;
+
+  // Starts delivering to `handlers` (called once). After stop() returns no
+  // handler runs, and pending waits are dropped without being called.
+  virtual void start(Handlers handlers) = 0;
+  virtual void stop() = 0;
+  // Whether messages are being received now.
+  virtual bool subscribed() const = 0;
+  // Sends `messages` to every other process. Errors: the server's.
+  virtual Status publish(std::span<const std::string> messages) = 0;
+
+  // Claims `name` for `ttl`: the token to release it with, nullopt if another
+  // process holds it, or an error (then load without a lease).
+  virtual Result<std::optional<std::string>> try_lease(std::string_view name, Duration ttl) = 0;
+  // Frees `name` if `token` still holds it, and wakes its waiters everywhere.
+  virtual void release_lease(std::string_view name, std::string_view token) = 0;
+  // Calls `done` once: when `name` is released, after `timeout`, or when the
+  // subscription is lost (inline if it is down now). Runs on the
+  // coordinator's thread (or inline); `done` must not block for long.
+  virtual void wait_lease(std::string_view name, Duration timeout, std::function<void()> done) = 0;
+};
 
 struct TiersOptions {
   // How long invalidation markers stay in L2. They must outlive any value
@@ -59,6 +139,22 @@ struct TiersOptions {
   // calling thread, never under a lock. Must be thread-safe. Empty = only
   // counted (TieredStats).
   std::function<void(const Status& error, std::string_view operation)> on_error;
+
+  // Other processes sharing L2 (nullptr = none). With one, every
+  // invalidation is also applied to the other processes' L1 within
+  // milliseconds; while the subscription is lost (the coordinator's
+  // on_lost), L1 is dropped at once and again on every on_lost call (each
+  // flush interval) and when it is back, so no L1 value outlives a missed
+  // invalidation by more than the coordinator's detection time plus flush
+  // interval. And a TieredCache miss that L2 cannot serve takes the key's
+  // lease before loading; a process finding it held waits for the holder
+  // (at most lease_wait), then reads L2 and loads itself only if the value
+  // is not there. Tiers starts the coordinator and stops it when destroyed.
+  std::shared_ptr<TierCoordinator> coordinator;
+  // How long a loading process holds a key's lease (a crashed holder's
+  // lease lapses after this) and how long others wait for it.
+  Duration lease_ttl = std::chrono::seconds(5);
+  Duration lease_wait = std::chrono::seconds(5);
 };
 
 // An engine (L1) and one second tier (L2) used together: what every
@@ -89,6 +185,8 @@ class Tiers {
  public:
   // `l2` may be nullptr (L1 + loader only; invalidation reaches L1 only).
   Tiers(Engine& engine, Backend* l2, TiersOptions options = {});
+  // Stops the coordinator (no handler runs afterwards).
+  ~Tiers();
   Tiers(const Tiers&) = delete;
   Tiers& operator=(const Tiers&) = delete;
 
@@ -132,9 +230,19 @@ class Tiers {
     (totals_.*field).fetch_add(1, std::memory_order_relaxed);
   }
   std::int64_t now_us() const;
+  TierCoordinator* coordinator() const noexcept { return options_.coordinator.get(); }
+  const TiersOptions& options() const noexcept { return options_; }
+  // The lease name of a key (for TierCoordinator::try_lease).
+  static std::string lease_name(std::string_view ns, TenantId stored_as, std::string_view key);
 
  private:
   void mark(std::string marker);
+  // Sends invalidation messages to other processes (no-op without a
+  // coordinator); applies one received from another.
+  void publish(std::span<const std::string> messages);
+  void apply(std::string_view message);
+  // Drops every namespace of L1 (the subscription was lost or regained).
+  void flush_l1();
   void failed(const Status& s, std::string_view operation);
   TenantId stored_as(std::string_view ns, TenantId tenant) const;
 

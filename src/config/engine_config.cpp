@@ -11,7 +11,9 @@ void read_policy(MapReader& r, NamespacePolicy& p) {
   r.count("max_entries", p.max_entries, /*allow_zero=*/false);
   r.bytes("max_bytes", p.max_bytes);
   r.count("max_entries_per_tenant", p.max_entries_per_tenant);
-  r.choice("eviction", p.eviction, {{"s3fifo", EvictionPolicy::kS3Fifo}, {"lru", EvictionPolicy::kLru}});
+  r.choice("eviction", p.eviction,
+           {{"s3fifo", EvictionPolicy::kS3Fifo}, {"lru", EvictionPolicy::kLru},
+            {"wtinylfu", EvictionPolicy::kWTinyLfu}, {"adaptive", EvictionPolicy::kAdaptive}});
   r.duration("negative_ttl", p.negative_ttl);
   r.duration("stale_ttl", p.stale_ttl);
   r.duration("refresh_ahead", p.refresh_ahead);

@@ -23,8 +23,8 @@ struct CoarseClock::Impl {
   std::thread ticker;
 
   static std::int64_t read_steady() {
-    return std::chrono::duration_cast<Duration>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   }
 };
 

@@ -25,8 +25,14 @@ TEST(ManualScheduler, RunsTasksInDeadlineOrderAtTheirTime) {
   std::vector<int> order;
   std::vector<TimePoint> at;
   TimePoint t0 = clock.now();
-  sched.schedule_after(3s, [&] { order.push_back(3); at.push_back(clock.now()); });
-  sched.schedule_after(1s, [&] { order.push_back(1); at.push_back(clock.now()); });
+  sched.schedule_after(3s, [&] {
+    order.push_back(3);
+    at.push_back(clock.now());
+  });
+  sched.schedule_after(1s, [&] {
+    order.push_back(1);
+    at.push_back(clock.now());
+  });
   auto id = sched.schedule_after(2s, [&] { order.push_back(2); });
   EXPECT_TRUE(sched.cancel(id));
   EXPECT_FALSE(sched.cancel(id));

@@ -1,13 +1,13 @@
 // Many threads reading, writing, invalidating and evicting the same keys.
 // Meant for ThreadSanitizer: it asserts invariants, TSan asserts the races.
-#include "callcache/cache.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <random>
 #include <thread>
 #include <vector>
+
+#include "callcache/cache.h"
 
 namespace callcache {
 namespace {
@@ -42,16 +42,26 @@ TEST_P(Stress, MixedOperationsKeepInvariants) {
       std::string key = "k" + std::to_string(rng() % 512);
       auto& c = rng() % 2 ? a : b;
       switch (rng() % 10) {
-        case 0: case 1: case 2: {
+        case 0:
+        case 1:
+        case 2: {
           PutOptions po;
           if (rng() % 4 == 0) po.tags = {"t" + std::to_string(rng() % 3)};
           (void)c.put(t, key, std::string(rng() % 300, 'x'), po);
           break;
         }
-        case 3: c.erase(t, key); break;
-        case 4: if (rng() % 50 == 0) engine->invalidate_tenant(t); break;
-        case 5: if (rng() % 50 == 0) engine->invalidate_tag("t1"); break;
-        case 6: if (rng() % 200 == 0) (void)engine->invalidate_namespace("a"); break;
+        case 3:
+          c.erase(t, key);
+          break;
+        case 4:
+          if (rng() % 50 == 0) engine->invalidate_tenant(t);
+          break;
+        case 5:
+          if (rng() % 50 == 0) engine->invalidate_tag("t1");
+          break;
+        case 6:
+          if (rng() % 200 == 0) (void)engine->invalidate_namespace("a");
+          break;
         default:
           if (auto r = c.get(t, key)) {
             if (held.size() < 16) held.push_back(*r);
@@ -76,8 +86,12 @@ TEST_P(Stress, MixedOperationsKeepInvariants) {
   EXPECT_GT(ops.load(), 1000u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Policies, Stress, ::testing::Values(EvictionPolicy::kLru, EvictionPolicy::kS3Fifo),
-                         [](const auto& info) { return std::string(eviction_policy_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Policies, Stress,
+                         ::testing::Values(EvictionPolicy::kLru, EvictionPolicy::kS3Fifo,
+                                           EvictionPolicy::kWTinyLfu, EvictionPolicy::kAdaptive),
+                         [](const auto& info) {
+                           return std::string(eviction_policy_name(info.param));
+                         });
 
 }  // namespace
 }  // namespace callcache

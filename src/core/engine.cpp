@@ -24,7 +24,16 @@ constexpr std::uint64_t kMinEntriesPerShard = 32;
 constexpr std::uint64_t kMinBytesPerShard = 1 << 20;
 
 std::uint64_t pick_shards(const EngineOptions& o, const NamespacePolicy& p) {
-  if (o.shards) return std::bit_floor(std::max<std::uint64_t>(o.shards, 1));
+  // A namespace with a per-tenant cap keeps each tenant in one shard (see
+  // NamespaceState::shard_by_tenant), so a shard must hold at least one
+  // tenant at its cap: with max_entries / shards below the cap, a tenant
+  // could never reach its cap, and one tenant filling its shard would evict
+  // the other tenants pinned there.
+  const std::uint64_t tenant_bound =
+      p.max_entries_per_tenant && !p.shared
+          ? std::bit_floor(std::max<std::uint64_t>(1, p.max_entries / p.max_entries_per_tenant))
+          : std::numeric_limits<std::uint64_t>::max();
+  if (o.shards) return std::min(std::bit_floor(std::max<std::uint64_t>(o.shards, 1)), tenant_bound);
   std::uint64_t hw = std::max(1u, std::thread::hardware_concurrency());
   // Enough shards that concurrent readers rarely meet on one lock, even with
   // a skewed key popularity.
@@ -32,7 +41,7 @@ std::uint64_t pick_shards(const EngineOptions& o, const NamespacePolicy& p) {
   n = std::min<std::uint64_t>(n, 256);
   n = std::min(n, std::max<std::uint64_t>(1, p.max_entries / kMinEntriesPerShard));
   if (p.max_bytes) n = std::min(n, std::max<std::uint64_t>(1, p.max_bytes / kMinBytesPerShard));
-  return std::bit_floor(std::max<std::uint64_t>(n, 1));
+  return std::min(std::bit_floor(std::max<std::uint64_t>(n, 1)), tenant_bound);
 }
 
 // Splits `total` over n shards exactly: the first total % n get one more.
@@ -98,14 +107,17 @@ std::uint64_t EngineImpl::sweep() {
     for (auto& shard : ns.shards) {
       if (reclaim_versions) {
         removed += shard->remove_if(
-            [version](const Entry& e) { return e.version() != static_cast<std::uint16_t>(version); },
-                                    EvictionCause::kExplicit);
+            [version](const Entry& e) {
+              return e.version() != static_cast<std::uint16_t>(version);
+            },
+            EvictionCause::kExplicit);
       }
       removed += shard->remove_if(
           [now, stale](const Entry& e) {
             return e.has(Entry::kNegative) ? now >= e.expire() : now >= e.expire() + stale;
           },
           EvictionCause::kExpired);
+      shard->reclaim();
     }
   }
   return removed;
@@ -140,12 +152,18 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineOptions options) {
     ns->shard_mask = n - 1;
     // Shards rehash entries with the same seed the engine hashes lookups with.
     const std::uint64_t seed = options.seed;
+    if (spec.policy.eviction == EvictionPolicy::kAdaptive) {
+      ns->adaptive = std::make_unique<internal::AdaptiveController>(spec.policy.max_entries);
+    }
+    const internal::ShardContext context{&ns->lookups, ns->adaptive.get()};
     for (std::uint64_t i = 0; i < n; ++i) {
       internal::ShardLimits limits;
       limits.max_entries = std::max<std::uint64_t>(1, share(spec.policy.max_entries, n, i));
-      limits.max_bytes = spec.policy.max_bytes ? std::max<std::uint64_t>(1, share(spec.policy.max_bytes, n, i)) : 0;
+      limits.max_bytes = spec.policy.max_bytes
+                             ? std::max<std::uint64_t>(1, share(spec.policy.max_bytes, n, i))
+                             : 0;
       limits.max_per_tenant = spec.policy.shared ? 0 : spec.policy.max_entries_per_tenant;
-      ns->shards.push_back(internal::make_shard(spec.policy.eviction, limits, seed));
+      ns->shards.push_back(internal::make_shard(spec.policy.eviction, limits, seed, context));
     }
     ns->byte_budget = spec.policy.max_bytes / n;
     impl->by_name.emplace(spec.name, static_cast<std::uint32_t>(impl->namespaces.size()));
@@ -165,7 +183,8 @@ Result<NamespaceId> Engine::find(std::string_view ns) const {
   if (it == impl_->by_name.end()) {
     std::string known;
     for (const auto& n : impl_->namespaces) known += (known.empty() ? "" : ", ") + n->name;
-    return Status::not_found("unknown namespace '" + std::string(ns) + "' (configured: " + known + ")");
+    return Status::not_found("unknown namespace '" + std::string(ns) + "' (configured: " + known +
+                             ")");
   }
   return NamespaceId{it->second};
 }
@@ -176,7 +195,9 @@ std::vector<std::string> Engine::namespace_names() const {
   return out;
 }
 
-const NamespacePolicy& Engine::policy(NamespaceId id) const { return impl_->namespaces[id.index]->policy; }
+const NamespacePolicy& Engine::policy(NamespaceId id) const {
+  return impl_->namespaces[id.index]->policy;
+}
 const std::string& Engine::name(NamespaceId id) const { return impl_->namespaces[id.index]->name; }
 
 // ---- The typed fronts' calls (callcache/internal/engine_access.h) ----------
@@ -206,7 +227,8 @@ Entry* internal::EngineAccess::lookup(Engine& engine, NamespaceId id, TenantId t
   NamespaceState& ns = *impl.namespaces[id.index];
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr,
+                                      /*pin_slot=*/true);
 }
 
 Entry* internal::EngineAccess::lookup_for_load(Engine& engine, NamespaceId id, TenantId tenant,
@@ -253,7 +275,8 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
                                       std::optional<std::uint64_t> if_epoch, Entry** out) {
   EngineImpl* impl_ = engine.impl_.get();
   if (out) *out = nullptr;
-  if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
+  if (impl_->shut_down.load(std::memory_order_acquire))
+    return Status::shutdown("cache is shut down");
   if (Status s = check_key(key); !s.ok()) return s;
   NamespaceState& ns = *impl_->namespaces[id.index];
   const internal::ValueOps* ops = ns.ops.load(std::memory_order_acquire);
@@ -261,8 +284,8 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
   if (charge > std::numeric_limits<std::uint32_t>::max() ||
       (ns.policy.max_bytes && charge > ns.policy.max_bytes)) {
     ns.shards[0]->counters.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds max_bytes of namespace '" +
-                             ns.name + "'");
+    return Status::too_large("value of " + std::to_string(charge) +
+                             " bytes exceeds max_bytes of namespace '" + ns.name + "'");
   }
   if (if_epoch && ns.epoch.load(std::memory_order_seq_cst) != *if_epoch) {
     return Status::cancelled("an invalidation ran while the value was being loaded");
@@ -271,9 +294,9 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
     // Checked before the value is moved into an entry: on error the caller
     // still owns it (the loading layer hands it to waiters uncached).
     ns.shards[0]->counters.rejected.fetch_add(1, std::memory_order_relaxed);
-    return Status::too_large("value of " + std::to_string(charge) + " bytes exceeds the per-shard share (" +
-                             std::to_string(ns.byte_budget) + " bytes) of max_bytes of namespace '" +
-                             ns.name + "'");
+    return Status::too_large(
+        "value of " + std::to_string(charge) + " bytes exceeds the per-shard share (" +
+        std::to_string(ns.byte_budget) + " bytes) of max_bytes of namespace '" + ns.name + "'");
   }
   Duration ttl = options.ttl.value_or(ns.policy.ttl);
   if (ttl <= Duration::zero()) return Status::invalid_argument("ttl must be > 0");
@@ -307,7 +330,8 @@ Status internal::EngineAccess::insert_negative(Engine& engine, NamespaceId id, T
   EngineImpl* impl_ = engine.impl_.get();
   NamespaceState& ns = *impl_->namespaces[id.index];
   if (ns.policy.negative_ttl <= Duration::zero()) return Status();
-  if (impl_->shut_down.load(std::memory_order_acquire)) return Status::shutdown("cache is shut down");
+  if (impl_->shut_down.load(std::memory_order_acquire))
+    return Status::shutdown("cache is shut down");
   if (Status s = check_key(key); !s.ok()) return s;
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
@@ -376,7 +400,8 @@ std::uint64_t Engine::invalidate_tenant(TenantId tenant) {
   for (auto& ns : impl_->namespaces) ns->epoch.fetch_add(1, std::memory_order_seq_cst);
   for (auto& ns : impl_->namespaces) {
     for (auto& shard : ns->shards) {
-      n += shard->remove_if([tenant](const Entry& e) { return e.tenant() == tenant; }, EvictionCause::kExplicit);
+      n += shard->remove_if([tenant](const Entry& e) { return e.tenant() == tenant; },
+                            EvictionCause::kExplicit);
     }
   }
   return n;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "adaptive.h"
 #include "callcache/engine.h"
 #include "callcache/internal/engine_access.h"
 #include "flight.h"
@@ -24,22 +25,26 @@ struct NamespaceState {
   std::string name;
   NamespacePolicy policy;
   std::atomic<std::uint32_t> version{1};
-  std::atomic<std::uint64_t> epoch{0};  // bumped before every invalidation's removals
-  std::uint32_t swept_version = 1;  // guarded by EngineImpl::sweep_mu
+  std::atomic<std::uint64_t> epoch{0};        // bumped before every invalidation's removals
+  std::uint32_t swept_version = 1;            // guarded by EngineImpl::sweep_mu
   std::atomic<const ValueOps*> ops{nullptr};  // bound value type (first bind wins)
-  std::uint8_t type_index = 0;                 // its registry index, set with ops
-  std::mutex bind_mu;                          // serialises binding
+  std::uint8_t type_index = 0;                // its registry index, set with ops
+  std::mutex bind_mu;                         // serialises binding
+  // Shared by the shards, so declared (and destroyed) before them.
+  LookupCounters lookups;                        // hits and misses of plain lookups
+  std::unique_ptr<AdaptiveController> adaptive;  // kAdaptive only
   std::vector<std::unique_ptr<Shard>> shards;
   std::uint64_t shard_mask = 0;
   // Namespaces with a per-tenant cap keep each tenant in one shard so the cap
   // is exact and only the tenant's own entries are displaced.
   bool shard_by_tenant = false;
-  std::uint64_t byte_budget = 0;  // per shard, 0 = unbounded
+  std::uint64_t byte_budget = 0;             // per shard, 0 = unbounded
   StripedCounters<kLoadEvents> load_events;  // bumped on every get_or_load hit
   LatencyHistogram latency;
 
   Shard& shard_for(std::uint64_t hash, TenantId tenant) const noexcept {
-    std::uint64_t pick = shard_by_tenant ? (tenant.value * 0x9e3779b97f4a7c15ULL) >> 32 : hash >> 16;
+    std::uint64_t pick =
+        shard_by_tenant ? (tenant.value * 0x9e3779b97f4a7c15ULL) >> 32 : hash >> 16;
     return *shards[pick & shard_mask];
   }
   TenantId effective(TenantId t) const noexcept { return policy.shared ? kSharedTenant : t; }
@@ -78,8 +83,9 @@ class EngineImpl {
   std::uint64_t sweep();
 
   LookupContext context(const NamespaceState& ns) const noexcept {
-    return LookupContext{clock->now(), static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)), ns.policy.stale_ttl,
-                         ns.policy.refresh_ahead};
+    return LookupContext{clock->now(),
+                         static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)),
+                         ns.policy.stale_ttl, ns.policy.refresh_ahead};
   }
 };
 

@@ -1,10 +1,10 @@
-#include "callcache/cache.h"
-
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "callcache/cache.h"
 
 namespace callcache {
 namespace {
@@ -215,11 +215,40 @@ TEST_F(EngineTest, TenantCapEvictsOnlyThatTenantsEntries) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache.put(TenantId{2}, "b" + std::to_string(i), i).ok());
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(cache.put(TenantId{1}, "a" + std::to_string(i), i).ok());
   int a_held = 0;
-  for (int i = 0; i < 10; ++i) a_held += cache.get(TenantId{1}, "a" + std::to_string(i)).has_value();
+  for (int i = 0; i < 10; ++i)
+    a_held += cache.get(TenantId{1}, "a" + std::to_string(i)).has_value();
   EXPECT_EQ(a_held, 3);
   EXPECT_TRUE(cache.get(TenantId{1}, "a9")) << "the newest survive";
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(cache.get(TenantId{2}, "b" + std::to_string(i)));
   EXPECT_EQ(engine->stats().total.evicted(EvictionCause::kTenantCap), 7u);
+}
+
+// Tenants of a capped namespace are pinned to one shard each: a shard must
+// hold a whole tenant at its cap, or the cap is unreachable and a tenant
+// filling its shard evicts the others pinned there.
+TEST_F(EngineTest, TenantReachesItsCapAndItsFloodLeavesOtherTenantsAlone) {
+  NamespacePolicy p = policy(4000);
+  p.max_entries_per_tenant = 400;  // at most 8 shards of 500: a full tenant and 100 more fit in one
+  for (std::size_t shards : {0, 64}) {  // the default shard count, and many explicit shards
+    auto engine = make({{"entity", p}}, shards);
+    auto cache = Cache<int>::open(*engine, "entity").value();
+    for (std::uint64_t t = 2; t < 12; ++t) {  // ten small tenants, whatever shards they land in
+      for (int i = 0; i < 10; ++i)
+        ASSERT_TRUE(cache.put(TenantId{t}, "b" + std::to_string(i), i).ok());
+    }
+    for (int i = 0; i < 5000; ++i)
+      ASSERT_TRUE(cache.put(TenantId{1}, "a" + std::to_string(i), i).ok());
+    int a_held = 0;
+    for (int i = 0; i < 5000; ++i)
+      a_held += cache.get(TenantId{1}, "a" + std::to_string(i)).has_value();
+    EXPECT_EQ(a_held, 400) << shards << " shards";
+    int others = 0;
+    for (std::uint64_t t = 2; t < 12; ++t) {
+      for (int i = 0; i < 10; ++i)
+        others += cache.get(TenantId{t}, "b" + std::to_string(i)).has_value();
+    }
+    EXPECT_EQ(others, 100) << shards << " shards";
+  }
 }
 
 TEST_F(EngineTest, StatsRenderAsJsonAndPrometheus) {
@@ -236,7 +265,9 @@ TEST_F(EngineTest, StatsRenderAsJsonAndPrometheus) {
   EXPECT_NE(json.find("\"entity\":{"), std::string::npos) << json;
   EXPECT_NE(json.find("\"hits\":1"), std::string::npos) << json;
   std::string prom = s.to_prometheus();
-  EXPECT_NE(prom.find("callcache_hits_total{namespace=\"entity\",scope=\"isolated\"} 1"), std::string::npos) << prom;
+  EXPECT_NE(prom.find("callcache_hits_total{namespace=\"entity\",scope=\"isolated\"} 1"),
+            std::string::npos)
+      << prom;
   EXPECT_NE(prom.find("# TYPE callcache_entries gauge"), std::string::npos);
 }
 
@@ -270,7 +301,8 @@ TEST_F(EngineTest, LoadRacingAnInvalidationIsNotCached) {
   std::optional<LoadCompletion<std::string>> pending;
   std::optional<Result<Ref<std::string>>> got;
   auto start = [&](LoadCompletion<std::string> done) { pending.emplace(std::move(done)); };
-  cache.get_or_load_async(TenantId{1}, "chat:5", start, [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
+  cache.get_or_load_async(TenantId{1}, "chat:5", start,
+                          [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
   ASSERT_TRUE(pending.has_value());
   ASSERT_TRUE(engine->invalidate("entity", TenantId{1}, "chat:5").ok());  // e.g. setChatTitle
   (*pending)(Result<std::string>(std::string("old title")));
@@ -281,7 +313,8 @@ TEST_F(EngineTest, LoadRacingAnInvalidationIsNotCached) {
   // Without an invalidation in between, the same load is cached.
   pending.reset();
   got.reset();
-  cache.get_or_load_async(TenantId{1}, "chat:5", start, [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
+  cache.get_or_load_async(TenantId{1}, "chat:5", start,
+                          [&](Result<Ref<std::string>> r) { got.emplace(std::move(r)); });
   ASSERT_TRUE(pending.has_value());
   (*pending)(Result<std::string>(std::string("new title")));
   ASSERT_TRUE(got.has_value() && got->ok());

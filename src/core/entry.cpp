@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <array>
-#include <mutex>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
+#include "reclaim.h"
 #include "slab.h"
 
 namespace callcache::internal {
@@ -33,11 +34,13 @@ Result<std::uint8_t> register_type(const ValueOps* ops) {
   std::lock_guard lock(g_type_mu);
   int n = g_type_count.load(std::memory_order_relaxed);
   for (int i = 1; i < n; ++i) {
-    if (g_types[static_cast<std::size_t>(i)].load(std::memory_order_relaxed)->type_tag == ops->type_tag) {
+    if (g_types[static_cast<std::size_t>(i)].load(std::memory_order_relaxed)->type_tag ==
+        ops->type_tag) {
       return static_cast<std::uint8_t>(i);
     }
   }
-  if (n == kMaxTypes) return Status::resource_exhausted("more than 255 distinct cached value types");
+  if (n == kMaxTypes)
+    return Status::resource_exhausted("more than 255 distinct cached value types");
   g_types[static_cast<std::size_t>(n)].store(ops, std::memory_order_release);
   g_type_count.store(n + 1, std::memory_order_release);
   return static_cast<std::uint8_t>(n);
@@ -48,20 +51,15 @@ const ValueOps* Entry::ops() const noexcept {
 }
 
 std::size_t Entry::value_offset() const noexcept {
-  return align_up(sizeof(Entry), payload_align(ops()));
-}
-
-std::size_t Entry::key_offset() const noexcept {
-  const ValueOps* o = ops();
-  return align_up(sizeof(Entry), payload_align(o)) + payload_size(o);
+  return align_up(sizeof(Entry) + key_len_, payload_align(ops()));
 }
 
 Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const Status* error,
                      TenantId tenant, std::string_view key, std::uint32_t charge, TimePoint expire,
                      std::uint16_t version) {
   const std::size_t align = std::max(payload_align(ops), alignof(Entry));
-  const std::size_t value_at = align_up(sizeof(Entry), payload_align(ops));
-  const std::size_t total = value_at + payload_size(ops) + key.size();
+  const std::size_t value_at = align_up(sizeof(Entry) + key.size(), payload_align(ops));
+  const std::size_t total = value_at + payload_size(ops);
   void* mem = align <= SlabAllocator::kGranule ? SlabAllocator::global().allocate(total) : nullptr;
   const bool in_slab = mem != nullptr;
   if (!in_slab) {
@@ -81,15 +79,15 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
     ops->move_construct(base + value_at, value);
   } else {
     ::new (base + value_at) Status(*error);
-    e->flags_ = kNegative;
+    e->flags_.store(kNegative, std::memory_order_relaxed);
   }
-  if (!key.empty()) std::memcpy(base + value_at + payload_size(ops), key.data(), key.size());
+  if (!key.empty()) std::memcpy(base + sizeof(Entry), key.data(), key.size());
   return e;
 }
 
 void Entry::destroy() noexcept {
   const ValueOps* o = ops();
-  const std::size_t value_at = align_up(sizeof(Entry), payload_align(o));
+  const std::size_t value_at = align_up(sizeof(Entry) + key_len_, payload_align(o));
   void* payload = reinterpret_cast<char*>(this) + value_at;
   const std::size_t align = std::max(payload_align(o), alignof(Entry));
   if (o) {
@@ -98,7 +96,7 @@ void Entry::destroy() noexcept {
     static_cast<Status*>(payload)->~Status();
   }
   const bool in_slab = in_slab_;
-  const std::size_t total = value_at + payload_size(o) + key_len_;  // as in create()
+  const std::size_t total = value_at + payload_size(o);  // as in create()
   this->~Entry();
   if (in_slab) {
     SlabAllocator::global().deallocate(this, total);
@@ -109,11 +107,41 @@ void Entry::destroy() noexcept {
   }
 }
 
-// Public pin helpers (declared in callcache/engine.h).
-void ref(Entry* e) noexcept { e->ref(); }
-void unref(Entry* e) noexcept { e->unref(); }
-const void* value_of(const Entry* e) noexcept { return e->value(); }
-const Status& error_of(const Entry* e) noexcept { return e->error(); }
-TimePoint expires_at(const Entry* e) noexcept { return e->expire(); }
+// Public pin helpers (declared in callcache/engine.h). A handle is either an
+// entry holding a reference, or — low bit set — the address of the reader
+// record pin slot (reclaim.h) that holds the entry (Engine::lookup).
+namespace {
+
+bool is_pin(const Entry* e) noexcept { return reinterpret_cast<std::uintptr_t>(e) & 1; }
+std::atomic<void*>* slot_of(const Entry* e) noexcept {
+  return reinterpret_cast<std::atomic<void*>*>(reinterpret_cast<std::uintptr_t>(e) &
+                                               ~std::uintptr_t{1});
+}
+const Entry* entry_of(const Entry* e) noexcept {
+  return is_pin(e) ? static_cast<const Entry*>(slot_of(e)->load(std::memory_order_acquire)) : e;
+}
+
+}  // namespace
+
+Entry* pin_handle(std::atomic<void*>* slot) noexcept {
+  return reinterpret_cast<Entry*>(reinterpret_cast<std::uintptr_t>(slot) | 1);
+}
+
+void ref(Entry* e) noexcept { const_cast<Entry*>(entry_of(e))->ref(); }
+Entry* share(Entry* e) noexcept {
+  Entry* x = const_cast<Entry*>(entry_of(e));
+  x->ref();
+  return x;
+}
+void unref(Entry* e) noexcept {
+  if (is_pin(e)) {
+    release_pin(slot_of(e));
+  } else {
+    e->unref();
+  }
+}
+const void* value_of(const Entry* e) noexcept { return entry_of(e)->value(); }
+const Status& error_of(const Entry* e) noexcept { return entry_of(e)->error(); }
+TimePoint expires_at(const Entry* e) noexcept { return entry_of(e)->expire(); }
 
 }  // namespace callcache::internal

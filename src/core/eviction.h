@@ -2,9 +2,14 @@
 // eviction; the shard owns storage, bounds and locking (policy apart from
 // storage: docs/architecture.md).
 //
-// Contract (EvictionStrategy): every member runs under the shard's exclusive
-// lock except on_hit, which runs under the shared lock concurrently with
-// other on_hit calls and may only touch atomics.
+// Contract (EvictionStrategy): every member runs under the shard's lock.
+// Lookups take no lock: a hit only bumps the entry's own hit counter
+// (Entry::touch, saturating, so a hot entry's line stops being written), and a
+// strategy that needs the order of hits (kBuffersHits, LRU) gets them in
+// batches from the shard through promote(). The strategies are:
+// - LruStrategy (here): a list, reordered in batches of hits;
+// - TwoQueueStrategy (two_queue.h): S3-FIFO, W-TinyLFU, and the adaptive
+//   policy that switches between them.
 #pragma once
 
 #include <algorithm>
@@ -19,21 +24,21 @@ namespace callcache::internal {
 
 template <class S>
 concept EvictionStrategy = requires(S s, Entry* e, std::uint64_t hash, TenantId t) {
-  s.on_insert(e, hash);           // a new entry is linked
-  s.on_hit(e);                    // a lookup found e (shared lock only)
-  { s.wants_promote() } -> std::convertible_to<bool>;  // on_hit needs promote() under exclusive lock
-  s.promote(e);                   // reorder after a hit (exclusive lock)
-  s.on_remove(e);                 // e leaves (explicit removal, expiry, eviction)
-  { s.next_victim() } -> std::same_as<Entry*>;      // whom to evict next (nullptr if empty)
-  { s.victim_of(t) } -> std::same_as<Entry*>;       // t's least valuable entry
-  s.on_evict(e, hash);            // e was chosen by next_victim and is leaving
-  s.on_replace(e, e);             // a new value takes over an entry's place (an update)
+  s.on_insert(e, hash);                              // a new entry is linked
+  { S::kBuffersHits } -> std::convertible_to<bool>;  // wants promote() for hits, in order
+  s.promote(e);                                      // e was hit (batched; e is linked)
+  s.on_remove(e);                               // e leaves (explicit removal, expiry, eviction)
+  { s.next_victim() } -> std::same_as<Entry*>;  // whom to evict next (nullptr if empty)
+  { s.victim_of(t) } -> std::same_as<Entry*>;   // t's least valuable entry
+  s.on_evict(e, hash);                          // e was chosen by next_victim and is leaving
+  s.on_replace(e, e);  // a new value takes over an entry's place (an update)
 };
 
-// Intrusive doubly linked list through Entry::prev/next. Head = newest.
-class EntryList {
+// Intrusive doubly linked list through Node::prev/next. Head = newest.
+template <class Node>
+class NodeList {
  public:
-  void push_front(Entry* e) noexcept {
+  void push_front(Node* e) noexcept {
     e->prev = nullptr;
     e->next = head_;
     if (head_) head_->prev = e;
@@ -41,39 +46,52 @@ class EntryList {
     if (!tail_) tail_ = e;
     ++size_;
   }
-  void remove(Entry* e) noexcept {
+  void remove(Node* e) noexcept {
     (e->prev ? e->prev->next : head_) = e->next;
     (e->next ? e->next->prev : tail_) = e->prev;
     e->prev = e->next = nullptr;
     --size_;
   }
   // Puts `now` where `old` is.
-  void replace(Entry* old, Entry* now) noexcept {
+  void replace(Node* old, Node* now) noexcept {
     now->prev = old->prev;
     now->next = old->next;
     (old->prev ? old->prev->next : head_) = now;
     (old->next ? old->next->prev : tail_) = now;
     old->prev = old->next = nullptr;
   }
-  Entry* tail() const noexcept { return tail_; }
-  Entry* head() const noexcept { return head_; }
+  // Moves every node of `other` to the front of this list, keeping their order.
+  void splice_front(NodeList& other) noexcept {
+    if (!other.head_) return;
+    other.tail_->next = head_;
+    if (head_) head_->prev = other.tail_;
+    head_ = other.head_;
+    if (!tail_) tail_ = other.tail_;
+    size_ += other.size_;
+    other.head_ = other.tail_ = nullptr;
+    other.size_ = 0;
+  }
+  Node* tail() const noexcept { return tail_; }
+  Node* head() const noexcept { return head_; }
   std::size_t size() const noexcept { return size_; }
 
  private:
-  Entry* head_ = nullptr;
-  Entry* tail_ = nullptr;
+  Node* head_ = nullptr;
+  Node* tail_ = nullptr;
   std::size_t size_ = 0;
 };
 
-// Least recently used. Reordering on a hit needs the exclusive lock: the shard
-// tries to take it after the hit and skips the reorder if it is contended, so
-// LRU is exact single-threaded and approximate under contention.
+using EntryList = NodeList<Entry>;
+
+// Least recently used. Hits reach it in batches (the shard buffers them per
+// thread and drains the buffers before every eviction), in order, so LRU is
+// exact single-threaded and approximate under contention, where a full
+// buffer whose shard is busy drops its hits.
 class LruStrategy {
  public:
-  explicit LruStrategy(std::uint64_t /*capacity*/) {}
+  explicit LruStrategy(std::uint64_t /*capacity*/, std::uint64_t /*seed*/) {}
+  static constexpr bool kBuffersHits = true;
   void on_insert(Entry* e, std::uint64_t) noexcept { list_.push_front(e); }
-  void on_hit(Entry*) noexcept {}
-  static constexpr bool wants_promote() noexcept { return true; }
   void promote(Entry* e) noexcept {
     if (list_.head() == e) return;
     list_.remove(e);
@@ -108,7 +126,8 @@ class LruStrategy {
 class GhostSet {
  public:
   explicit GhostSet(std::size_t capacity)
-      : capacity_(static_cast<std::uint16_t>(std::min<std::size_t>(capacity ? capacity : 1, kMaxCapacity))),
+      : capacity_(static_cast<std::uint16_t>(
+            std::min<std::size_t>(capacity ? capacity : 1, kMaxCapacity))),
         slots_(std::bit_ceil(capacity_ < 8u ? std::size_t{8} : std::size_t{capacity_})),
         mask_(slots_.size() - 1) {}
 
@@ -141,6 +160,8 @@ class GhostSet {
     return false;
   }
 
+  std::size_t memory() const noexcept { return slots_.size() * sizeof(Slot); }
+
  private:
   struct Slot {
     std::uint16_t fp = 0;  // 0 = empty
@@ -149,7 +170,9 @@ class GhostSet {
   static constexpr std::size_t kWindow = 8;
   // Ages are 16-bit differences, so a shard's ghost remembers at most this many.
   static constexpr std::size_t kMaxCapacity = 30000;
-  static std::uint16_t fingerprint(std::uint64_t h) { return static_cast<std::uint16_t>((h >> 48) | 1u); }
+  static std::uint16_t fingerprint(std::uint64_t h) {
+    return static_cast<std::uint16_t>((h >> 48) | 1u);
+  }
   std::size_t home(std::uint64_t h) const { return static_cast<std::size_t>(h) & mask_; }
   std::uint32_t age_of(const Slot& s) const { return static_cast<std::uint16_t>(now_ - s.seq); }
   bool live(const Slot& s) const { return s.fp != 0 && age_of(s) < capacity_; }
@@ -159,100 +182,5 @@ class GhostSet {
   std::size_t mask_;
   std::uint16_t now_ = 0;  // insertion counter (wraps; ages are differences)
 };
-
-// S3-FIFO (Yang et al., SOSP'23). New entries enter a small FIFO; on leaving
-// it an entry that was hit moves to the main FIFO, one that was not is evicted
-// and its key remembered in the ghost. A key found in the ghost is admitted
-// straight to main. Main is a FIFO with reinsertion (CLOCK-like, up to 3
-// second chances). A hit only bumps an atomic counter.
-//
-// The paper sizes the small queue at 10% of the capacity. On small caches that
-// leaves only a handful of entries to prove themselves in, and S3-FIFO loses
-// badly to LRU on traces with short reuse distances (cache2k orm-busy at 76
-// entries: 19% more misses). The small queue therefore gets a floor of 64
-// entries (at most 60% of the capacity): on the cache2k traces and a
-// scan-heavy one S3-FIFO is then within 0.34% of LRU or better at every
-// simulated size, and unchanged from 640 entries up (docs/sim.md). Shards
-// apply the floor to their own capacity.
-class S3FifoStrategy {
- public:
-  explicit S3FifoStrategy(std::uint64_t capacity)
-      : small_target_(std::max<std::uint64_t>(
-            {1, capacity / 10, std::min<std::uint64_t>(kSmallFloor, capacity * 6 / 10)})),
-        ghost_(static_cast<std::size_t>(std::max<std::uint64_t>(1, capacity - small_target_))) {}
-
-  void on_insert(Entry* e, std::uint64_t hash) {
-    e->set_freq(0);
-    if (ghost_.take(hash)) {
-      e->set(Entry::kMain);
-      main_.push_front(e);
-    } else {
-      e->clear(Entry::kMain);
-      small_.push_front(e);
-    }
-  }
-  void on_hit(Entry* e) noexcept { e->touch(); }
-  static constexpr bool wants_promote() noexcept { return false; }
-  void promote(Entry*) noexcept {}
-  void on_remove(Entry* e) noexcept { (e->has(Entry::kMain) ? main_ : small_).remove(e); }
-  // An update keeps the key's queue and counts as an access.
-  void on_replace(Entry* old, Entry* now) noexcept {
-    if (old->has(Entry::kMain)) now->set(Entry::kMain);
-    now->set_freq(old->freq());
-    now->touch();
-    (old->has(Entry::kMain) ? main_ : small_).replace(old, now);
-  }
-
-  Entry* next_victim() noexcept {
-    for (;;) {
-      if (small_.size() > small_target_ || main_.size() == 0) {
-        Entry* t = small_.tail();
-        if (!t) return nullptr;
-        if (t->freq() >= kPromoteFreq) {
-          small_.remove(t);
-          t->set_freq(0);
-          t->set(Entry::kMain);
-          main_.push_front(t);
-          continue;
-        }
-        return t;
-      }
-      Entry* t = main_.tail();
-      if (t->freq() > 0) {
-        main_.remove(t);
-        t->set_freq(static_cast<std::uint8_t>(t->freq() - 1));
-        main_.push_front(t);
-        continue;
-      }
-      return t;
-    }
-  }
-
-  Entry* victim_of(TenantId t) const noexcept {
-    for (Entry* e = small_.tail(); e; e = e->prev) {
-      if (e->tenant() == t) return e;
-    }
-    for (Entry* e = main_.tail(); e; e = e->prev) {
-      if (e->tenant() == t) return e;
-    }
-    return nullptr;
-  }
-
-  void on_evict(Entry* e, std::uint64_t hash) {
-    if (!e->has(Entry::kMain)) ghost_.add(hash);
-  }
-
- private:
-  // Hits while in the small queue needed to move to main.
-  static constexpr std::uint8_t kPromoteFreq = 1;
-  static constexpr std::uint64_t kSmallFloor = 64;
-  const std::uint64_t small_target_;
-  EntryList small_;
-  EntryList main_;
-  GhostSet ghost_;
-};
-
-static_assert(EvictionStrategy<LruStrategy>);
-static_assert(EvictionStrategy<S3FifoStrategy>);
 
 }  // namespace callcache::internal

@@ -69,7 +69,7 @@ class Flight {
 
   // Set by the loading layer before the loader starts; read by its completer.
   TimePoint started{};
-  std::uint64_t epoch = 0;  // the namespace's invalidation epoch when the load started
+  std::uint64_t epoch = 0;              // the namespace's invalidation epoch when the load started
   std::atomic<std::uint64_t> timer{0};  // load-timeout task id (0 = none)
 
  private:

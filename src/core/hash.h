@@ -23,7 +23,8 @@ inline std::uint64_t load64(const char* p) noexcept {
 }
 
 // Hash of (tenant, key) under `seed`.
-inline std::uint64_t hash_key(std::uint64_t seed, std::uint64_t tenant, std::string_view key) noexcept {
+inline std::uint64_t hash_key(std::uint64_t seed, std::uint64_t tenant,
+                              std::string_view key) noexcept {
   constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL,
                           k2 = 0x8ebc6af09c88c6e3ULL, k3 = 0x589965cc75374cc3ULL;
   std::uint64_t h = mix64(seed ^ k0, tenant ^ k1);

@@ -16,7 +16,8 @@ int bucket_of(std::uint64_t ns) noexcept {
 double value_of(int bucket) noexcept {
   if (bucket < 8) return bucket;
   int msb = bucket / 8, sub = bucket % 8;
-  double lo = static_cast<double>((std::uint64_t{8} + static_cast<std::uint64_t>(sub)) << (msb - 3));
+  double lo =
+      static_cast<double>((std::uint64_t{8} + static_cast<std::uint64_t>(sub)) << (msb - 3));
   double width = static_cast<double>(std::uint64_t{1} << (msb - 3));
   return lo + width / 2;
 }
@@ -31,13 +32,17 @@ void LatencyHistogram::record(Duration d) noexcept {
   }
 }
 
-void LatencyHistogram::merge_into(std::array<std::uint64_t, 512>& into, std::uint64_t& max_ns) const noexcept {
-  for (int i = 0; i < kBuckets; ++i) into[static_cast<std::size_t>(i)] += buckets_[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
+void LatencyHistogram::merge_into(std::array<std::uint64_t, 512>& into,
+                                  std::uint64_t& max_ns) const noexcept {
+  for (int i = 0; i < kBuckets; ++i)
+    into[static_cast<std::size_t>(i)] +=
+        buckets_[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
   std::uint64_t m = max_ns_.load(std::memory_order_relaxed);
   if (m > max_ns) max_ns = m;
 }
 
-LatencySummary LatencyHistogram::summarise(const std::array<std::uint64_t, 512>& counts, std::uint64_t max_ns) noexcept {
+LatencySummary LatencyHistogram::summarise(const std::array<std::uint64_t, 512>& counts,
+                                           std::uint64_t max_ns) noexcept {
   LatencySummary s;
   for (auto c : counts) s.count += c;
   if (s.count == 0) return s;

@@ -18,7 +18,8 @@ class LatencyHistogram {
   LatencySummary summary() const noexcept;
   // Adds this histogram's counts into `into` (for totals).
   void merge_into(std::array<std::uint64_t, 512>& into, std::uint64_t& max_ns) const noexcept;
-  static LatencySummary summarise(const std::array<std::uint64_t, 512>& counts, std::uint64_t max_ns) noexcept;
+  static LatencySummary summarise(const std::array<std::uint64_t, 512>& counts,
+                                  std::uint64_t max_ns) noexcept;
 
  private:
   static constexpr int kBuckets = 512;

@@ -4,8 +4,14 @@ namespace callcache {
 
 std::string_view eviction_policy_name(EvictionPolicy p) noexcept {
   switch (p) {
-    case EvictionPolicy::kLru: return "lru";
-    case EvictionPolicy::kS3Fifo: return "s3fifo";
+    case EvictionPolicy::kLru:
+      return "lru";
+    case EvictionPolicy::kS3Fifo:
+      return "s3fifo";
+    case EvictionPolicy::kWTinyLfu:
+      return "wtinylfu";
+    case EvictionPolicy::kAdaptive:
+      return "adaptive";
   }
   return "unknown";
 }
@@ -13,8 +19,10 @@ std::string_view eviction_policy_name(EvictionPolicy p) noexcept {
 Result<EvictionPolicy> parse_eviction_policy(std::string_view name) {
   if (name == "lru") return EvictionPolicy::kLru;
   if (name == "s3fifo" || name == "s3-fifo") return EvictionPolicy::kS3Fifo;
+  if (name == "wtinylfu" || name == "w-tinylfu") return EvictionPolicy::kWTinyLfu;
+  if (name == "adaptive") return EvictionPolicy::kAdaptive;
   return Status::invalid_argument("unknown eviction policy '" + std::string(name) +
-                                  "' (expected lru or s3fifo)");
+                                  "' (expected lru, s3fifo, wtinylfu or adaptive)");
 }
 
 Status validate(std::string_view ns, const NamespacePolicy& p) {

@@ -1,10 +1,22 @@
-// Internal: a shard — one slice of a namespace with its own lock, table,
-// eviction strategy and bounds.
+// Internal: a shard — one slice of a namespace with its own table, eviction
+// strategy, bounds and writer lock.
 //
-// Locking: `mu_` (a striped reader-writer lock, rw_lock.h) guards the table, the strategy's
-// queues, the tag index, tenant counts and entry flags. Lookups take it
-// shared; inserts, removals and sweeps take it exclusive. Counters are relaxed
-// atomics read without the lock.
+// Concurrency: lookups take no lock. A lookup runs inside a ReadSection
+// (reclaim.h): it probes the table with atomic loads, checks the entry's
+// identity, expiry and version, pins it in a slot of the calling thread's
+// reader record (or, with every slot taken, by a reference) and bumps its
+// hit counter, which saturates — so a hit on a hot key writes only the
+// calling thread's own lines (its reader record, its stats lane). Eviction state
+// learns of hits lazily: from each entry's hit counter when the strategy
+// next looks at it, or (LRU) from per-thread buffers of hits drained in
+// batches under the lock.
+//
+// Writers (inserts, removals, sweeps) serialise on `mu_`, a spin lock, and
+// guard the table's writes, the strategy's queues, the tag index, tenant
+// counts and entry flags with it. An entry leaving the table is retired, not
+// released: the shard's reference is dropped once every lookup that might
+// still be reading it has finished (a grace period), so a lookup never pins
+// freed memory. Counters are relaxed atomics read without the lock.
 //
 // Invariants (after every public call returns): entries() <= limits.max_entries;
 // bytes() <= limits.max_bytes when that is non-zero; every linked entry is in
@@ -25,8 +37,11 @@
 #include "callcache/policy.h"
 #include "callcache/stats.h"
 #include "entry.h"
+#include "striped_counters.h"
 
 namespace callcache::internal {
+
+class AdaptiveController;
 
 struct ShardLimits {
   std::uint64_t max_entries = 1;
@@ -42,8 +57,17 @@ struct LookupContext {
   Duration refresh_ahead;
 };
 
-// Counters written under the exclusive lock (hits and misses live in the
-// lock's per-thread stripes, see rw_lock.h).
+// Lookup counters kept per namespace, in per-thread lanes.
+enum LookupCounter : std::size_t { kHitCount = 0, kMissCount = 1 };
+using LookupCounters = StripedCounters<2>;
+
+// What a shard shares with its namespace. Both outlive the shard.
+struct ShardContext {
+  LookupCounters* lookups = nullptr;       // hits and misses of counted lookups
+  AdaptiveController* adaptive = nullptr;  // kAdaptive: the namespace's decision
+};
+
+// Counters written under the writer lock.
 struct alignas(64) ShardCounters {
   std::atomic<std::uint64_t> inserts{0}, updates{0}, rejected{0};
   std::atomic<std::uint64_t> evictions[static_cast<int>(EvictionCause::kCount_)] = {};
@@ -57,9 +81,12 @@ class Shard {
   // Finds (tenant, key). With count = true (plain lookups) returns only fresh
   // entries and counts a hit or miss; with count = false returns anything
   // usable by the loading layer and reports its freshness. The result is
-  // pinned (caller unrefs).
+  // pinned (caller unrefs): with `pin_slot`, in a free pin slot of the
+  // calling thread's reader record when there is one (the result is then a
+  // pin handle, entry.h), else by a reference. Lock-free.
   virtual Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key,
-                      const LookupContext& ctx, bool count, Freshness* freshness) = 0;
+                      const LookupContext& ctx, bool count, Freshness* freshness,
+                      bool pin_slot = false) = 0;
 
   // Links `e` (created by the caller, who keeps its own reference), replacing
   // any entry with the same identity, then evicts down to the bounds.
@@ -77,15 +104,19 @@ class Shard {
                                   EvictionCause cause) = 0;
   virtual std::uint64_t remove_tag(const std::string& tag) = 0;
 
-  virtual std::uint64_t hits() const noexcept = 0;
-  virtual std::uint64_t misses() const noexcept = 0;
+  // Releases what removed entries still hold once no lookup can reach them
+  // (called by the background sweep; removals do it too).
+  virtual void reclaim() = 0;
+
   virtual std::uint64_t entries() const noexcept = 0;
   virtual std::uint64_t bytes() const noexcept = 0;
+  // Bytes of bookkeeping beyond entries and the table (ghost, sketch).
+  virtual std::size_t strategy_memory() const noexcept = 0;
 
   ShardCounters counters;
 };
 
 std::unique_ptr<Shard> make_shard(EvictionPolicy policy, const ShardLimits& limits,
-                                  std::uint64_t seed);
+                                  std::uint64_t seed, const ShardContext& context);
 
 }  // namespace callcache::internal

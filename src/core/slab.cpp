@@ -57,15 +57,17 @@ inline char* pop_slot(char*& head, std::size_t slot) noexcept {
 // is guarded by bin->mu.
 struct SlabAllocator::Slab {
   Bin* bin = nullptr;
-  Slab* prev = nullptr;  // in bin->partial
-  Slab* next = nullptr;  // in bin->partial, or in the allocator's cache when empty
+  Slab* prev = nullptr;       // in bin->partial
+  Slab* next = nullptr;       // in bin->partial, or in the allocator's cache when empty
   char* free_list = nullptr;  // freed slots
   std::uint32_t used = 0;     // slots handed out (to callers or thread caches)
-  std::uint32_t bumped = 0;   // slots ever handed out from the bump index; the rest were never touched
-  bool listed = false;        // in bin->partial
+  std::uint32_t bumped =
+      0;                // slots ever handed out from the bump index; the rest were never touched
+  bool listed = false;  // in bin->partial
 };
 static_assert(SlabAllocator::kHeaderSize % SlabAllocator::kGranule == 0);
-static_assert((SlabAllocator::kSlabSize & (SlabAllocator::kSlabSize - 1)) == 0, "slabs are found by masking");
+static_assert((SlabAllocator::kSlabSize & (SlabAllocator::kSlabSize - 1)) == 0,
+              "slabs are found by masking");
 
 // ---- Thread caches (global() only) -------------------------------------------
 
@@ -91,7 +93,8 @@ class SlabAllocator::ThreadCacheOwner {
 };
 
 SlabAllocator::ThreadCache* SlabAllocator::thread_cache() noexcept {
-  if (tl_cache_) [[likely]] return tl_cache_;
+  if (tl_cache_) [[likely]]
+    return tl_cache_;
   return tl_exiting_ ? nullptr : make_thread_cache();
 }
 
@@ -260,7 +263,8 @@ void* SlabAllocator::allocate_from_bin(std::size_t cls) noexcept {
 }
 
 void SlabAllocator::deallocate_to_bin(void* p) noexcept {
-  auto* s = reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kSlabSize - 1});
+  auto* s =
+      reinterpret_cast<Slab*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{kSlabSize - 1});
   Bin& b = *s->bin;
   {
     std::lock_guard lock(b.mu);

@@ -63,7 +63,8 @@ class SlabAllocator {
   static constexpr std::size_t kSlabSize = 64 * 1024;
   static constexpr std::size_t kGranule = 8;  // class spacing and slot alignment
   static constexpr std::size_t kMaxSlot = 512;
-  static constexpr std::size_t kClasses = kMaxSlot / kGranule;  // class k (from 0) serves k*8+1 .. (k+1)*8 bytes
+  static constexpr std::size_t kClasses =
+      kMaxSlot / kGranule;  // class k (from 0) serves k*8+1 .. (k+1)*8 bytes
   static constexpr int kStripes = 4;
   static constexpr std::size_t kCachedEmptySlabs = 8;
   static constexpr std::uint32_t kThreadCacheSlots = 8;
@@ -106,13 +107,13 @@ class SlabAllocator {
   std::size_t release_cached() noexcept;
 
   struct Stats {
-    std::uint64_t slots = 0;          // slots in use (thread-cached ones included)
-    std::uint64_t slot_bytes = 0;     // their total size
-    std::uint64_t slabs = 0;          // slabs owned by bins (in use, partly or fully)
-    std::uint64_t cached_slabs = 0;   // empty slabs kept for reuse
-    std::uint64_t mapped_bytes = 0;   // (slabs + cached_slabs) * kSlabSize: all memory held
-    std::uint64_t maps = 0;           // slabs mapped since construction
-    std::uint64_t unmaps = 0;         // slabs unmapped since construction
+    std::uint64_t slots = 0;         // slots in use (thread-cached ones included)
+    std::uint64_t slot_bytes = 0;    // their total size
+    std::uint64_t slabs = 0;         // slabs owned by bins (in use, partly or fully)
+    std::uint64_t cached_slabs = 0;  // empty slabs kept for reuse
+    std::uint64_t mapped_bytes = 0;  // (slabs + cached_slabs) * kSlabSize: all memory held
+    std::uint64_t maps = 0;          // slabs mapped since construction
+    std::uint64_t unmaps = 0;        // slabs unmapped since construction
   };
   // A snapshot (takes every bin's lock in turn: not for hot paths).
   Stats stats() const noexcept;
@@ -137,9 +138,9 @@ class SlabAllocator {
   };
   struct alignas(64) Bin {
     mutable SpinLock mu;
-    Slab* partial = nullptr;         // slabs with a free slot (doubly linked); allocations take the head
-    std::uint64_t slots = 0;         // slots in use, over all of this bin's slabs
-    std::uint64_t slabs = 0;         // slabs owned
+    Slab* partial = nullptr;  // slabs with a free slot (doubly linked); allocations take the head
+    std::uint64_t slots = 0;  // slots in use, over all of this bin's slabs
+    std::uint64_t slabs = 0;  // slabs owned
     std::uint32_t slot_size = 0;
     std::uint32_t slots_per_slab = 0;
   };
@@ -149,7 +150,9 @@ class SlabAllocator {
 
   explicit SlabAllocator(bool thread_caches);
   static int my_stripe() noexcept;
-  static std::size_t class_of(std::size_t size) noexcept { return (size + kGranule - 1) / kGranule - 1; }
+  static std::size_t class_of(std::size_t size) noexcept {
+    return (size + kGranule - 1) / kGranule - 1;
+  }
   static ThreadCache* thread_cache() noexcept;  // the calling thread's, or nullptr while it exits
   static ThreadCache* make_thread_cache() noexcept;
   void* allocate_from_bin(std::size_t cls) noexcept;
@@ -158,7 +161,7 @@ class SlabAllocator {
   static void push_partial(Bin& b, Slab* s) noexcept;
   static void remove_partial(Bin& b, Slab* s) noexcept;
 
-  Slab* acquire_slab() noexcept;     // a cached slab or a newly mapped one, or nullptr
+  Slab* acquire_slab() noexcept;  // a cached slab or a newly mapped one, or nullptr
   void release_slab(Slab* s) noexcept;
   static void* map_slab() noexcept;  // kSlabSize bytes aligned on kSlabSize, or nullptr
   // Unmaps a slab; on failure gives its pages back and returns false.

@@ -66,7 +66,8 @@ TEST(SlabAllocator, SlotsArePackedWithoutHeadersOrRounding) {
   const std::size_t per_slab = (Slab::kSlabSize - Slab::kHeaderSize) / 72;
   std::vector<void*> slots;
   for (std::size_t i = 0; i < per_slab; ++i) slots.push_back(a.allocate(72));
-  for (std::size_t i = 1; i < per_slab; ++i) EXPECT_EQ(addr(slots[i]) - addr(slots[i - 1]), 72u) << i;
+  for (std::size_t i = 1; i < per_slab; ++i)
+    EXPECT_EQ(addr(slots[i]) - addr(slots[i - 1]), 72u) << i;
   EXPECT_EQ(addr(slots[0]) % Slab::kSlabSize, Slab::kHeaderSize);
   Slab::Stats st = a.stats();
   EXPECT_EQ(st.slots, per_slab);
@@ -142,7 +143,8 @@ TEST(SlabAllocator, RandomAllocationsKeepTheirBytesAndTheCounts) {
     } else {
       const std::size_t i = rng() % live.size();
       const Live l = live[i];
-      for (std::size_t b = 0; b < l.size; ++b) ASSERT_EQ(l.p[b], l.fill) << "slot overwritten at step " << step;
+      for (std::size_t b = 0; b < l.size; ++b)
+        ASSERT_EQ(l.p[b], l.fill) << "slot overwritten at step " << step;
       a.deallocate(l.p, l.size);
       bytes -= Slab::slot_size(l.size);
       live[i] = live.back();
@@ -354,7 +356,8 @@ TEST(SlabEntries, EntriesFreedOnOtherThreadsGoBackToTheirSlabs) {
   {
     auto engine = make_engine();
     auto cache = Cache<std::string>::open(*engine, "n").value();
-    for (int i = 0; i < 500; ++i) ASSERT_TRUE(cache.put(TenantId{1}, "k" + std::to_string(i), "v").ok());
+    for (int i = 0; i < 500; ++i)
+      ASSERT_TRUE(cache.put(TenantId{1}, "k" + std::to_string(i), "v").ok());
     std::vector<Ref<std::string>> refs;
     for (int i = 0; i < 500; ++i) refs.push_back(*cache.get(TenantId{1}, "k" + std::to_string(i)));
     engine.reset();  // the refs now hold the only references

@@ -12,12 +12,18 @@ namespace callcache {
 
 const char* eviction_cause_name(EvictionCause c) noexcept {
   switch (c) {
-    case EvictionCause::kSize: return "size";
-    case EvictionCause::kBytes: return "bytes";
-    case EvictionCause::kTenantCap: return "tenant_cap";
-    case EvictionCause::kExpired: return "expired";
-    case EvictionCause::kExplicit: return "explicit";
-    case EvictionCause::kCount_: break;
+    case EvictionCause::kSize:
+      return "size";
+    case EvictionCause::kBytes:
+      return "bytes";
+    case EvictionCause::kTenantCap:
+      return "tenant_cap";
+    case EvictionCause::kExpired:
+      return "expired";
+    case EvictionCause::kExplicit:
+      return "explicit";
+    case EvictionCause::kCount_:
+      break;
   }
   return "unknown";
 }
@@ -30,7 +36,8 @@ void add(NamespaceStats& to, const NamespaceStats& s) {
   to.inserts += s.inserts;
   to.updates += s.updates;
   to.rejected_too_large += s.rejected_too_large;
-  for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i) to.evictions[i] += s.evictions[i];
+  for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i)
+    to.evictions[i] += s.evictions[i];
   to.expirations += s.expirations;
   to.entries += s.entries;
   to.bytes += s.bytes;
@@ -73,7 +80,8 @@ std::string to_json(const NamespaceStats& s) {
   std::string ev = "{";
   for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i) {
     if (i) ev += ',';
-    ev += "\"" + std::string(eviction_cause_name(static_cast<EvictionCause>(i))) + "\":" + u(s.evictions[i]);
+    ev += "\"" + std::string(eviction_cause_name(static_cast<EvictionCause>(i))) +
+          "\":" + u(s.evictions[i]);
   }
   field("evictions", ev + "}");
   field("expirations", u(s.expirations));
@@ -91,9 +99,10 @@ std::string to_json(const NamespaceStats& s) {
   field("refreshes", u(s.refreshes));
   field("refresh_failures", u(s.refresh_failures));
   field("late_loads", u(s.late_loads));
-  field("load_latency_ms", "{\"count\":" + u(s.load_latency.count) + ",\"p50\":" + num(s.load_latency.p50_ms) +
-                               ",\"p90\":" + num(s.load_latency.p90_ms) + ",\"p99\":" +
-                               num(s.load_latency.p99_ms) + ",\"max\":" + num(s.load_latency.max_ms) + "}");
+  field("load_latency_ms",
+        "{\"count\":" + u(s.load_latency.count) + ",\"p50\":" + num(s.load_latency.p50_ms) +
+            ",\"p90\":" + num(s.load_latency.p90_ms) + ",\"p99\":" + num(s.load_latency.p99_ms) +
+            ",\"max\":" + num(s.load_latency.max_ms) + "}");
   return o + "}";
 }
 
@@ -103,8 +112,7 @@ std::string StatsSnapshot::to_json() const {
   std::string o = "{\"total\":" + callcache::to_json(total) + ",\"namespaces\":{";
   for (std::size_t i = 0; i < namespaces.size(); ++i) {
     if (i) o += ',';
-    text::append_json_string(o, namespaces[i].name);
-    o += ":" + callcache::to_json(namespaces[i]);
+    o += text::json_string(namespaces[i].name) + ":" + callcache::to_json(namespaces[i]);
   }
   return o + "}}";
 }
@@ -124,42 +132,67 @@ std::string StatsSnapshot::to_prometheus() const {
     for (const auto& s : namespaces) {
       o += "callcache_";
       o += name;
-      o += "{namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"} " + value(s) + "\n";
+      o += "{namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"} " +
+           value(s) + "\n";
     }
   };
   auto u = [](std::uint64_t v) { return std::to_string(v); };
-  family("hits_total", "counter", "Lookups that found a fresh entry.", [&](const NamespaceStats& s) { return u(s.hits); });
-  family("misses_total", "counter", "Lookups that found nothing usable.", [&](const NamespaceStats& s) { return u(s.misses); });
-  family("inserts_total", "counter", "New entries stored.", [&](const NamespaceStats& s) { return u(s.inserts); });
-  family("updates_total", "counter", "Entries replaced by a newer value.", [&](const NamespaceStats& s) { return u(s.updates); });
+  family("hits_total", "counter", "Lookups that found a fresh entry.",
+         [&](const NamespaceStats& s) { return u(s.hits); });
+  family("misses_total", "counter", "Lookups that found nothing usable.",
+         [&](const NamespaceStats& s) { return u(s.misses); });
+  family("inserts_total", "counter", "New entries stored.",
+         [&](const NamespaceStats& s) { return u(s.inserts); });
+  family("updates_total", "counter", "Entries replaced by a newer value.",
+         [&](const NamespaceStats& s) { return u(s.updates); });
   family("rejected_too_large_total", "counter", "Values not stored because they exceed max_bytes.",
          [&](const NamespaceStats& s) { return u(s.rejected_too_large); });
-  o += "# HELP callcache_evictions_total Entries removed, by cause.\n# TYPE callcache_evictions_total counter\n";
+  o += "# HELP callcache_evictions_total Entries removed, by cause.\n# TYPE "
+       "callcache_evictions_total counter\n";
   for (const auto& s : namespaces) {
     for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i) {
-      o += "callcache_evictions_total{namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) +
-           "\",cause=\"" + eviction_cause_name(static_cast<EvictionCause>(i)) + "\"} " + u(s.evictions[i]) + "\n";
+      o += "callcache_evictions_total{namespace=\"" + text::label_value(s.name) + "\",scope=\"" +
+           text::label_value(s.scope) + "\",cause=\"" +
+           eviction_cause_name(static_cast<EvictionCause>(i)) + "\"} " + u(s.evictions[i]) + "\n";
     }
   }
-  family("expirations_total", "counter", "Entries removed because they expired.", [&](const NamespaceStats& s) { return u(s.expirations); });
-  family("entries", "gauge", "Entries held.", [&](const NamespaceStats& s) { return u(s.entries); });
-  family("bytes", "gauge", "Bytes charged by entries held.", [&](const NamespaceStats& s) { return u(s.bytes); });
-  family("utilisation_ratio", "gauge", "Entries held / max_entries.", [&](const NamespaceStats& s) { return num(s.utilisation()); });
-  family("loads_total", "counter", "Loader calls.", [&](const NamespaceStats& s) { return u(s.loads); });
-  family("load_failures_total", "counter", "Loader calls that failed.", [&](const NamespaceStats& s) { return u(s.load_failures); });
-  family("load_timeouts_total", "counter", "Loads failed by the load timeout.", [&](const NamespaceStats& s) { return u(s.load_timeouts); });
-  family("coalesced_total", "counter", "Callers served by another caller's load.", [&](const NamespaceStats& s) { return u(s.coalesced); });
-  family("negative_hits_total", "counter", "Remembered failures returned.", [&](const NamespaceStats& s) { return u(s.negative_hits); });
-  family("stale_hits_total", "counter", "Expired values served while refreshing.", [&](const NamespaceStats& s) { return u(s.stale_hits); });
-  family("refreshes_total", "counter", "Background refreshes.", [&](const NamespaceStats& s) { return u(s.refreshes); });
-  family("refresh_failures_total", "counter", "Background refreshes that failed.", [&](const NamespaceStats& s) { return u(s.refresh_failures); });
-  family("late_loads_total", "counter", "Loader completions discarded after their load timed out.", [&](const NamespaceStats& s) { return u(s.late_loads); });
-  o += "# HELP callcache_load_latency_seconds Loader latency quantiles.\n# TYPE callcache_load_latency_seconds summary\n";
+  family("expirations_total", "counter", "Entries removed because they expired.",
+         [&](const NamespaceStats& s) { return u(s.expirations); });
+  family("entries", "gauge", "Entries held.",
+         [&](const NamespaceStats& s) { return u(s.entries); });
+  family("bytes", "gauge", "Bytes charged by entries held.",
+         [&](const NamespaceStats& s) { return u(s.bytes); });
+  family("utilisation_ratio", "gauge", "Entries held / max_entries.",
+         [&](const NamespaceStats& s) { return num(s.utilisation()); });
+  family("loads_total", "counter", "Loader calls.",
+         [&](const NamespaceStats& s) { return u(s.loads); });
+  family("load_failures_total", "counter", "Loader calls that failed.",
+         [&](const NamespaceStats& s) { return u(s.load_failures); });
+  family("load_timeouts_total", "counter", "Loads failed by the load timeout.",
+         [&](const NamespaceStats& s) { return u(s.load_timeouts); });
+  family("coalesced_total", "counter", "Callers served by another caller's load.",
+         [&](const NamespaceStats& s) { return u(s.coalesced); });
+  family("negative_hits_total", "counter", "Remembered failures returned.",
+         [&](const NamespaceStats& s) { return u(s.negative_hits); });
+  family("stale_hits_total", "counter", "Expired values served while refreshing.",
+         [&](const NamespaceStats& s) { return u(s.stale_hits); });
+  family("refreshes_total", "counter", "Background refreshes.",
+         [&](const NamespaceStats& s) { return u(s.refreshes); });
+  family("refresh_failures_total", "counter", "Background refreshes that failed.",
+         [&](const NamespaceStats& s) { return u(s.refresh_failures); });
+  family("late_loads_total", "counter", "Loader completions discarded after their load timed out.",
+         [&](const NamespaceStats& s) { return u(s.late_loads); });
+  o += "# HELP callcache_load_latency_seconds Loader latency quantiles.\n# TYPE "
+       "callcache_load_latency_seconds summary\n";
   for (const auto& s : namespaces) {
-    const std::string l = "namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"";
-    o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.5\"} " + num(s.load_latency.p50_ms / 1e3) + "\n";
-    o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.9\"} " + num(s.load_latency.p90_ms / 1e3) + "\n";
-    o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.99\"} " + num(s.load_latency.p99_ms / 1e3) + "\n";
+    const std::string l =
+        "namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"";
+    o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.5\"} " +
+         num(s.load_latency.p50_ms / 1e3) + "\n";
+    o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.9\"} " +
+         num(s.load_latency.p90_ms / 1e3) + "\n";
+    o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.99\"} " +
+         num(s.load_latency.p99_ms / 1e3) + "\n";
     o += "callcache_load_latency_seconds_count{" + l + "} " + u(s.load_latency.count) + "\n";
   }
   return o;
@@ -185,16 +218,17 @@ StatsSnapshot Engine::stats() const {
     s.scope = scope;
     for (const auto& shard : ns.shards) {
       const auto& c = shard->counters;
-      s.hits += shard->hits();
-      s.misses += shard->misses();
       s.inserts += c.inserts.load(std::memory_order_relaxed);
       s.updates += c.updates.load(std::memory_order_relaxed);
       s.rejected_too_large += c.rejected.load(std::memory_order_relaxed);
-      for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i) s.evictions[i] += c.evictions[i].load(std::memory_order_relaxed);
+      for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i)
+        s.evictions[i] += c.evictions[i].load(std::memory_order_relaxed);
       s.expirations += c.expirations.load(std::memory_order_relaxed);
       s.entries += shard->entries();
       s.bytes += shard->bytes();
     }
+    s.hits += ns.lookups.load(internal::kHitCount);
+    s.misses += ns.lookups.load(internal::kMissCount);
     auto ev = [&](internal::LoadEvent e) {
       return ns.load_events.load(static_cast<std::size_t>(e));
     };

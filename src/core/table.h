@@ -1,18 +1,26 @@
-// Internal: an open-addressing hash table of Entry pointers (linear probing,
-// backward-shift deletion, no tombstones), one per shard.
+// Internal: a shard's hash table — open addressing with linear probing over
+// 8-byte slots, each holding an entry pointer (48 bits) and a 16-bit tag from
+// the hash, so most non-matching slots are skipped without touching the
+// entry. Slot indices come from a multiply-shift ("fastrange"), so the table
+// can stop growing exactly at capacity / max load instead of doubling past it.
 //
-// A slot packs a 16-bit hash tag with the 48-bit pointer, so most probes that
-// do not match are rejected without touching the entry. The table size is not
-// a power of two: indices come from a multiply-shift ("fastrange"), so the
-// table can stop growing exactly at capacity / max load instead of doubling
-// past it.
-//
-// Not synchronised: the owning shard holds its shared lock to find and its
-// exclusive lock to insert, erase or resize.
+// Concurrency: one writer at a time (the owning shard's lock) and any number
+// of lock-free readers inside a ReadSection (reclaim.h). Slots are atomics;
+// a writer changes one slot per step, and every intermediate state is a
+// valid table for readers:
+// - an erased slot becomes a tombstone, or empty only when the next slot is
+//   empty (so no probe run ever loses a slot it passes through);
+// - growth and clean-up build a new slot array and publish it with one
+//   pointer store; the old array is kept until the shard takes it to retire
+//   (take_replaced), so readers still probing it finish safely.
+// A reader may miss an entry inserted, or find one erased, concurrently with
+// its lookup (the lookup is ordered before or after that write).
 #pragma once
 
+#include <atomic>
 #include <cassert>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -23,47 +31,74 @@ namespace callcache::internal {
 
 class Table {
  public:
+  // A slot array; freed with free_array (retired by the shard).
+  // A header followed by `size` slots, in one allocation.
+  struct Array {
+    std::size_t size;
+    std::atomic<std::uint64_t>* slots() noexcept {
+      return reinterpret_cast<std::atomic<std::uint64_t>*>(this + 1);
+    }
+    const std::atomic<std::uint64_t>* slots() const noexcept {
+      return reinterpret_cast<const std::atomic<std::uint64_t>*>(this + 1);
+    }
+  };
+  static void free_array(void* a) noexcept;
+
   // `max_entries` is the shard's bound: the table never grows past what that
   // many entries need at the maximum load factor.
   explicit Table(std::uint64_t max_entries);
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
 
+  // Readers (inside a ReadSection) and the writer.
   Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key) const noexcept {
+    const Array* a = array_.load(std::memory_order_acquire);
     const std::uint64_t tag = tag_of(hash);
-    std::size_t i = index_of(hash);
+    std::size_t i = index_of(hash, a->size);
     for (;;) {
-      const std::uint64_t s = slots_[i];
+      const std::uint64_t s = a->slots()[i].load(std::memory_order_acquire);
       if (s == kEmpty) return nullptr;
       if ((s & kTagMask) == tag && s != kTombstone) {
         Entry* e = ptr_of(s);
         if (e->matches(tenant, key)) return e;
       }
-      if (++i == slots_.size()) i = 0;
+      if (++i == a->size) i = 0;
     }
   }
+
+  // ---- Writer only (the shard's lock held) ----
 
   // REQUIRES: no entry with the same tenant and key is present.
   void insert(std::uint64_t hash, Entry* e);
+  // A slot array replaced by growth or clean-up, for the caller to free once
+  // no reader can be probing it (nullptr if none). Arrays never taken are
+  // freed with the table.
+  Array* take_replaced() noexcept {
+    if (replaced_.empty()) return nullptr;
+    Array* a = replaced_.back();
+    replaced_.pop_back();
+    return a;
+  }
   // Puts `now` in the slot of `old` (same identity, so the same hash).
   // REQUIRES: old is present.
-  void replace(std::uint64_t hash, const Entry* old, Entry* now) noexcept {
-    std::size_t i = index_of(hash);
-    while (slots_[i] == kTombstone || ptr_of(slots_[i]) != old) {
-      assert(slots_[i] != kEmpty);
-      if (++i == slots_.size()) i = 0;
-    }
-    slots_[i] = tag_of(hash) | reinterpret_cast<std::uint64_t>(now);
-  }
-
+  void replace(std::uint64_t hash, const Entry* old, Entry* now) noexcept;
   // Removes `e` (found by identity). Returns false if absent.
   bool erase(std::uint64_t hash, const Entry* e) noexcept;
+  // Whether `e` is in the table, found from `hash` by identity without
+  // reading *e (e may be a stale pointer).
+  bool contains(std::uint64_t hash, const Entry* e) const noexcept;
 
   std::size_t size() const noexcept { return count_; }
-  std::size_t slot_count() const noexcept { return slots_.size(); }
+  std::size_t slot_count() const noexcept { return array_.load(std::memory_order_relaxed)->size; }
 
-  // Calls f(Entry*) for every entry. f must not modify the table.
+  // Calls f(Entry*) for every entry. Writer, or a reader inside a
+  // ReadSection (then entries may come and go during the walk).
   template <class F>
   void for_each(F&& f) const {
-    for (std::uint64_t s : slots_) {
+    const Array* a = array_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < a->size; ++i) {
+      const std::uint64_t s = a->slots()[i].load(std::memory_order_acquire);
       if (s != kEmpty && s != kTombstone) f(ptr_of(s));
     }
   }
@@ -72,6 +107,7 @@ class Table {
   static std::uint64_t hash_of(std::uint64_t seed, const Entry* e) noexcept {
     return hash_key(seed, e->tenant().value, e->key());
   }
+  void set_seed(std::uint64_t seed) noexcept { seed_ = seed; }
 
  private:
   static constexpr std::uint64_t kPtrMask = (std::uint64_t{1} << 48) - 1;
@@ -84,21 +120,23 @@ class Table {
   static Entry* ptr_of(std::uint64_t slot) noexcept {
     return reinterpret_cast<Entry*>(slot & kPtrMask);
   }
-  std::size_t index_of(std::uint64_t hash) const noexcept {
-    return static_cast<std::size_t>((static_cast<u128>(hash >> 16) * slots_.size()) >> 48);
+  static std::size_t index_of(std::uint64_t hash, std::size_t n) noexcept {
+    return static_cast<std::size_t>((static_cast<u128>(hash >> 16) * n) >> 48);
   }
+  static Array* new_array(std::size_t n);
   void rehash(std::size_t slots);
-  void place(std::uint64_t hash, std::uint64_t slot) noexcept;
+  // Finds the slot holding `e` (by identity) or returns `size` if absent.
+  std::size_t slot_of(const Array* a, std::uint64_t hash, const Entry* e) const noexcept;
+  static void place(Array* a, std::uint64_t hash, std::uint64_t slot,
+                    std::size_t* tombstones) noexcept;
 
-  std::vector<std::uint64_t> slots_;
+  std::atomic<Array*> array_;
+  std::vector<Array*> replaced_;
   std::size_t count_ = 0;
   std::size_t tombstones_ = 0;
-  std::size_t limit_ = 0;     // rehash when count_ + tombstones_ reaches this
+  std::size_t limit_ = 0;      // rehash when count_ + tombstones_ reaches this
   std::size_t max_slots_ = 0;  // never grow past this
   std::uint64_t seed_ = 0;     // set by the shard, for rehashing on growth
-
- public:
-  void set_seed(std::uint64_t seed) noexcept { seed_ = seed; }
 };
 
 }  // namespace callcache::internal

@@ -8,10 +8,20 @@ namespace {
 inline std::uint64_t rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
 inline void sip_round(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2, std::uint64_t& v3) {
-  v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32);
-  v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;
-  v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;
-  v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);
+  v0 += v1;
+  v1 = rotl(v1, 13);
+  v1 ^= v0;
+  v0 = rotl(v0, 32);
+  v2 += v3;
+  v3 = rotl(v3, 16);
+  v3 ^= v2;
+  v0 += v3;
+  v3 = rotl(v3, 21);
+  v3 ^= v0;
+  v2 += v1;
+  v1 = rotl(v1, 17);
+  v1 ^= v2;
+  v2 = rotl(v2, 32);
 }
 
 std::uint64_t read_le64(const std::uint8_t* p) {
@@ -37,7 +47,8 @@ std::uint64_t siphash24(const TenantKey& key, std::string_view data) noexcept {
     v0 ^= m;
   }
   std::uint64_t b = static_cast<std::uint64_t>(len) << 56;
-  for (std::size_t i = 0; i < (len & 7); ++i) b |= static_cast<std::uint64_t>(in[full + i]) << (8 * i);
+  for (std::size_t i = 0; i < (len & 7); ++i)
+    b |= static_cast<std::uint64_t>(in[full + i]) << (8 * i);
   v3 ^= b;
   sip_round(v0, v1, v2, v3);
   sip_round(v0, v1, v2, v3);
@@ -70,11 +81,13 @@ Result<TenantKey> parse_tenant_key(std::string_view hex) {
   TenantKey key{};
   for (std::size_t i = 0; i < 32; ++i) {
     char c = hex[i];
-    int v = (c >= '0' && c <= '9') ? c - '0'
+    int v = (c >= '0' && c <= '9')   ? c - '0'
             : (c >= 'a' && c <= 'f') ? c - 'a' + 10
             : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                      : -1;
-    if (v < 0) return Status::invalid_argument("tenant key has a non-hex character at position " + std::to_string(i));
+    if (v < 0)
+      return Status::invalid_argument("tenant key has a non-hex character at position " +
+                                      std::to_string(i));
     key[i / 2] = static_cast<std::uint8_t>((key[i / 2] << 4) | v);
   }
   return key;

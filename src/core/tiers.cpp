@@ -19,6 +19,12 @@
 // the engine's epoch, so a load in flight in this process is not stored in
 // L1; in any process, what it writes to L2 afterwards is hidden by the
 // marker. Markers outlive every value such a load can write (marker_ttl).
+//
+// With a coordinator, each invalidation is also published to the other
+// processes as the marker's key, except that a key's names the caller's
+// tenant (not the stored-as one); a receiver applies it to its own L1 only
+// (the invalidating process has already written L2). A lease is named
+// "<ns>\x1f<stored-as tenant hex>\x1f<key>".
 #include "callcache/tiers.h"
 
 #include <algorithm>
@@ -106,6 +112,14 @@ bool hides(const std::optional<StoredValue>& marker, std::int64_t loaded_at) {
   return marker && parse_us(marker->bytes) >= loaded_at;
 }
 
+std::optional<TenantId> parse_hex(std::string_view s) {
+  std::uint64_t v = 0;
+  if (s.size() != 16) return std::nullopt;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return TenantId{v};
+}
+
 Duration default_marker_ttl(const Engine& engine) {
   Duration longest{};
   for (const std::string& name : engine.namespace_names()) {
@@ -131,12 +145,77 @@ TieredStats internal::TieredCounters::snapshot() const {
   s.decode_errors = get(decode_errors);
   s.encode_errors = get(encode_errors);
   s.loads = get(loads);
+  s.remote_invalidations = get(remote_invalidations);
+  s.l1_flushes = get(l1_flushes);
+  s.leases_taken = get(leases_taken);
+  s.lease_waits = get(lease_waits);
+  s.lease_wait_hits = get(lease_wait_hits);
   return s;
 }
 
 Tiers::Tiers(Engine& engine, Backend* l2, TiersOptions options)
     : engine_(&engine), l2_(l2), options_(std::move(options)) {
   if (options_.marker_ttl <= Duration::zero()) options_.marker_ttl = default_marker_ttl(engine);
+  if (options_.coordinator) {
+    TierCoordinator::Handlers h;
+    h.on_message = [this](std::string_view m) { apply(m); };
+    h.on_lost = [this] { flush_l1(); };
+    h.on_resubscribed = [this] { flush_l1(); };
+    options_.coordinator->start(std::move(h));
+  }
+}
+
+Tiers::~Tiers() {
+  if (options_.coordinator) options_.coordinator->stop();
+}
+
+std::string Tiers::lease_name(std::string_view ns, TenantId stored_as, std::string_view key) {
+  std::string n(ns);
+  n += '\x1f';
+  n += to_hex(stored_as);
+  n += '\x1f';
+  n += key;
+  return n;
+}
+
+void Tiers::publish(std::span<const std::string> messages) {
+  if (!options_.coordinator || messages.empty()) return;
+  Status s = options_.coordinator->publish(messages);
+  if (!s.ok()) {
+    totals_.l2_write_errors.fetch_add(1, std::memory_order_relaxed);
+    failed(s, "publish");
+  }
+}
+
+void Tiers::apply(std::string_view m) {
+  // "k\x1f<ns>\x1f<tenant>\x1f<key>", "n\x1f<ns>", "u\x1f<tenant>", "t\x1f<tag>"
+  if (m.size() < 2 || m[1] != '\x1f') return;
+  const char kind = m[0];
+  std::string_view rest = m.substr(2);
+  bool applied = true;
+  if (kind == 'k') {
+    const auto a = rest.find('\x1f');
+    const auto b = a == std::string_view::npos ? a : rest.find('\x1f', a + 1);
+    auto tenant =
+        b == std::string_view::npos ? std::nullopt : parse_hex(rest.substr(a + 1, b - a - 1));
+    applied = tenant && engine_->invalidate(rest.substr(0, a), *tenant, rest.substr(b + 1)).ok();
+  } else if (kind == 'n') {
+    applied = engine_->invalidate_namespace(rest).ok();
+  } else if (kind == 'u') {
+    auto tenant = parse_hex(rest);
+    if (tenant) engine_->invalidate_tenant(*tenant);
+    applied = tenant.has_value();
+  } else if (kind == 't') {
+    engine_->invalidate_tag(rest);
+  } else {
+    applied = false;
+  }
+  if (applied) totals_.remote_invalidations.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Tiers::flush_l1() {
+  for (const std::string& ns : engine_->namespace_names()) (void)engine_->invalidate_namespace(ns);
+  totals_.l1_flushes.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::int64_t Tiers::now_us() const {
@@ -169,6 +248,8 @@ Status Tiers::invalidate(std::string_view ns, TenantId tenant, std::string_view 
   if (!s.ok() || !l2_) return s;
   const TenantId as = stored_as(ns, tenant);
   mark(key_marker(ns, as, key));
+  const std::string message = key_marker(ns, tenant, key);
+  publish({&message, 1});
   Status e = l2_->erase({ns, as, key});
   if (!e.ok()) {
     totals_.l2_write_errors.fetch_add(1, std::memory_order_relaxed);
@@ -179,7 +260,10 @@ Status Tiers::invalidate(std::string_view ns, TenantId tenant, std::string_view 
 
 std::uint64_t Tiers::invalidate_tag(std::string_view tag) {
   std::uint64_t n = engine_->invalidate_tag(tag);
-  if (l2_) mark(tag_marker(tag));
+  if (!l2_) return n;
+  const std::string marker = tag_marker(tag);
+  mark(marker);
+  publish({&marker, 1});
   return n;
 }
 
@@ -199,13 +283,16 @@ std::uint64_t Tiers::invalidate_tags(const std::vector<std::string>& tags) {
     totals_.l2_write_errors.fetch_add(1, std::memory_order_relaxed);
     failed(s, "mark");
   }
+  publish(markers);
   return n;
 }
 
 std::uint64_t Tiers::invalidate_tenant(TenantId tenant) {
   std::uint64_t n = engine_->invalidate_tenant(tenant);
   if (!l2_) return n;
-  mark(tenant_marker(tenant));
+  const std::string marker = tenant_marker(tenant);
+  mark(marker);
+  publish({&marker, 1});
   Status s = l2_->erase_tenant(tenant);
   if (!s.ok()) {
     totals_.l2_write_errors.fetch_add(1, std::memory_order_relaxed);
@@ -217,7 +304,9 @@ std::uint64_t Tiers::invalidate_tenant(TenantId tenant) {
 Status Tiers::invalidate_namespace(std::string_view ns) {
   Status s = engine_->invalidate_namespace(ns);
   if (!s.ok() || !l2_) return s;
-  mark(namespace_marker(ns));
+  const std::string marker = namespace_marker(ns);
+  mark(marker);
+  publish({&marker, 1});
   Status e = l2_->erase_namespace(ns);
   if (!e.ok()) {
     totals_.l2_write_errors.fetch_add(1, std::memory_order_relaxed);

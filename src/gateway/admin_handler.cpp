@@ -1,5 +1,10 @@
 #include "gateway/admin_handler.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <array>
+
 #include "gateway/dashboard_assets.h"
 #include "gateway/logic/plan.h"
 #include "gateway/logic/request.h"
@@ -24,7 +29,32 @@ bool is_hex16(std::string_view s) {
   return s.size() == 16 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
 
+using Digest = std::array<unsigned char, 32>;
+
+Digest sha256(std::string_view a, std::string_view b) {
+  Digest out{};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned int n = 0;
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
+            EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx, out.data(), &n) == 1 && n == out.size();
+  EVP_MD_CTX_free(ctx);
+  if (!ok) out.fill(0xff);  // never equal to a real digest of the other side
+  return out;
+}
+
 }  // namespace
+
+bool admin_token_matches(std::string_view authorization, std::string_view token) {
+  const Digest got = sha256(authorization, {});
+  const Digest want = sha256("Bearer ", token);
+  // A failed digest on both sides must not compare equal.
+  Digest failed;
+  failed.fill(0xff);
+  return CRYPTO_memcmp(got.data(), want.data(), got.size()) == 0 &&
+         CRYPTO_memcmp(want.data(), failed.data(), want.size()) != 0;
+}
 
 boost::asio::awaitable<HttpResponse> AdminHandler::handle(HttpRequest request) {
   co_return respond(request);
@@ -35,9 +65,11 @@ std::string AdminHandler::metrics_text() {
   out += deps_.engine->stats().to_prometheus();
   if (deps_.limiter) out += deps_.limiter->stats().to_prometheus();
   if (deps_.connections) {
-    out += "# HELP callcache_gateway_connections Open client connections.\n"
-           "# TYPE callcache_gateway_connections gauge\n"
-           "callcache_gateway_connections " + std::to_string(deps_.connections()) + "\n";
+    out +=
+        "# HELP callcache_gateway_connections Open client connections.\n"
+        "# TYPE callcache_gateway_connections gauge\n"
+        "callcache_gateway_connections " +
+        std::to_string(deps_.connections()) + "\n";
   }
   if (Backend* l2 = deps_.tiers ? deps_.tiers->l2() : nullptr) {
     BackendStats b = l2->stats();
@@ -53,6 +85,29 @@ std::string AdminHandler::metrics_text() {
     line("put", b.puts);
     line("delete", b.deletes);
     line("error", b.errors);
+  }
+  if (deps_.tiers && deps_.tiers->coordinator()) {
+    // Coordination with the other gateways sharing Redis.
+    TieredStats t = deps_.tiers->stats();
+    out +=
+        "# HELP callcache_gateway_coordination_total Coordination with other gateways: "
+        "invalidations applied from them, L1 flushes (subscription lost/regained), leases taken, "
+        "waits for another gateway's load and the waits it answered.\n"
+        "# TYPE callcache_gateway_coordination_total counter\n";
+    auto line = [&](const char* what, std::uint64_t v) {
+      out += std::string("callcache_gateway_coordination_total{event=\"") + what + "\"} " +
+             std::to_string(v) + "\n";
+    };
+    line("remote_invalidation", t.remote_invalidations);
+    line("l1_flush", t.l1_flushes);
+    line("lease_taken", t.leases_taken);
+    line("lease_wait", t.lease_waits);
+    line("lease_wait_hit", t.lease_wait_hits);
+    out +=
+        "# HELP callcache_gateway_subscribed Whether the invalidation subscription is up.\n"
+        "# TYPE callcache_gateway_subscribed gauge\n"
+        "callcache_gateway_subscribed " +
+        std::string(deps_.tiers->coordinator()->subscribed() ? "1" : "0") + "\n";
   }
   return out;
 }
@@ -86,7 +141,8 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
   for (auto& [name, value] : *params) {
     if (name == "tenant") {
       if (!is_hex16(value)) {
-        return json_response(400, logic::error_json(400, "tenant: expected 16 lowercase hex digits"));
+        return json_response(400,
+                             logic::error_json(400, "tenant: expected 16 lowercase hex digits"));
       }
       tenant = TenantId{std::stoull(value, nullptr, 16)};
       have_tenant = true;
@@ -100,8 +156,9 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
     } else if (name == "method") {
       method = value;
     } else {
-      return json_response(400, logic::error_json(400, "unknown parameter '" + name +
-                                                           "' (tenant, bot_token, namespace, key, method)"));
+      return json_response(
+          400, logic::error_json(400, "unknown parameter '" + name +
+                                          "' (tenant, bot_token, namespace, key, method)"));
     }
   }
   Tiers& tiers = *deps_.tiers;
@@ -125,8 +182,9 @@ HttpResponse AdminHandler::invalidate(std::string_view query) {
     done = "\"namespace\"";
   } else {
     return json_response(
-        400, logic::error_json(400, "expected tenant (or bot_token) [+ namespace + key | + method], "
-                                    "or namespace alone"));
+        400, logic::error_json(400,
+                               "expected tenant (or bot_token) [+ namespace + key | + method], "
+                               "or namespace alone"));
   }
   return json_response(200, "{\"ok\":true,\"invalidated\":" + done + "}");
 }
@@ -155,8 +213,7 @@ HttpResponse AdminHandler::respond(const HttpRequest& request) {
     }
   }
   if (!deps_.admin_token.empty()) {
-    std::string_view auth = request.header("authorization");
-    if (auth != "Bearer " + deps_.admin_token) {
+    if (!admin_token_matches(request.header("authorization"), deps_.admin_token)) {
       r.status = 401;
       r.body = logic::error_json(401, "Unauthorized: admin token required");
       r.headers.push_back({"WWW-Authenticate", "Bearer"});

@@ -55,6 +55,14 @@ struct AdminDeps {
   std::string admin_token;  // "" = no token required
 };
 
+// Whether `authorization` (an Authorization header value) is exactly
+// "Bearer <token>". Constant-time in the token: both sides are hashed
+// (SHA-256) and the digests compared with CRYPTO_memcmp, so the time taken
+// depends on the lengths only, never on where or whether the header differs
+// from the token (an early-exit comparison would leak the token a prefix at
+// a time).
+bool admin_token_matches(std::string_view authorization, std::string_view token);
+
 class AdminHandler final : public HttpHandler {
  public:
   explicit AdminHandler(AdminDeps deps) : deps_(std::move(deps)) {}

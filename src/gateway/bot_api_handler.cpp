@@ -201,7 +201,8 @@ awaitable<HttpResponse> BotApiHandler::handle(HttpRequest request) {
   } else if (auto* pass = std::get_if<logic::Passthrough>(&plan)) {
     res = co_await paced(std::move(request), label, pass->method,
                          pass->pacing ? &*pass->pacing : nullptr,
-                         pass->pacing ? Outcome::kPaced : Outcome::kPass);
+                         pass->pacing ? Outcome::kPaced : Outcome::kPass,
+                         /*json_answer=*/call->kind != logic::TelegramCall::Kind::kFile);
   } else {
     const auto& reject = std::get<logic::Reject>(plan);
     res.status = reject.status;
@@ -221,7 +222,7 @@ bool BotApiHandler::stream_request_body(const HttpRequest& head) const {
 }
 
 awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::string_view label,
-                                                 bool stream_answer) {
+                                                 bool stream_answer, bool json_answer) {
   // (No co_await inside ?: — GCC 12 miscompiles it.)
   UpstreamResult u;
   if (stream_answer) {
@@ -229,8 +230,21 @@ awaitable<UpstreamResult> BotApiHandler::forward(HttpRequest request, std::strin
   } else {
     u = co_await deps_.upstream->send(options_.upstream, std::move(request));
   }
+  // Every Bot API answer, success or error, is a JSON object. Anything else
+  // (a proxy's HTML error page, a body cut short with a matching length) is
+  // an upstream failure: a stale answer or a 502 in the Bot API's shape,
+  // never relayed as if it were the answer.
+  if (!u.error && json_answer && !u.response.body_stream &&
+      !logic::bot_api_answer(u.response.body)) {
+    spdlog::warn("upstream {} ({}): HTTP {} with a body that is not Bot API JSON ({} bytes)",
+                 options_.upstream.key(), label, u.response.status, u.response.body.size());
+    u.error = GatewayError::kUpstreamNotJson;
+    u.response = HttpResponse();
+  }
   deps_.metrics->upstream_call(label, u.error ? 0 : u.response.status, u.latency);
-  if (u.error && u.error != GatewayError::kRequestBodyAborted) {  // a client gone is not news
+  // A client gone is not news; a body that is not JSON was logged above.
+  if (u.error && u.error != GatewayError::kRequestBodyAborted &&
+      u.error != GatewayError::kUpstreamNotJson) {
     spdlog::warn("upstream {} ({}): {}", options_.upstream.key(), label, u.error.message());
   }
   co_return u;
@@ -274,8 +288,8 @@ void BotApiHandler::apply(const logic::Invalidations& inv) {
 }
 
 awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_view label,
-                                             const std::string& method,
-                                             const logic::Pacing* pacing, Outcome outcome) {
+                                             const std::string& method, const logic::Pacing* pacing,
+                                             Outcome outcome, bool json_answer) {
   Metrics& m = *deps_.metrics;
   RateLimiter* limiter = pacing ? deps_.limiter : nullptr;
   PacingCall pc;
@@ -285,49 +299,56 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
   const bool keep_for_retry = limiter && options_.retry_429 > 0 && !request.body_stream;
 
   for (std::uint64_t attempt = 0;; ++attempt) {
-    if (limiter) {
+    // A call that slept for its slot is paced again if an upstream 429 set a
+    // back-off while it slept (the limiter does not say whose key: any 429
+    // counts), so it never goes out inside the back-off; all rounds together
+    // wait at most pacing_max_wait.
+    Duration budget = options_.pacing_max_wait;
+    for (int round = 0; limiter && round < 4; ++round) {
+      const std::uint64_t penalties_seen = penalties_.load(std::memory_order_acquire);
       TryAcquireResult t = limiter->try_acquire(pc.attrs);
-      if (!t.admitted) {
-        Duration wait = t.wait;
-        if (wait <= options_.pacing_max_wait) {
-          auto reserved = limiter->reserve(pc.attrs, options_.pacing_max_wait);
-          if (reserved.ok()) {
-            wait = *reserved;
-          } else {
-            wait = std::max(wait, options_.pacing_max_wait + std::chrono::milliseconds(1));
-          }
-        }
-        if (wait > options_.pacing_max_wait) {
-          m.pacing_refused(pacing_rule_name(*limiter, t));
-          m.count(Outcome::kRejected);
-          int ra = ceil_seconds(wait);
-          HttpResponse refused =
-              bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra), ra);
-          refused.outcome = outcome_name(Outcome::kRejected);  // as counted: not an upstream error
-          co_return refused;
-        }
-        if (wait > Duration::zero()) {
-          m.pacing_wait(wait, pacing_rule_name(*limiter, t));
-          co_await sleep_for(wait);
+      if (t.admitted) break;
+      Duration wait = t.wait;
+      if (wait <= budget) {
+        auto reserved = limiter->reserve(pc.attrs, budget);
+        if (reserved.ok()) {
+          wait = *reserved;
+        } else {
+          wait = std::max(wait, budget + std::chrono::milliseconds(1));
         }
       }
+      if (wait > budget) {
+        m.pacing_refused(pacing_rule_name(*limiter, t));
+        m.count(Outcome::kRejected);
+        int ra = ceil_seconds(wait);
+        HttpResponse refused =
+            bot_api_error(429, "Too Many Requests: retry after " + std::to_string(ra), ra);
+        refused.outcome = outcome_name(Outcome::kRejected);  // as counted: not an upstream error
+        co_return refused;
+      }
+      if (wait > Duration::zero()) {
+        m.pacing_wait(wait, pacing_rule_name(*limiter, t));
+        co_await sleep_for(wait);
+        budget -= wait;
+      }
+      if (penalties_.load(std::memory_order_acquire) == penalties_seen) break;
     }
     HttpRequest up = keep_for_retry ? upstream_request(std::as_const(request))
                                     : upstream_request(std::move(request));
     // Answers of sends, writes and passthroughs are never stored: large ones
     // (file downloads) stream through.
-    UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true);
+    UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true, json_answer);
     if (!u.error && u.response.status == 429 && limiter) {
-      auto ra = logic::retry_after(u.response.status, u.response.body,
-                                   u.response.header("retry-after").empty()
-                                       ? std::nullopt
-                                       : std::optional<std::string_view>(
-                                             u.response.header("retry-after")));
+      auto ra = logic::retry_after(
+          u.response.status, u.response.body,
+          u.response.header("retry-after").empty()
+              ? std::nullopt
+              : std::optional<std::string_view>(u.response.header("retry-after")));
       Duration back_off = ra.value_or(options_.default_retry_after);
       Status s = limiter->penalize(pc.attrs, pc.penalty_scope, back_off);
       if (!s.ok()) spdlog::warn("penalize: {}", s.to_string());
-      if (keep_for_retry && attempt < options_.retry_429 &&
-          back_off <= options_.retry_max_delay) {
+      penalties_.fetch_add(1, std::memory_order_acq_rel);
+      if (keep_for_retry && attempt < options_.retry_429 && back_off <= options_.retry_max_delay) {
         m.upstream_429_retried();
         continue;  // the limiter now makes this call wait out the back-off
       }

@@ -25,6 +25,7 @@
 // started (background refreshes finish or are destroyed with the io_context).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,14 +82,19 @@ class BotApiHandler final : public HttpHandler {
   // `label` (metrics) views the preset or a literal: valid while the handler lives.
   Response cached_read(HttpRequest request, logic::CachedRead read, std::string_view label);
   Response paced(HttpRequest request, std::string_view label, const std::string& method,
-                 const logic::Pacing* pacing, Outcome outcome);
+                 const logic::Pacing* pacing, Outcome outcome, bool json_answer = true);
   // `stream_answer`: a large answer may stay streaming (not for answers that
-  // are stored).
+  // are stored). `json_answer`: a buffered answer that is not a JSON object
+  // becomes the error kUpstreamNotJson.
   boost::asio::awaitable<UpstreamResult> forward(HttpRequest request, std::string_view label,
-                                                 bool stream_answer = false);
+                                                 bool stream_answer = false,
+                                                 bool json_answer = true);
   void apply(const logic::Invalidations& invalidations);
   std::string_view label_of(const logic::TelegramCall& call) const;
   BotApiHandlerDeps deps_;
+  // Upstream 429s that set a pacing back-off so far (calls that slept for a
+  // slot meanwhile are paced again).
+  std::atomic<std::uint64_t> penalties_{0};
   BotApiHandlerOptions options_;
   std::map<std::string, AnswerCache, std::less<>> caches_;
 };

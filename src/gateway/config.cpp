@@ -13,8 +13,8 @@ std::string ListenAddress::to_string() const { return host + ":" + std::to_strin
 Result<ListenAddress> parse_listen(std::string_view text, std::string_view what) {
   std::size_t colon = text.rfind(':');
   auto bad = [&](std::string why) {
-    return Status::invalid_argument(std::string(what) + ": " + why + ", got '" +
-                                    std::string(text) + "'");
+    return Status::invalid_argument(std::string(what) + ": " + why + ", got '" + std::string(text) +
+                                    "'");
   };
   if (colon == std::string_view::npos) return bad("expected host:port");
   ListenAddress a;
@@ -24,7 +24,8 @@ Result<ListenAddress> parse_listen(std::string_view text, std::string_view what)
   }
   std::string_view port = text.substr(colon + 1);
   if (a.host.empty()) return bad("expected host:port (host missing)");
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
     return bad("port must be a number 0-65535");
   }
   unsigned long p = std::stoul(std::string(port));
@@ -88,8 +89,8 @@ void read_storage(config::MapReader& top, tiers::StorageConfig& out) {
   if (r.has("redis")) {
     (void)r.child("redis");
     r.fail("redis", "the storage section is flat: write storage.redis_url, "
-                    "redis_password_env, connect_timeout, timeout and pool_size directly under "
-                    "storage");
+                    "redis_password_env, connect_timeout, timeout, pool_size and "
+                    "redis_coordination directly under storage");
   }
   if (!r.error().ok()) {
     top.merge(r.finish());
@@ -186,16 +187,16 @@ void read_apis(config::MapReader& top, const std::vector<NamespaceSpec>& namespa
       if (other.name == api.name) {
         r.fail("name", "'" + api.name + "' is already used by " + other.origin);
       } else if (prefixes_overlap(other.prefix, api.prefix)) {
-        r.fail("prefix", "'" + api.prefix + "' overlaps " + other.origin + ".prefix '" +
-                             other.prefix + "'");
+        r.fail("prefix",
+               "'" + api.prefix + "' overlaps " + other.origin + ".prefix '" + other.prefix + "'");
       }
       for (const logic::Rule& rule : api.rules.rules) {
         if (rule.action != logic::Rule::Action::kCache) continue;
         auto used = other.rules.namespaces_used();
         if (std::find(used.begin(), used.end(), rule.ns) != used.end()) {
-          top.merge(Status::invalid_argument(
-              rule.origin + ".namespace: '" + rule.ns + "' is already used by " + other.origin +
-              " (each API caches in namespaces of its own)"));
+          top.merge(Status::invalid_argument(rule.origin + ".namespace: '" + rule.ns +
+                                             "' is already used by " + other.origin +
+                                             " (each API caches in namespaces of its own)"));
           break;
         }
       }
@@ -240,9 +241,12 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
       }
     }
     r.choice("log_level", c.log_level,
-             {{"trace", std::string("trace")}, {"debug", std::string("debug")},
-              {"info", std::string("info")}, {"warn", std::string("warn")},
-              {"error", std::string("error")}, {"off", std::string("off")}});
+             {{"trace", std::string("trace")},
+              {"debug", std::string("debug")},
+              {"info", std::string("info")},
+              {"warn", std::string("warn")},
+              {"error", std::string("error")},
+              {"off", std::string("off")}});
     top.merge(r.finish());
   }
   {

@@ -19,6 +19,8 @@ class GatewayCategory final : public boost::system::error_category {
       case GatewayError::kShuttingDown: return "the gateway is shutting down";
       case GatewayError::kPacingDeadline: return "pacing would wait longer than allowed";
       case GatewayError::kRequestBodyAborted: return "the client's request body ended early";
+      case GatewayError::kUpstreamNotJson:
+        return "the upstream answer is not Bot API JSON";
     }
     return "unknown gateway error";
   }

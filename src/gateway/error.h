@@ -25,6 +25,7 @@ enum class GatewayError {
   kShuttingDown,            // the gateway is stopping
   kPacingDeadline,          // pacing would wait longer than pacing.max_wait
   kRequestBodyAborted,      // a streamed request body ended early (client gone, timeout, limit)
+  kUpstreamNotJson,         // a Bot API method's answer is not a JSON object (an HTML page ...)
 };
 
 const boost::system::error_category& gateway_category() noexcept;

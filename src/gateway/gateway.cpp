@@ -24,6 +24,7 @@
 #include "gateway/admin_handler.h"
 #include "gateway/bot_api_handler.h"
 #include "gateway/generic_handler.h"
+#include "gateway/invalidation_keeper.h"
 #include "gateway/logic/preset.h"
 #include "gateway/metrics.h"
 #include "gateway/router.h"
@@ -82,6 +83,7 @@ class Gateway::Impl {
     engine_ = std::move(*engine);
     engine_->set_scope_label("process");
 
+    std::optional<RedisOptions> shared_redis;  // l2: redis — also pacing's store
     if (config_.storage.l2 != tiers::L2Kind::kNone) {
       // The tiers library's factory: the store behind compression framing
       // and a DegradingBackend, so an L2 outage costs a counter per call and
@@ -99,7 +101,23 @@ class Gateway::Impl {
       };
       auto backend = tiers::make_backend(sc, env);
       if (!backend.ok()) return backend.status();  // names the storage key
-      backend_ = std::move(*backend);
+      // Invalidations of L2 are committed before a write is answered, and
+      // remembered and replayed if the store misses them
+      // (gateway/invalidation_keeper.h).
+      backend_ = std::make_unique<InvalidationKeeper>(std::move(*backend),
+                                                      engine_->namespace_names(),
+                                                      &engine_->scheduler());
+      // Several gateways sharing one Redis: invalidations reach every
+      // gateway's L1, and one upstream call per key across them.
+      auto coordinator = sc.redis_coordination
+                             ? tiers::make_coordinator(sc)
+                             : Result<std::shared_ptr<TierCoordinator>>(nullptr);
+      if (!coordinator.ok()) {
+        const std::string& m = coordinator.status().message();
+        return Status(coordinator.status().code(), m.starts_with("storage.") ? m : "storage: " + m);
+      }
+      coordinator_ = std::move(*coordinator);
+      if (sc.l2 == tiers::L2Kind::kRedis) shared_redis = tiers::redis_options(sc).value();
     }
     // Both tiers as one: read-through for the handlers, invalidation of
     // both for writes and the admin routes. L2 failures never fail a
@@ -121,6 +139,7 @@ class Gateway::Impl {
         spdlog::debug("L2 {} {} failed: {}", name, what, s.to_string());
       }
     };
+    to.coordinator = coordinator_;
     tiers_ = std::make_unique<Tiers>(*engine_, backend_.get(), std::move(to));
 
     if (config_.pacing_enabled) {
@@ -131,7 +150,23 @@ class Gateway::Impl {
         ro.rules = telegram_bot_preset();
         for (auto& rule : ro.rules) rule.methods.clear();
       }
-      auto limiter = make_local_rate_limiter(std::move(ro));
+      // With Redis, every gateway sharing it paces one bot together (one
+      // GCRA state per key in Redis), and a 429 penalises the chat in all of
+      // them; during a Redis outage each falls back to pacing on its own.
+      Result<std::unique_ptr<RateLimiter>> limiter = Status::internal("unset");
+      if (shared_redis) {
+        RedisRateLimiterOptions rro;
+        rro.redis = *shared_redis;
+        rro.rules = std::move(ro.rules);
+        rro.log = [](std::string_view message) { spdlog::warn("pacing: {}", message); };
+        limiter = make_redis_rate_limiter(std::move(rro));
+      } else {
+        // Idle keys (a chat or bot not seen for a period) are dropped by the
+        // engine's scheduler too, not only when their stripe is next touched:
+        // after a burst of distinct chats the limiter's memory goes back down.
+        ro.scheduler = &engine_->scheduler();
+        limiter = make_local_rate_limiter(std::move(ro));
+      }
       if (!limiter.ok()) {
         return Status(limiter.status().code(), "rate_limits: " + limiter.status().message());
       }
@@ -139,10 +174,13 @@ class Gateway::Impl {
     }
 
     auto origin = Origin::parse(config_.upstream);
-    if (!origin.ok()) return Status::invalid_argument("gateway.upstream: " + origin.status().message());
+    if (!origin.ok())
+      return Status::invalid_argument("gateway.upstream: " + origin.status().message());
     UpstreamOptions uo;
-    uo.connect_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
-    uo.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
+    uo.connect_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
+    uo.read_timeout =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
     uo.verify_peer = config_.verify_peer;
     uo.ca_file = config_.ca_file;
     uo.max_idle_per_origin = config_.max_idle_per_origin;
@@ -227,11 +265,17 @@ class Gateway::Impl {
     std::vector<net::io_context*> contexts;
     for (auto& ctx : contexts_) contexts.push_back(ctx.get());
     auto server = HttpServer::create(std::move(contexts), so, *router_);
-    if (!server.ok()) return Status(server.status().code(), "server.listen: " + server.status().message());
+    if (!server.ok())
+      return Status(server.status().code(), "server.listen: " + server.status().message());
     server_ = std::move(*server);
 
     if (config_.admin_enabled) {
-      auto addr = boost::asio::ip::make_address(config_.admin_listen.host);
+      boost::system::error_code ec;
+      auto addr = boost::asio::ip::make_address(config_.admin_listen.host, ec);
+      if (ec) {
+        return Status::invalid_argument("admin.listen: '" + config_.admin_listen.host +
+                                        "' is not an IP address (e.g. 127.0.0.1:8082)");
+      }
       if (!addr.is_loopback() && config_.admin_token.empty()) {
         return Status::invalid_argument(
             "admin.listen: " + config_.admin_listen.to_string() +
@@ -309,9 +353,10 @@ class Gateway::Impl {
       server_->close_idle();
     }
     if (server_->connections() > 0) {
-      spdlog::warn("callcache serve: {} connections still busy after {} ms; closing them",
-                   server_->connections(),
-                   std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
+      spdlog::warn(
+          "callcache serve: {} connections still busy after {} ms; closing them",
+          server_->connections(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.shutdown_timeout).count());
       server_->force_close();
     }
     if (admin_) admin_->force_close();
@@ -359,6 +404,9 @@ class Gateway::Impl {
       stop();
       (void)wait();
     }
+    // No lease wait may resume a load (which posts to an io_context) once
+    // the contexts start going away.
+    if (coordinator_) coordinator_->stop();
     // Sockets must go before their io_context; the io_context (and the
     // coroutine frames it still holds) before the handlers those frames use.
     server_.reset();
@@ -379,6 +427,7 @@ class Gateway::Impl {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Backend> backend_;
   std::atomic<bool> tier_warned_{false};  // a non-outage L2 failure was logged at warn level
+  std::shared_ptr<TierCoordinator> coordinator_;  // l2: redis only
   std::unique_ptr<Tiers> tiers_;
   std::unique_ptr<RateLimiter> limiter_;
   // One io_context per I/O thread, each run by that thread alone: sessions
@@ -393,7 +442,8 @@ class Gateway::Impl {
   std::unique_ptr<Router> router_;
   std::string l2_description_;  // "sqlite <path>" / "redis <url>", for the start-up line
   std::unique_ptr<StatsHistory> history_;
-  std::unique_ptr<HistorySampler> sampler_;  // reads metrics_, engine_, backend_; records into history_
+  std::unique_ptr<HistorySampler>
+      sampler_;  // reads metrics_, engine_, backend_; records into history_
   std::unique_ptr<AdminHandler> admin_handler_;
   std::shared_ptr<spdlog::logger> access_log_;
   std::unique_ptr<HttpServer> server_;

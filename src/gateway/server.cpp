@@ -344,7 +344,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     std::string peer = remote.address().to_string() + ":" + std::to_string(remote.port());
     beast::flat_buffer buffer;
     while (!s.closing) {
-      s.stream.expires_after(options_.idle_timeout);
+      // Idle until the next request's first bytes arrive; from then on the
+      // whole head must arrive within read_timeout, however slowly it
+      // trickles in (read_head), so a client sending a byte now and then
+      // cannot hold a connection past read_timeout.
+      s.stream.expires_after(buffer.size() == 0 ? options_.idle_timeout : options_.read_timeout);
       // The whole head first, so its framing is checked before Beast parses
       // it (gateway/http_framing.h: request smuggling is refused).
       auto [rec, head_size] = co_await read_head(s, buffer);
@@ -589,6 +593,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
           buffer.prepare(beast::read_size(buffer, 65536)), use_nothrow);
       if (ec == net::error::eof && buffer.size() > 0) ec = http::error::partial_message;
       if (ec) co_return std::tuple(ec, std::size_t{0});
+      if (bytes.empty() && n > 0) s.stream.expires_after(options_.read_timeout);  // the head began
       buffer.commit(n);
     }
   }

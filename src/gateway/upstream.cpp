@@ -409,11 +409,21 @@ class UpstreamClient::Impl {
     parser.header_limit(64 * 1024);
     if (x.head_request) parser.skip(true);
     if (x.stream_answer && options_.stream_threshold > 0) {
+      // Streamed answers have no size limit: Beast checks a declared
+      // Content-Length against the body limit while it parses the header,
+      // so the limit is lifted for the header and put back (and checked)
+      // only if the answer turns out to be buffered.
+      parser.body_limit(boost::none);
       auto [hec, hn] = co_await http::async_read_header(stream, conn->buffer, parser, use_nothrow);
       x.got_bytes = parser.got_some();
       if (hec) co_return hec;
       auto length = parser.content_length();
+      parser.body_limit(options_.max_response_bytes);
+      if (length && *length > options_.max_response_bytes && *length <= options_.stream_threshold) {
+        co_return http::error::body_limit;  // a threshold above the limit: still refused
+      }
       if (!parser.is_done() && (!length || *length > options_.stream_threshold)) {
+        parser.body_limit(boost::none);
         copy_head(parser.get(), *x.out);
         const bool keep_alive = parser.get().keep_alive();
         x.out->body_stream = std::make_shared<UpstreamBody>(std::move(conn), std::move(parser),

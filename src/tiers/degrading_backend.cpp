@@ -199,23 +199,24 @@ Result<std::uint64_t> DegradingBackend::purge_expired() {
 }
 
 Status DegradingBackend::flush() {
-  Admit how = admit();
-  if (how == Admit::kSkip) return skipped_status(name());
+  // Never skipped: a flush is a durability barrier (shutdown, an invalidation
+  // that must land), and the writes it commits were accepted before.
+  Admit how = force_probe();
   TimePoint t = clock_->now();
   return record(inner_->flush(), t, how);
 }
 
 Status DegradingBackend::health() {
-  Admit how = Admit::kPass;
-  {
-    std::lock_guard l(mu_);
-    if (down_.load(std::memory_order_relaxed)) {
-      how = Admit::kProbe;
-      probing_ = true;
-    }
-  }
+  Admit how = force_probe();
   TimePoint t = clock_->now();
   return record(inner_->health(), t, how);
+}
+
+DegradingBackend::Admit DegradingBackend::force_probe() {
+  std::lock_guard l(mu_);
+  if (!down_.load(std::memory_order_relaxed)) return Admit::kPass;
+  probing_ = true;
+  return Admit::kProbe;
 }
 
 BackendStats DegradingBackend::stats() const {

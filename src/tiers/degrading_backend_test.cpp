@@ -185,6 +185,17 @@ TEST_F(DegradingBackendTest, HealthProbesDuringBackoff) {
   EXPECT_FALSE(b_->degrade_stats().down);
 }
 
+TEST_F(DegradingBackendTest, FlushIsNeverSkipped) {
+  sw_->failing = true;
+  EXPECT_FALSE(b_->get({"ns", kT, "k"}).ok());
+  const int calls = sw_->calls.load();
+  EXPECT_EQ(b_->flush().code(), Code::kIoError) << "tried, not skipped, during the backoff";
+  EXPECT_EQ(sw_->calls.load(), calls + 1);
+  sw_->failing = false;
+  EXPECT_TRUE(b_->flush().ok());
+  EXPECT_FALSE(b_->degrade_stats().down);
+}
+
 TEST_F(DegradingBackendTest, ConcurrentCallersShareOneOutage) {
   sw_->failing = true;
   std::vector<std::thread> threads;

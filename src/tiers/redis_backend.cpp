@@ -120,7 +120,8 @@ class RedisBackend final : public Backend {
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (Status s = check(items[i].key); !s.ok()) return s;
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(items[i].ttl).count();
-      if (items[i].ttl <= Duration::zero()) return Status::invalid_argument("redis put: ttl must be > 0");
+      if (items[i].ttl <= Duration::zero())
+        return Status::invalid_argument("redis put: ttl must be > 0");
       ns[i] = ns_prefix(items[i].key.ns);
       rest[i] = tenant_key(items[i].key);
       ttl[i] = std::to_string(ms > 0 ? ms : 1);
@@ -219,8 +220,7 @@ class RedisBackend final : public Backend {
   static Status check_ns(std::string_view ns) {
     if (ns.empty()) return Status::invalid_argument("redis: empty namespace");
     if (ns.find(':') != std::string_view::npos) {
-      return Status::invalid_argument("redis: namespace '" + std::string(ns) +
-                                      "' contains ':'");
+      return Status::invalid_argument("redis: namespace '" + std::string(ns) + "' contains ':'");
     }
     return Status();
   }
@@ -256,7 +256,9 @@ class RedisBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> open_redis_backend(RedisOptions options) {
-  if (options.host.empty()) return Status::invalid_argument("redis: host is empty");
+  if (options.sentinels.empty() && options.host.empty()) {
+    return Status::invalid_argument("redis: host is empty");
+  }
   if (options.port <= 0 || options.port > 65535) {
     return Status::invalid_argument("redis: port must be 1..65535");
   }

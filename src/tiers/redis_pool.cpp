@@ -40,7 +40,38 @@ bool is_noscript(const redisReply* r) {
   return r && r->type == REDIS_REPLY_ERROR && std::strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
+bool is_readonly(const redisReply* r) {
+  return r && r->type == REDIS_REPLY_ERROR && std::strncmp(r->str, "READONLY", 8) == 0;
+}
+
 }  // namespace
+
+Result<std::pair<std::string, int>> master_address(const RedisOptions& o) {
+  if (o.sentinels.empty()) return std::make_pair(o.host, o.port);
+  std::string tried;
+  for (const auto& [host, port] : o.sentinels) {
+    if (!tried.empty()) tried += ",";
+    tried += host + ":" + std::to_string(port);
+    redisContext* c = redisConnectWithTimeout(host.c_str(), port, to_timeval(o.connect_timeout));
+    if (!c) continue;
+    if (c->err) {
+      redisFree(c);
+      continue;
+    }
+    redisSetTimeout(c, to_timeval(o.command_timeout));
+    Reply r(run_argv(c, {"SENTINEL", "get-master-addr-by-name", o.sentinel_master}));
+    redisFree(c);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+      continue;
+    }
+    int p = std::atoi(std::string(r->element[1]->str, r->element[1]->len).c_str());
+    if (p <= 0 || p > 65535) continue;
+    return std::make_pair(std::string(r->element[0]->str, r->element[0]->len), p);
+  }
+  return Status::unavailable("redis sentinels " + tried + ": none named a master '" +
+                             o.sentinel_master + "'");
+}
 
 Status reply_error(const redisReply* r, std::string_view what) {
   if (!r || r->type != REDIS_REPLY_ERROR) return Status();
@@ -76,8 +107,10 @@ void RedisPool::release(redisContext* c, bool broken) {
 }
 
 Result<redisContext*> RedisPool::connect() {
-  std::string where = options_.host + ":" + std::to_string(options_.port);
-  redisContext* c = redisConnectWithTimeout(options_.host.c_str(), options_.port,
+  auto addr = master_address(options_);
+  if (!addr.ok()) return addr.status();
+  std::string where = addr->first + ":" + std::to_string(addr->second);
+  redisContext* c = redisConnectWithTimeout(addr->first.c_str(), addr->second,
                                             to_timeval(options_.connect_timeout));
   if (!c) return Status::unavailable("redis " + where + ": cannot allocate a connection");
   if (c->err) {
@@ -91,8 +124,8 @@ Result<redisContext*> RedisPool::connect() {
     if (!r) return Status::unavailable("redis " + where + ": " + what + ": " + c->errstr);
     if (r->type == REDIS_REPLY_ERROR) {
       // Never echo the password; the server's message is safe.
-      return Status::unavailable("redis " + where + ": " + what + " refused: " +
-                                 std::string(r->str, r->len));
+      return Status::unavailable("redis " + where + ": " + what +
+                                 " refused: " + std::string(r->str, r->len));
     }
     return Status();
   };
@@ -151,6 +184,7 @@ Result<Reply> RedisPool::command(const Args& args) {
   if (!lease.ok()) return lease.status();
   Reply r(run_argv(lease->get(), args));
   if (!r) return io_failure(*lease, args.empty() ? "command" : args[0]);
+  if (is_readonly(r.get())) lease->discard();  // a demoted master: reconnect to the new one
   if (r->type == REDIS_REPLY_ERROR) return reply_error(r.get(), args[0]);
   return r;
 }
@@ -167,6 +201,12 @@ Result<std::vector<Reply>> RedisPool::pipeline(const std::vector<Args>& commands
     void* r = nullptr;
     if (redisGetReply(lease->get(), &r) != REDIS_OK || !r) return io_failure(*lease, "pipeline");
     out.emplace_back(static_cast<redisReply*>(r));
+  }
+  for (const Reply& r : out) {
+    if (is_readonly(r.get())) {
+      lease->discard();
+      break;
+    }
   }
   return out;
 }
@@ -199,6 +239,7 @@ Result<Reply> RedisPool::eval(RedisScript& script, const Args& keys, const Args&
     r.reset(run_argv(lease->get(), args));
     if (!r) return io_failure(*lease, "EVAL");
   }
+  if (is_readonly(r.get())) lease->discard();
   if (r->type == REDIS_REPLY_ERROR) return reply_error(r.get(), "script");
   return r;
 }

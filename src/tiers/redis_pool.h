@@ -107,6 +107,11 @@ class RedisPool {
   std::size_t open_ = 0;  // connections in idle_ or leased
 };
 
+// Where to connect: options.host:port, or (with sentinels) the address of
+// the master the first answering sentinel names. Errors: kUnavailable
+// naming the sentinels.
+Result<std::pair<std::string, int>> master_address(const RedisOptions& options);
+
 // Error statuses of a reply: nullptr if it is not an error reply.
 Status reply_error(const redisReply* r, std::string_view what);
 

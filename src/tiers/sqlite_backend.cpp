@@ -232,6 +232,12 @@ class SqliteBackend final : public Backend {
   }
 
   Status health() override {
+    // Reads may work while writes fail (a full disk, a lock held elsewhere):
+    // the tier is healthy only if its last commit went through too, or a
+    // commit of what failed goes through now.
+    if (!commit_status().ok()) {
+      if (Status f = flush(); !f.ok()) return f;
+    }
     std::lock_guard l(reader_mu_);
     CallScope call(reader_);
     Status s = reader_.exec("SELECT 1 FROM schema_version");
@@ -318,6 +324,13 @@ class SqliteBackend final : public Backend {
   }
 
   Status enqueue(std::vector<PendingOp> ops) {
+    if (commit_failing_.load(std::memory_order_acquire)) {
+      // The last commit failed (its batch is still queued): a write is
+      // accepted only once a commit goes through again, so callers see the
+      // failure (and back off) instead of queueing writes that may never
+      // reach the file.
+      if (Status s = flush(); !s.ok()) return s;
+    }
     bool full;
     {
       std::lock_guard l(pending_mu_);
@@ -339,7 +352,10 @@ class SqliteBackend final : public Backend {
   Status flush_locked() {
     {
       std::lock_guard l(pending_mu_);
-      if (pending_.empty()) return Status();
+      if (pending_.empty()) {
+        commit_failing_.store(false, std::memory_order_release);  // nothing failed is queued
+        return Status();
+      }
       flushing_.swap(pending_);
     }
     Status s = commit(flushing_);
@@ -348,9 +364,18 @@ class SqliteBackend final : public Backend {
       // Keep the batch for the next attempt, unless newer writes replaced it.
       for (auto& [id, op] : flushing_) pending_.try_emplace(id, std::move(op));
       errors_.fetch_add(1, std::memory_order_relaxed);
+      last_commit_error_ = s;
     }
+    commit_failing_.store(!s.ok(), std::memory_order_release);
     flushing_.clear();
     return s;
+  }
+
+  // OK, or why the last commit failed (until one succeeds).
+  Status commit_status() const {
+    if (!commit_failing_.load(std::memory_order_acquire)) return Status();
+    std::lock_guard l(pending_mu_);
+    return commit_failing_.load(std::memory_order_relaxed) ? last_commit_error_ : Status();
   }
 
   // REQUIRES: writer_mu_ held. Does not touch `batch` concurrently with
@@ -416,9 +441,12 @@ class SqliteBackend final : public Backend {
   Connection writer_;
   Stmt upsert_, delete_, del_tenant_, set_ns_version_, purge_;
 
-  mutable std::mutex pending_mu_;  // guards pending_ and flushing_
+  mutable std::mutex pending_mu_;  // guards pending_, flushing_ and last_commit_error_
   std::unordered_map<std::string, PendingOp> pending_;
   std::unordered_map<std::string, PendingOp> flushing_;
+  Status last_commit_error_;
+  // The last commit failed; set and cleared (with pending_mu_ held) by flush_locked().
+  std::atomic<bool> commit_failing_{false};
 
   mutable std::shared_mutex ns_mu_;  // guards ns_versions_ (writes also hold writer_mu_)
   std::map<std::string, std::int64_t, std::less<>> ns_versions_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,6 +146,44 @@ TEST_F(SqliteBackendTest, FullQueueIsCommittedByTheWriterNotDropped) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE(b->get({"ns", kAlice, "k" + std::to_string(i)})->has_value()) << i;
   }
+}
+
+// A commit that fails (here: another connection holds the write lock; a
+// full disk looks the same) is reported by health() and by the next writes
+// until a commit goes through again; its batch is kept and lands then.
+TEST_F(SqliteBackendTest, FailingCommitsAreReportedUntilOneSucceeds) {
+  SqliteOptions o = options(100ms);
+  o.call_timeout = 20ms;
+  auto b = open(o);
+  ASSERT_TRUE(b->put({"ns", kAlice, "k1"}, "v1", 1h).ok());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  sched_.advance(100ms);  // the background commit fails: the lock is held
+  EXPECT_FALSE(b->health().ok());
+  Status put = b->put({"ns", kAlice, "k2"}, "v2", 1h);
+  EXPECT_FALSE(put.ok()) << "a write while commits fail is refused, not queued";
+  EXPECT_TRUE(b->get({"ns", kAlice, "k1"})->has_value()) << "the failed batch stays visible";
+  EXPECT_FALSE(b->get({"ns", kAlice, "k2"})->has_value());
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(b->put({"ns", kAlice, "k3"}, "v3", 1h).ok())
+      << "the write commits the kept batch first";
+  EXPECT_TRUE(b->health().ok());
+  EXPECT_EQ(rows(), "1");  // k1, committed by that write; k3 queued
+  ASSERT_TRUE(b->flush().ok());
+  EXPECT_EQ(rows(), "2");
+
+  // health() itself retries the failed commit: it is what ends an outage.
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_TRUE(b->put({"ns", kAlice, "k4"}, "v4", 1h).ok());
+  EXPECT_FALSE(b->flush().ok());
+  EXPECT_FALSE(b->health().ok());
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_TRUE(b->health().ok());
+  EXPECT_EQ(rows(), "3");
 }
 
 TEST_F(SqliteBackendTest, BackgroundFlushRunsOnTheScheduler) {

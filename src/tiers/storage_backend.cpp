@@ -1,6 +1,7 @@
 // make_backend (tiers/storage_config.h): the configured L2 tier, wrapped in
 // compression framing and a DegradingBackend. Apart from the configuration
-// reader, which needs no SQLite or Redis client.
+// reader, which needs no SQLite or Redis client. Also the Redis options and
+// the cross-process coordinator the same section configures.
 #include <cstdlib>
 
 #include "callcache/codec.h"
@@ -35,6 +36,34 @@ class NoneBackend final : public Backend {
 
 }  // namespace
 
+Result<RedisOptions> redis_options(const StorageConfig& c) {
+  RedisOptions o;
+  if (Status s = parse_redis_url(c.redis_url, o); !s.ok()) {
+    return Status::invalid_argument("storage.redis_url: " + s.message());
+  }
+  if (!c.redis_password_env.empty()) {
+    const char* pw = std::getenv(c.redis_password_env.c_str());
+    if (!pw) {
+      return Status::invalid_argument("storage.redis_password_env: environment variable '" +
+                                      c.redis_password_env + "' is not set");
+    }
+    o.password = pw;
+  }
+  o.connect_timeout = c.connect_timeout;
+  o.command_timeout = c.timeout;
+  o.pool_size = c.pool_size;
+  return o;
+}
+
+Result<std::shared_ptr<TierCoordinator>> make_coordinator(const StorageConfig& c) {
+  if (c.l2 != L2Kind::kRedis) return std::shared_ptr<TierCoordinator>();
+  auto o = redis_options(c);
+  if (!o.ok()) return o.status();
+  RedisCoordinatorOptions co;
+  co.redis = std::move(*o);
+  return open_redis_coordinator(std::move(co));
+}
+
 Result<std::unique_ptr<Backend>> make_backend(const StorageConfig& c,
                                               const BackendEnvironment& env) {
   std::unique_ptr<Backend> store;
@@ -56,22 +85,9 @@ Result<std::unique_ptr<Backend>> make_backend(const StorageConfig& c,
       break;
     }
     case L2Kind::kRedis: {
-      RedisOptions o;
-      if (Status s = parse_redis_url(c.redis_url, o); !s.ok()) {
-        return Status::invalid_argument("storage.redis_url: " + s.message());
-      }
-      if (!c.redis_password_env.empty()) {
-        const char* pw = std::getenv(c.redis_password_env.c_str());
-        if (!pw) {
-          return Status::invalid_argument("storage.redis_password_env: environment variable '" +
-                                          c.redis_password_env + "' is not set");
-        }
-        o.password = pw;
-      }
-      o.connect_timeout = c.connect_timeout;
-      o.command_timeout = c.timeout;
-      o.pool_size = c.pool_size;
-      auto r = open_redis_backend(std::move(o));
+      auto o = redis_options(c);
+      if (!o.ok()) return o.status();
+      auto r = open_redis_backend(std::move(*o));
       if (!r.ok()) return Status(r.status().code(), "storage: " + r.status().message());
       store = std::move(*r);
       break;

@@ -9,6 +9,7 @@
 //     connect_timeout: 200ms      # Redis connect
 //     timeout: 100ms              # one L2 call (Redis command, SQLite statement)
 //     pool_size: 4                # Redis connections
+//     redis_coordination: true    # processes on one Redis: coherent L1s, one load per key
 //     write_behind:               # SQLite
 //       max_pending: 1024
 //       flush_interval: 100ms
@@ -34,6 +35,7 @@
 #include "callcache/backend.h"
 #include "callcache/clock.h"
 #include "callcache/degrading_backend.h"
+#include "callcache/redis_backend.h"
 #include "callcache/status.h"
 #include "yaml_reader.h"
 
@@ -49,6 +51,9 @@ struct StorageConfig {
   Duration connect_timeout = std::chrono::milliseconds(200);
   Duration timeout = std::chrono::milliseconds(100);
   std::uint64_t pool_size = 4;
+  // l2: redis — keep every process's L1 coherent and make one load per key
+  // across processes (make_coordinator). Off only to measure what it saves.
+  bool redis_coordination = true;
   std::uint64_t max_pending_writes = 1024;
   Duration flush_interval = std::chrono::milliseconds(100);
   Duration purge_interval = std::chrono::seconds(60);
@@ -66,8 +71,8 @@ Result<StorageConfig> parse_storage_config(const YAML::Node& node,
                                            const std::string& path = "storage");
 
 struct BackendEnvironment {
-  TierLogSink log;              // outage log lines; empty = stderr
-  const Clock* clock = nullptr;  // nullptr = default_clock()
+  TierLogSink log;                 // outage log lines; empty = stderr
+  const Clock* clock = nullptr;    // nullptr = default_clock()
   Scheduler* scheduler = nullptr;  // SQLite background work; nullptr = its own thread
 };
 
@@ -80,5 +85,14 @@ struct BackendEnvironment {
 // opened). A Redis that is down is not an error here (it is an outage).
 Result<std::unique_ptr<Backend>> make_backend(const StorageConfig& config,
                                               const BackendEnvironment& env = {});
+
+// The Redis connection options of a `redis` config (URL, password from the
+// environment, timeouts, pool size). Errors as make_backend.
+Result<RedisOptions> redis_options(const StorageConfig& config);
+
+// For l2: redis, the coordinator that keeps every process's L1 coherent and
+// makes one load per key across processes (TiersOptions::coordinator);
+// nullptr for other stores. Errors as make_backend.
+Result<std::shared_ptr<TierCoordinator>> make_coordinator(const StorageConfig& config);
 
 }  // namespace callcache::tiers

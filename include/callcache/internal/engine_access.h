@@ -37,9 +37,13 @@ struct ValueOps {
   void (*move_construct)(void* dst, void* src) noexcept;
 };
 
-// Pins on entries handed out by lookups (each lookup result holds one).
+// Pins on entries handed out by lookups (each lookup result holds one). A
+// handle from EngineAccess::lookup may be a pin that is not a reference
+// count: copy it with share(), which returns a referenced entry; ref() is
+// for handles that are referenced entries (every other call's result).
 void ref(Entry* e) noexcept;
 void unref(Entry* e) noexcept;
+Entry* share(Entry* e) noexcept;
 const void* value_of(const Entry* e) noexcept;
 // REQUIRES: e is a negative entry (EngineAccess::insert_negative).
 const Status& error_of(const Entry* e) noexcept;
@@ -78,8 +82,10 @@ class EngineAccess {
   // bind with another type fails with kInvalidArgument naming both types.
   static Result<NamespaceId> bind(Engine& engine, std::string_view ns, const ValueOps* ops);
 
-  // A fresh entry (pinned; the caller unrefs) or nullptr. Counts a hit or a
-  // miss. Never returns negative, stale or expired entries.
+  // A fresh entry (pinned; the caller unrefs, copies with share) or nullptr.
+  // Counts a hit or a miss. Never returns negative, stale or expired entries.
+  // The pin is usually a slot of the calling thread's own, so a hit writes
+  // no cache line another thread reads.
   static Entry* lookup(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key);
 
   // Like lookup, but also returns stale, refresh-due and negative entries,

@@ -18,6 +18,7 @@ using Json = nlohmann::json;
 class OkSax : public nlohmann::json_sax<Json> {
  public:
   bool ok_true() const { return root_is_object_ && ok_true_; }
+  bool root_is_object() const { return root_is_object_; }
 
   bool null() override { return value(false); }
   bool boolean(bool v) override { return value(v); }
@@ -87,6 +88,16 @@ bool cacheable_answer(std::string_view body) {
     OkSax sax;
     bool valid = Json::sax_parse(body, &sax, nlohmann::detail::input_format_t::json, true);
     return valid && sax.ok_true();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool bot_api_answer(std::string_view body) {
+  try {
+    OkSax sax;
+    bool valid = Json::sax_parse(body, &sax, nlohmann::detail::input_format_t::json, true);
+    return valid && sax.root_is_object();
   } catch (const std::exception&) {
     return false;
   }

@@ -145,6 +145,12 @@ Plan plan(const TelegramCall& call, const Preset& preset, TimePoint now, PostWri
 // API's success shape). Validates the whole document without building it.
 bool cacheable_answer(std::string_view body);
 
+// True iff `body` is a whole JSON document whose top level is an object —
+// the shape of every Bot API answer, success or error. An upstream answer
+// to a method call that is not (an HTML error page from a proxy, a body cut
+// short) is an upstream failure, not an answer to relay.
+bool bot_api_answer(std::string_view body);
+
 enum class AnswerAction : std::uint8_t {
   kStore,          // an {"ok":true} answer: store for ttl
   kStoreNegative,  // a 400 answer the preset caches negatively: store for ttl

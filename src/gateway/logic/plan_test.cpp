@@ -366,6 +366,18 @@ TEST_F(PlanTest, CacheableAnswers) {
   EXPECT_FALSE(cacheable_answer("{\"ok\":true}\0"s));
 }
 
+TEST_F(PlanTest, BotApiAnswersAreJsonObjects) {
+  EXPECT_TRUE(bot_api_answer(R"({"ok":true,"result":{"id":1}})"));
+  EXPECT_TRUE(bot_api_answer(R"({"ok":false,"error_code":502,"description":"Bad Gateway"})"));
+  EXPECT_TRUE(bot_api_answer(" {\"ok\":true,\"result\":[]}\n"));
+  EXPECT_FALSE(bot_api_answer(R"({"ok":true,"result":{"id":1,)"));  // cut short
+  EXPECT_FALSE(bot_api_answer("<html><body><h1>502 Bad Gateway</h1></body></html>"));
+  EXPECT_FALSE(bot_api_answer(""));
+  EXPECT_FALSE(bot_api_answer("[1,2]"));
+  EXPECT_FALSE(bot_api_answer("true"));
+  EXPECT_FALSE(bot_api_answer(R"({"ok":true} trailing)"));
+}
+
 TEST_F(PlanTest, NegativeCachingFollowsThePreset) {
   CachedRead r = read("getChat", R"({"chat_id":-1})");
   AnswerDecision ok = classify_answer(r, 200, R"({"ok":true,"result":{"id":-1}})");

@@ -48,7 +48,8 @@ void parse_policy(MapReader& r, NamespacePolicy& p) {
   r.bytes("max_bytes", p.max_bytes);
   r.count("max_entries_per_tenant", p.max_entries_per_tenant);
   r.choice("eviction", p.eviction,
-           {{"lru", EvictionPolicy::kLru}, {"s3fifo", EvictionPolicy::kS3Fifo}});
+           {{"lru", EvictionPolicy::kLru}, {"s3fifo", EvictionPolicy::kS3Fifo},
+            {"wtinylfu", EvictionPolicy::kWTinyLfu}, {"adaptive", EvictionPolicy::kAdaptive}});
   r.duration("negative_ttl", p.negative_ttl);
   r.duration("stale_ttl", p.stale_ttl);
   r.duration("refresh_ahead", p.refresh_ahead);

@@ -49,19 +49,59 @@ void lowercase_usernames(Params& params) {
   }
 }
 
+// Percent-decodes what decodes and keeps the rest as it is (for looking for
+// a secret in text that may be malformed).
+std::string lenient_decode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 std::string redact(std::string_view target, const TenantKey* key) {
   auto [path, query] = split_target(target);
   Route r = split_route(path);
   if (!r.matched || r.raw_token.empty()) return std::string(target);
   std::size_t start = static_cast<std::size_t>(r.raw_token.data() - target.data());
   std::string out(target.substr(0, start));
+  auto token = percent_decode(r.raw_token, false);
+  const std::string_view decoded = token.ok() ? std::string_view(*token) : r.raw_token;
   if (key) {
-    auto token = percent_decode(r.raw_token, false);
-    out += "<t:" + to_hex(tenant_from_secret(token.ok() ? *token : r.raw_token, *key)) + ">";
+    out += "<t:" + to_hex(tenant_from_secret(decoded, *key)) + ">";
   } else {
     out += "<redacted>";
   }
-  out += target.substr(start + r.raw_token.size());
+  // The rest of the target may repeat the token (a client passing it as a
+  // parameter): its secret part is removed there too, and if only a
+  // percent-decoding shows it, everything after the method goes.
+  std::string rest(target.substr(start + r.raw_token.size()));
+  const std::size_t colon = decoded.find(':');
+  const std::string_view secret =
+      colon == std::string_view::npos ? decoded : decoded.substr(colon + 1);
+  if (secret.size() >= 8) {
+    for (std::size_t p = rest.find(secret); p != std::string::npos; p = rest.find(secret, p)) {
+      rest.replace(p, secret.size(), "<redacted>");
+    }
+    if (lenient_decode(rest).find(secret) != std::string::npos) {
+      rest = rest.substr(0, rest.find_first_of("?;"));
+      rest = lenient_decode(rest).find(secret) == std::string::npos ? rest + "?<redacted>"
+                                                                    : "/<redacted>";
+    }
+  }
+  out += rest;
   return out;
 }
 

@@ -191,5 +191,19 @@ TEST(RedactTarget, RemovesTheToken) {
   EXPECT_EQ(redact_target("/metrics?x=1"), "/metrics?x=1");
 }
 
+TEST(RedactTarget, RemovesTheTokenRepeatedInTheQuery) {
+  const std::string secret = "ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
+  EXPECT_EQ(redact_target(bot("getMe") + "?" + kToken), "/bot<redacted>/getMe?123456:<redacted>");
+  EXPECT_EQ(redact_target(bot("getMe") + "?t=" + secret + "&x=" + secret),
+            "/bot<redacted>/getMe?t=<redacted>&x=<redacted>");
+  // Hidden by percent-encoding: the whole query goes (the path stays).
+  std::string encoded = "%41" + secret.substr(1);
+  EXPECT_EQ(redact_target(bot("getChat") + "?chat_id=1&t=" + encoded),
+            "/bot<redacted>/getChat?<redacted>");
+  EXPECT_EQ(redact_target(bot("get" + encoded)), "/bot<redacted>/<redacted>");
+  // No secret anywhere else: unchanged, malformed encodings included.
+  EXPECT_EQ(redact_target(bot("getChat") + "?chat_id=%ZZ"), "/bot<redacted>/getChat?chat_id=%ZZ");
+}
+
 }  // namespace
 }  // namespace callcache::gateway::logic

@@ -1,11 +1,14 @@
 #include "tools/sim/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <thread>
 
 #include "tools/sim/generators.h"
+#include "tools/sim/progress.h"
 #include "tools/sim/reference.h"
 #include "tools/sim/report.h"
 #include "tools/sim/trace.h"
@@ -90,7 +93,8 @@ struct Args {
   bool json = false;
   bool markdown = false;
   std::string chart;
-  unsigned threads = 1;
+  unsigned threads = 0;  // 0 = one per hardware thread
+  std::string progress = "auto";
 };
 
 Result<Trace> load_trace(const Args& a) {
@@ -157,7 +161,7 @@ Result<std::vector<PolicyRun>> select_policies(const Args& a, std::vector<Policy
 }  // namespace
 
 int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
-                std::vector<PolicyRun> engine_policies) {
+                std::vector<PolicyRun> engine_policies, bool err_is_terminal) {
   Args a;
   std::string engine_names;
   for (auto& p : engine_policies) engine_names += (engine_names.empty() ? "" : ",") + p.name;
@@ -204,14 +208,23 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
       ->capture_default_str();
   app.add_option("--reference", a.reference,
                  "reference points computed by the simulator: opt, fifo, lru-exact, "
-                 "s3fifo-ref[:small=F][:ghost=F][:promote=N][:maxfreq=N], or none")
+                 "s3fifo-ref[:small=F][:ghost=F][:promote=N][:maxfreq=N], "
+                 "wtinylfu-ref[:window=F][:protected=F], or none")
       ->capture_default_str();
   auto* json_flag = app.add_flag("--json", a.json, "print JSON instead of the table");
   app.add_flag("--markdown", a.markdown, "print the table as Markdown")->excludes(json_flag);
   app.add_option("--chart", a.chart,
                  "write PREFIX.dat and PREFIX.gp, and render PREFIX.svg / PREFIX.png with gnuplot");
-  app.add_option("--threads", a.threads, "worker threads for the (policy, size) runs")
-      ->check(CLI::Range(1u, 256u))
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  app.add_option("--threads", a.threads,
+                 "worker threads for the (policy, size) runs; 0 = one per hardware thread (" +
+                     std::to_string(cores) + " here); results do not depend on it")
+      ->check(CLI::Range(0u, 256u))
+      ->capture_default_str();
+  app.add_option("--progress", a.progress,
+                 "progress bar on stderr: auto (when stderr is a terminal and the run takes over a "
+                 "second), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
   gen->check(CLI::IsMember({"zipf", "scan", "loop"}));
 
@@ -254,8 +267,14 @@ int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostre
     return trace.status().code() == Code::kInvalidArgument && !a.generate.empty() ? 2 : 1;
   }
   if (size_list.empty()) size_list = sizes_from_fractions(trace->distinct, fractions);
+  std::sort(size_list.begin(), size_list.end());
+  size_list.erase(std::unique(size_list.begin(), size_list.end()), size_list.end());
 
-  auto results = run_matrix(*trace, size_list, *policies, a.threads);
+  const bool show = a.progress == "on" || (a.progress == "auto" && err_is_terminal);
+  Progress progress(err, show, policies->size() * size_list.size());
+  auto results = run_matrix(*trace, size_list, *policies, a.threads ? a.threads : cores,
+                            [&progress](std::size_t done) { progress.advance(done); });
+  progress.finish();
   if (!results.ok()) {
     err << "callcache sim: " << results.status().to_string() << "\n";
     return 1;

@@ -15,9 +15,11 @@ namespace callcache::sim {
 // Parses `args` (args[0] is the command name and is ignored), reads or
 // generates the trace, runs `engine_policies` plus the requested reference
 // points at every size, and prints the table (or JSON) to `out`; notes and
-// errors go to `err`. Returns 0 on success, 1 on a runtime error (bad trace
-// file, failed policy, chart not written), 2 on a usage error.
+// errors go to `err`, and with --progress auto (the default) a progress bar
+// when `err_is_terminal` and the run takes over a second. Returns 0 on
+// success, 1 on a runtime error (bad trace file, failed policy, chart not
+// written), 2 on a usage error.
 int run_sim_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
-                std::vector<PolicyRun> engine_policies);
+                std::vector<PolicyRun> engine_policies, bool err_is_terminal = false);
 
 }  // namespace callcache::sim

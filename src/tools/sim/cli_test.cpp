@@ -126,5 +126,18 @@ TEST(Cli, Help) {
   EXPECT_THAT(r.out, HasSubstr("--generate"));
 }
 
+TEST(Cli, ProgressAndThreadsOptions) {
+  // Quick runs draw nothing, whatever --progress says; a bad value is a
+  // usage error. --threads 0 (the default) means one per hardware thread.
+  for (const char* mode : {"auto", "on", "off"}) {
+    CliRun r = run({"--generate", "loop", "--requests", "1000", "--keys", "100", "--sizes", "10",
+                    "--progress", mode, "--threads", "0"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.err.find('\r'), std::string::npos) << mode;
+  }
+  EXPECT_EQ(run({"--generate", "loop", "--progress", "maybe"}).rc, 2);
+  EXPECT_THAT(run({"--help"}).out, HasSubstr("one per hardware thread"));
+}
+
 }  // namespace
 }  // namespace callcache::sim

@@ -25,6 +25,8 @@ namespace callcache::sim {
 inline constexpr EvictionPolicy kEnginePolicies[] = {
     EvictionPolicy::kLru,
     EvictionPolicy::kS3Fifo,
+    EvictionPolicy::kWTinyLfu,
+    EvictionPolicy::kAdaptive,
 };
 
 // The textbook S3-FIFO settings closest to the engine's S3-FIFO

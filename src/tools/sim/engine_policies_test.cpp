@@ -126,6 +126,47 @@ TEST(EnginePolicies, EngineS3FifoStaysNearTheTextbookReference) {
   }
 }
 
+TEST(EnginePolicies, EngineWTinyLfuStaysNearTheTextbookReference) {
+  // The engine's W-TinyLFU approximates the textbook's LRU segments with
+  // CLOCK (so that hits take no lock) and adds hits to the sketch lazily;
+  // docs/sim.md shows it within a few percent of the reference on real
+  // traces. A broken admission filter or segment shows as a large gap.
+  auto t = generate_scan(ScanOptions{ZipfOptions{200'000, 20'000, 0.9, 8}, 1'000, 10'000});
+  ASSERT_TRUE(t.ok());
+  auto loop = generate_loop(LoopOptions{60'000, 3'000});
+  ASSERT_TRUE(loop.ok());
+  for (const Trace* tr : {&*t, &*loop}) {
+    for (std::uint64_t size : {50u, 500u, 2'000u}) {
+      auto engine = engine_misses(EvictionPolicy::kWTinyLfu, *tr, size);
+      auto ref = simulate_wtinylfu(*tr, size, WTinyLfuParams{});
+      EXPECT_NEAR(static_cast<double>(engine) / static_cast<double>(ref), 1.0, 0.05)
+          << tr->name << " size " << size << ": engine " << engine << " vs reference " << ref;
+    }
+  }
+}
+
+TEST(EnginePolicies, AdaptiveTracksTheBetterOfS3FifoAndWTinyLfu) {
+  // A scan-heavy trace (W-TinyLFU's ground) and short reuse distances
+  // (S3-FIFO's): the adaptive policy stays near the better of the two.
+  auto scan = generate_scan(ScanOptions{ZipfOptions{300'000, 20'000, 0.9, 2}, 500, 5'000});
+  ASSERT_TRUE(scan.ok());
+  std::vector<std::uint64_t> reuse;
+  for (std::uint64_t i = 0; i < 100'000; ++i) {
+    reuse.push_back(i);
+    if (i >= 40) reuse.push_back(i - 40);
+  }
+  Trace recency = densify("reuse-40", reuse);
+  for (const Trace* tr : {&*scan, &recency}) {
+    const std::uint64_t size = 500;
+    const double s3 = static_cast<double>(engine_misses(EvictionPolicy::kS3Fifo, *tr, size));
+    const double wt = static_cast<double>(engine_misses(EvictionPolicy::kWTinyLfu, *tr, size));
+    const double adaptive =
+        static_cast<double>(engine_misses(EvictionPolicy::kAdaptive, *tr, size));
+    EXPECT_LE(adaptive, 1.02 * std::min(s3, wt))
+        << tr->name << ": s3fifo " << s3 << " wtinylfu " << wt;
+  }
+}
+
 TEST(EnginePolicies, SimulationIsDeterministic) {
   auto t = generate_scan(ScanOptions{ZipfOptions{50'000, 5'000, 0.9, 5}, 500, 3'000});
   ASSERT_TRUE(t.ok());
@@ -142,6 +183,8 @@ TEST(SimMain, RunsTheEnginePoliciesEndToEnd) {
   ASSERT_EQ(rc, 0) << err.str();
   EXPECT_THAT(out.str(), HasSubstr("\"name\": \"lru\""));
   EXPECT_THAT(out.str(), HasSubstr("\"name\": \"s3fifo\""));
+  EXPECT_THAT(out.str(), HasSubstr("\"name\": \"wtinylfu\""));
+  EXPECT_THAT(out.str(), HasSubstr("\"name\": \"adaptive\""));
   EXPECT_THAT(out.str(), HasSubstr("\"default_policy\""));
   // The exported entry point parses the same flags (usage error → 2).
   std::vector<std::string> bad = {"sim", "--no-such-flag"};

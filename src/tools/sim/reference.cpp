@@ -121,6 +121,8 @@ std::string_view reference_policy_name(ReferencePolicy p) noexcept {
       return "lru-exact";
     case ReferencePolicy::kS3Fifo:
       return "s3fifo-ref";
+    case ReferencePolicy::kWTinyLfu:
+      return "wtinylfu-ref";
   }
   return "?";
 }
@@ -130,7 +132,7 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
   ReferenceSpec spec;
   bool found = false;
   for (auto p : {ReferencePolicy::kOpt, ReferencePolicy::kFifo, ReferencePolicy::kLru,
-                 ReferencePolicy::kS3Fifo}) {
+                 ReferencePolicy::kS3Fifo, ReferencePolicy::kWTinyLfu}) {
     if (head == reference_policy_name(p)) {
       spec.policy = p;
       found = true;
@@ -139,11 +141,13 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
   if (!found) {
     return Status::invalid_argument(
         "unknown reference policy '" + std::string(name) +
-        "' (expected opt, fifo, lru-exact or s3fifo-ref[:small=F]"
-        "[:ghost=F][:promote=N][:maxfreq=N][:minsmall=N][:smallcap=F])");
+        "' (expected opt, fifo, lru-exact, s3fifo-ref[:small=F]"
+        "[:ghost=F][:promote=N][:maxfreq=N][:minsmall=N][:smallcap=F] or "
+        "wtinylfu-ref[:window=F][:protected=F])");
   }
   std::string_view rest = name.substr(head.size());
-  if (!rest.empty() && spec.policy != ReferencePolicy::kS3Fifo) {
+  if (!rest.empty() && spec.policy != ReferencePolicy::kS3Fifo &&
+      spec.policy != ReferencePolicy::kWTinyLfu) {
     return Status::invalid_argument("reference policy '" + std::string(head) +
                                     "' takes no parameters: '" + std::string(name) + "'");
   }
@@ -162,11 +166,25 @@ Result<ReferenceSpec> parse_reference(std::string_view name) {
       used = 0;
     }
     auto bad = [&] {
+      if (spec.policy == ReferencePolicy::kWTinyLfu) {
+        return Status::invalid_argument("wtinylfu-ref: bad parameter '" + std::string(part) +
+                                        "' (window=F in (0,1], protected=F in [0,1])");
+      }
       return Status::invalid_argument("s3fifo-ref: bad parameter '" + std::string(part) +
                                       "' (small=F in (0,1), ghost=F >= 0, promote=N >= 1, "
                                       "maxfreq=N >= 1, minsmall=N >= 0, smallcap=F in (0,1))");
     };
     if (used == 0 || used != value.size()) return bad();
+    if (spec.policy == ReferencePolicy::kWTinyLfu) {
+      if (key == "window" && v > 0 && v <= 1) {
+        spec.wtinylfu.window = v;
+      } else if (key == "protected" && v >= 0 && v <= 1) {
+        spec.wtinylfu.protected_share = v;
+      } else {
+        return bad();
+      }
+      continue;
+    }
     if (key == "small" && v > 0 && v < 1) {
       spec.s3fifo.small = v;
     } else if (key == "ghost" && v >= 0 && v <= 100) {
@@ -211,6 +229,8 @@ std::uint64_t simulate_reference(const ReferenceSpec& spec, const Trace& trace,
   switch (spec.policy) {
     case ReferencePolicy::kS3Fifo:
       return simulate_s3fifo(trace, capacity, spec.s3fifo);
+    case ReferencePolicy::kWTinyLfu:
+      return simulate_wtinylfu(trace, capacity, spec.wtinylfu);
     case ReferencePolicy::kOpt:
       return opt(trace, capacity);
     case ReferencePolicy::kFifo:

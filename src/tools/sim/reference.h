@@ -12,6 +12,11 @@
 //   s3fifo-ref  textbook S3-FIFO (Yang et al., SOSP'23) with an exact ghost
 //         and tunable parameters: what the engine's S3-FIFO would do with
 //         other settings (see S3FifoParams), for tuning it.
+//   wtinylfu-ref  textbook W-TinyLFU (Einziger et al., ACM ToS 2017): an LRU
+//         window, a count-min sketch with aging admitting the window's
+//         victim to a segmented-LRU main only if it is more frequent than
+//         main's victim (see WTinyLfuParams). The engine's W-TinyLFU is a
+//         CLOCK approximation of it (src/core/two_queue.h).
 //
 // Every policy admits every missed key (demand fill), like the engine.
 // Capacity is in entries. Thread-safety: pure functions.
@@ -26,7 +31,7 @@
 
 namespace callcache::sim {
 
-enum class ReferencePolicy : std::uint8_t { kOpt, kFifo, kLru, kS3Fifo };
+enum class ReferencePolicy : std::uint8_t { kOpt, kFifo, kLru, kS3Fifo, kWTinyLfu };
 
 // S3-FIFO settings. The defaults are the paper's and the engine's.
 struct S3FifoParams {
@@ -41,16 +46,24 @@ struct S3FifoParams {
   double small_cap = 0.5;
 };
 
+// W-TinyLFU settings. The defaults are the paper's, Caffeine's initial ones
+// and the engine's.
+struct WTinyLfuParams {
+  double window = 0.01;          // the LRU window's share of the capacity (at least 1 entry)
+  double protected_share = 0.8;  // protected segment's share of main
+};
+
 struct ReferenceSpec {
   ReferencePolicy policy = ReferencePolicy::kOpt;
-  S3FifoParams s3fifo;  // for kS3Fifo
+  S3FifoParams s3fifo;      // for kS3Fifo
+  WTinyLfuParams wtinylfu;  // for kWTinyLfu
 };
 
 std::string_view reference_policy_name(ReferencePolicy p) noexcept;
-// "opt", "fifo", "lru-exact", or "s3fifo-ref" optionally followed by
+// "opt", "fifo", "lru-exact", "s3fifo-ref" optionally followed by
 // ":small=F", ":ghost=F", ":promote=N", ":maxfreq=N", ":minsmall=N", ":smallcap=F" in any
-// order, e.g.
-// "s3fifo-ref:small=0.25:ghost=1". Errors name the bad part.
+// order, e.g. "s3fifo-ref:small=0.25:ghost=1", or "wtinylfu-ref" optionally
+// followed by ":window=F", ":protected=F". Errors name the bad part.
 Result<ReferenceSpec> parse_reference(std::string_view name);
 Result<ReferencePolicy> parse_reference_policy(std::string_view name);
 
@@ -60,7 +73,7 @@ std::uint64_t simulate_reference(const ReferenceSpec& spec, const Trace& trace,
                                  std::uint64_t capacity);
 inline std::uint64_t simulate_reference(ReferencePolicy policy, const Trace& trace,
                                         std::uint64_t capacity) {
-  return simulate_reference(ReferenceSpec{policy, {}}, trace, capacity);
+  return simulate_reference(ReferenceSpec{policy, {}, {}}, trace, capacity);
 }
 
 // Textbook S3-FIFO, as the engine runs it: a miss inserts the key (into main
@@ -70,6 +83,17 @@ inline std::uint64_t simulate_reference(ReferencePolicy policy, const Trace& tra
 // evicted and remembered by the ghost; otherwise main's oldest entry is
 // reinserted with one hit fewer if it has any, else evicted.
 std::uint64_t simulate_s3fifo(const Trace& trace, std::uint64_t capacity, const S3FifoParams& p);
+
+// Textbook W-TinyLFU: every request increments the key's sketch counters; a
+// hit moves the key to the head of its LRU segment (window, or protected —
+// from probation it is promoted, demoting protected's LRU entry to
+// probation when protected is over its share); a miss inserts into the
+// window, whose LRU entry, once the window is over its share, enters
+// probation if main has room, else replaces main's LRU victim (probation's,
+// or protected's when probation is empty) if the sketch rates it strictly
+// more frequent, else is evicted.
+std::uint64_t simulate_wtinylfu(const Trace& trace, std::uint64_t capacity,
+                                const WTinyLfuParams& p);
 
 // For each request, the index of the next request of the same key, or
 // trace.requests.size() + key id when it is never requested again (so all

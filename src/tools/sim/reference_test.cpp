@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <mutex>
 
 #include "tools/sim/generators.h"
 #include "tools/sim/simulate.h"
@@ -184,6 +185,47 @@ TEST(Reference, ParsesSpecs) {
   EXPECT_NE(bad.status().message().find("'size=3'"), std::string::npos);
 }
 
+TEST(Reference, WTinyLfuOnAHandComputedSequence) {
+  // Capacity 2: a window of 1 and a main of 1. 1 is requested three times,
+  // so when 3 arrives and 2 leaves the window, the sketch rates 2 (once)
+  // below main's 1 (three times): 2 is dropped, 1 stays.
+  Trace t = trace_of({1, 1, 1, 2, 3, 1});
+  //                 m  h  h  m  m  h   (1 moves to main when 2 arrives)
+  EXPECT_EQ(simulate_wtinylfu(t, 2, WTinyLfuParams{}), 3u);
+  // A window covering the whole cache is LRU.
+  WTinyLfuParams all;
+  all.window = 1.0;
+  auto z = generate_zipf(ZipfOptions{30'000, 3'000, 0.8, 4});
+  ASSERT_TRUE(z.ok());
+  for (std::uint64_t size : {10u, 300u}) {
+    EXPECT_EQ(simulate_wtinylfu(*z, size, all), simulate_reference(ReferencePolicy::kLru, *z, size))
+        << size;
+  }
+}
+
+TEST(Reference, WTinyLfuKeepsAFrequentSetThroughLoopsAndScans) {
+  // A loop over 2x the cache: LRU misses everything, W-TinyLFU keeps half.
+  Trace loop = generate_loop(LoopOptions{40'000, 2'000}).value();
+  EXPECT_EQ(simulate_reference(ReferencePolicy::kLru, loop, 1'000), 40'000u);
+  EXPECT_LT(simulate_wtinylfu(loop, 1'000, WTinyLfuParams{}), 30'000u);
+  auto scan = generate_scan(ScanOptions{ZipfOptions{100'000, 5'000, 0.9, 3}, 1'000, 4'000});
+  ASSERT_TRUE(scan.ok());
+  EXPECT_LT(simulate_wtinylfu(*scan, 500, WTinyLfuParams{}),
+            simulate_reference(ReferencePolicy::kLru, *scan, 500));
+}
+
+TEST(Reference, ParsesWTinyLfuSpecs) {
+  auto s = parse_reference("wtinylfu-ref:window=0.2:protected=0.5");
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ(s->policy, ReferencePolicy::kWTinyLfu);
+  EXPECT_DOUBLE_EQ(s->wtinylfu.window, 0.2);
+  EXPECT_DOUBLE_EQ(s->wtinylfu.protected_share, 0.5);
+  EXPECT_DOUBLE_EQ(parse_reference("wtinylfu-ref")->wtinylfu.window, 0.01);
+  EXPECT_FALSE(parse_reference("wtinylfu-ref:window=0").ok());
+  EXPECT_FALSE(parse_reference("wtinylfu-ref:small=0.1").ok());
+  EXPECT_NE(reference_run("wtinylfu-ref").label.find("W-TinyLFU"), std::string::npos);
+}
+
 TEST(Matrix, SizesFromFractions) {
   EXPECT_EQ(sizes_from_fractions(20'484, default_fractions()),
             (std::vector<std::uint64_t>{20, 102, 205, 410, 1'024, 2'048, 4'097}));
@@ -210,6 +252,21 @@ TEST(Matrix, RunsEveryPolicyAtEverySizeDeterministically) {
   EXPECT_EQ(one->requests, 50'000u);
   EXPECT_EQ(one->distinct, t->distinct);
   EXPECT_EQ(one->best_engine(0), -1);  // references are never "best engine policy"
+}
+
+TEST(Matrix, ReportsEachCompletedRun) {
+  auto t = generate_zipf(ZipfOptions{5'000, 500, 0.9, 1});
+  ASSERT_TRUE(t.ok());
+  std::vector<PolicyRun> runs = {reference_run("lru-exact"), reference_run("fifo")};
+  std::mutex mu;
+  std::vector<std::size_t> seen;
+  auto r = run_matrix(*t, {5, 50, 500}, runs, 2, [&](std::size_t done) {
+    std::lock_guard lock(mu);
+    seen.push_back(done);
+  });
+  ASSERT_TRUE(r.ok());
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::size_t>{1, 2, 3, 4, 5, 6}));
 }
 
 TEST(Matrix, PolicyErrorsNameThePolicyAndSize) {

@@ -1,5 +1,7 @@
 #include "tools/sim/sim_main.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "tools/sim/cli.h"
@@ -8,7 +10,8 @@
 namespace callcache {
 
 int sim_main(int argc, char** argv) {
-  return sim::run_sim_cli(argc, argv, std::cout, std::cerr, sim::engine_policy_runs());
+  return sim::run_sim_cli(argc, argv, std::cout, std::cerr, sim::engine_policy_runs(),
+                          isatty(STDERR_FILENO) == 1);
 }
 
 }  // namespace callcache

@@ -50,6 +50,13 @@ PolicyRun reference_run(std::string_view name) {
       r.label += ")";
       break;
     }
+    case ReferencePolicy::kWTinyLfu: {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "W-TinyLFU (ref, window=%g protected=%g)",
+                    spec.wtinylfu.window, spec.wtinylfu.protected_share);
+      r.label = buf;
+      break;
+    }
   }
   r.engine = false;
   r.misses = [spec](const Trace& t, std::uint64_t size) -> Result<std::uint64_t> {
@@ -98,7 +105,8 @@ std::vector<std::uint64_t> sizes_from_fractions(std::uint32_t distinct,
 }
 
 Result<SimResults> run_matrix(const Trace& trace, std::vector<std::uint64_t> sizes,
-                              const std::vector<PolicyRun>& policies, unsigned threads) {
+                              const std::vector<PolicyRun>& policies, unsigned threads,
+                              const std::function<void(std::size_t)>& on_done) {
   std::sort(sizes.begin(), sizes.end());
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
   SimResults r;
@@ -120,6 +128,7 @@ Result<SimResults> run_matrix(const Trace& trace, std::vector<std::uint64_t> siz
   std::vector<double> cpu(jobs, 0);
   std::vector<Status> errors(jobs);
   std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> completed{0};
   auto worker = [&] {
     for (std::size_t j; (j = next.fetch_add(1)) < jobs;) {
       std::size_t p = j / sizes.size(), s = j % sizes.size();
@@ -133,6 +142,8 @@ Result<SimResults> run_matrix(const Trace& trace, std::vector<std::uint64_t> siz
         continue;
       }
       r.policies[p].misses[s] = *m;
+      const std::size_t done = completed.fetch_add(1) + 1;
+      if (on_done) on_done(done);
     }
   };
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(jobs)));

@@ -71,9 +71,12 @@ std::vector<std::uint64_t> sizes_from_fractions(std::uint32_t distinct,
 std::vector<double> default_fractions();
 
 // Runs every policy at every size. `threads` >= 1 worker threads share the
-// (policy, size) runs. Fails with the first policy error (naming the policy
-// and size). REQUIRES: sizes non-empty, each > 0.
+// (policy, size) runs; `on_done(n)`, if given, is called (from any worker
+// thread) each time a run completes, with the number completed so far.
+// Fails with the first policy error (naming the policy and size).
+// REQUIRES: sizes non-empty, each > 0.
 Result<SimResults> run_matrix(const Trace& trace, std::vector<std::uint64_t> sizes,
-                              const std::vector<PolicyRun>& policies, unsigned threads = 1);
+                              const std::vector<PolicyRun>& policies, unsigned threads = 1,
+                              const std::function<void(std::size_t)>& on_done = {});
 
 }  // namespace callcache::sim
