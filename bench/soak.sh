@@ -65,7 +65,7 @@ cat > "$TMP/gw.yaml" <<YAML
 server: {listen: 127.0.0.1:$GW_PORT, threads: $THREADS, access_log: false, log_level: warn}
 admin: {listen: 127.0.0.1:$GW_ADMIN}
 gateway: {upstream: "http://127.0.0.1:$FAKE_PORT"}
-storage: {l2: sqlite, sqlite: {path: $TMP/soak.sqlite3}}
+storage: {l2: sqlite, path: $TMP/soak.sqlite3}
 YAML
 "$SERVE_BIN" --config "$TMP/gw.yaml" > "$TMP/gw.out" 2>&1 &
 GW_PID=$!; PIDS+=($GW_PID)

@@ -123,7 +123,7 @@ struct LoadOutcome {
 // (its value moved from). TieredCache writes the value through to L2 here.
 using AfterStore = std::function<void(const void* stored, const LoadOutcome& outcome)>;
 
-// The receiving end of one flight's loader (defined in src/core/loading.cpp).
+// The receiving end of one flight's loader (defined in src/core/load.cpp).
 // Destroying the last reference without completing fails the flight with
 // kLoadFailed, so a loader that drops its completion cannot wedge the key.
 class LoadSink;

@@ -23,22 +23,12 @@ namespace {
 
 // ---- Redis options from the storage section -----------------------------------
 
-RedisOptions redis_options(const tiers::StorageConfig& c) {
-  RedisOptions o;
-  Status s = parse_redis_url(c.redis_url, o);
-  if (!s.ok()) raise_status(Status::invalid_argument("storage.redis_url: " + s.message()));
-  if (!c.redis_password_env.empty()) {
-    const char* pw = std::getenv(c.redis_password_env.c_str());
-    if (!pw) {
-      raise_status(Status::invalid_argument("storage.redis_password_env: environment variable '" +
-                                            c.redis_password_env + "' is not set"));
-    }
-    o.password = pw;
-  }
-  o.connect_timeout = c.connect_timeout;
-  o.command_timeout = c.timeout;
-  o.pool_size = c.pool_size;
-  return o;
+// The tiers' reading of the storage section (tiers::redis_options), with
+// its error raised as a Python exception.
+RedisOptions redis_options_or_raise(const tiers::StorageConfig& c) {
+  auto o = tiers::redis_options(c);
+  if (!o.ok()) raise_status(o.status());
+  return std::move(*o);
 }
 
 // ---- Rate limiter ---------------------------------------------------------------
@@ -72,7 +62,7 @@ struct Limiter {
   Limiter(const PyConfig& cfg, std::shared_ptr<VirtualClock> vc) : clock(std::move(vc)) {
     if (cfg.distributed) {
       RedisRateLimiterOptions o;
-      o.redis = redis_options(cfg.storage);
+      o.redis = redis_options_or_raise(cfg.storage);
       o.rules = cfg.rate_limits.rules;
       auto l = make_redis_rate_limiter(std::move(o));
       check(l.status());
@@ -173,7 +163,7 @@ struct Locks {
     };
     if (cfg.distributed) {
       RedisAccountLockOptions r;
-      r.redis = redis_options(cfg.storage);
+      r.redis = redis_options_or_raise(cfg.storage);
       r.locks = std::move(o);
       auto l = make_redis_account_locks(std::move(r));
       check(l.status());

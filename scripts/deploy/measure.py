@@ -95,7 +95,7 @@ class Deployment:
                 f.write(f"""server: {{listen: "127.0.0.1:{port}", threads: 2, access_log: false, log_level: warn}}
 admin: {{listen: "127.0.0.1:{admin}"}}
 gateway: {{upstream: "http://127.0.0.1:{self.fake_port}", pacing: {{enabled: false}}}}
-storage: {{l2: redis, redis: {{url: "redis://127.0.0.1:{self.redis_port}/0", coordination: {str(coordination).lower()}}}}}
+storage: {{l2: redis, redis_url: "redis://127.0.0.1:{self.redis_port}/0", redis_coordination: {str(coordination).lower()}}}
 telegram: {{post_write_bypass: 0s}}
 """)
             self.procs.append(subprocess.Popen([args.callcache, "serve", "--config", cfg]))

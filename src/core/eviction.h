@@ -1,6 +1,6 @@
 // Internal: eviction strategies. A strategy orders a shard's entries for
-// eviction; the shard owns storage, bounds and locking (STYLE: policy apart
-// from storage).
+// eviction; the shard owns storage, bounds and locking (policy apart from
+// storage: docs/architecture.md).
 //
 // Contract (EvictionStrategy): every member runs under the shard's lock.
 // Lookups take no lock: a hit only bumps the entry's own hit counter

@@ -189,7 +189,7 @@ class TableUse {
   const bool ok_;
 };
 
-// The flight table of `engine` (src/core/loading.cpp).
+// The flight table of `engine` (src/core/load.cpp).
 FlightTable& flight_table(Engine& engine);
 // Called before `engine` is destroyed (also done by ~Engine): closes its
 // table — waits for background loading work that uses the engine, drops work

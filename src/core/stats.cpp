@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "callcache/engine.h"
+#include "core/text_writer.h"
 #include "engine_impl.h"
 
 namespace callcache {
@@ -59,23 +60,6 @@ std::string num(double v) {
   return buf;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string to_json(const NamespaceStats& s) {
   std::string o = "{";
   auto field = [&](const char* k, const std::string& v) {
@@ -86,7 +70,7 @@ std::string to_json(const NamespaceStats& s) {
     o += v;
   };
   auto u = [](std::uint64_t v) { return std::to_string(v); };
-  field("scope", "\"" + json_escape(s.scope) + "\"");
+  field("scope", text::json_string(s.scope));
   field("hits", u(s.hits));
   field("misses", u(s.misses));
   field("hit_ratio", num(s.hit_ratio()));
@@ -128,7 +112,7 @@ std::string StatsSnapshot::to_json() const {
   std::string o = "{\"total\":" + callcache::to_json(total) + ",\"namespaces\":{";
   for (std::size_t i = 0; i < namespaces.size(); ++i) {
     if (i) o += ',';
-    o += "\"" + json_escape(namespaces[i].name) + "\":" + callcache::to_json(namespaces[i]);
+    o += text::json_string(namespaces[i].name) + ":" + callcache::to_json(namespaces[i]);
   }
   return o + "}}";
 }
@@ -148,7 +132,7 @@ std::string StatsSnapshot::to_prometheus() const {
     for (const auto& s : namespaces) {
       o += "callcache_";
       o += name;
-      o += "{namespace=\"" + json_escape(s.name) + "\",scope=\"" + json_escape(s.scope) + "\"} " +
+      o += "{namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"} " +
            value(s) + "\n";
     }
   };
@@ -167,8 +151,8 @@ std::string StatsSnapshot::to_prometheus() const {
        "callcache_evictions_total counter\n";
   for (const auto& s : namespaces) {
     for (int i = 0; i < static_cast<int>(EvictionCause::kCount_); ++i) {
-      o += "callcache_evictions_total{namespace=\"" + json_escape(s.name) + "\",scope=\"" +
-           json_escape(s.scope) + "\",cause=\"" +
+      o += "callcache_evictions_total{namespace=\"" + text::label_value(s.name) + "\",scope=\"" +
+           text::label_value(s.scope) + "\",cause=\"" +
            eviction_cause_name(static_cast<EvictionCause>(i)) + "\"} " + u(s.evictions[i]) + "\n";
     }
   }
@@ -202,7 +186,7 @@ std::string StatsSnapshot::to_prometheus() const {
        "callcache_load_latency_seconds summary\n";
   for (const auto& s : namespaces) {
     const std::string l =
-        "namespace=\"" + json_escape(s.name) + "\",scope=\"" + json_escape(s.scope) + "\"";
+        "namespace=\"" + text::label_value(s.name) + "\",scope=\"" + text::label_value(s.scope) + "\"";
     o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.5\"} " +
          num(s.load_latency.p50_ms / 1e3) + "\n";
     o += "callcache_load_latency_seconds{" + l + ",quantile=\"0.9\"} " +

@@ -1,11 +1,13 @@
 // Counters of the flow primitives rendered as JSON and Prometheus text
-// (hand-written: the toolkit links no JSON library).
+// (hand-written: the toolkit links no JSON library; label values are escaped
+// by core/text_writer.h).
 #include <initializer_list>
 #include <utility>
 
 #include "callcache/bounded_queue.h"
 #include "callcache/seen_set.h"
 #include "callcache/state_store.h"
+#include "core/text_writer.h"
 
 namespace callcache {
 namespace {
@@ -27,15 +29,7 @@ std::string json_object(Fields fields, const char* extra = nullptr) {
 
 // One gauge/counter line per field: <prefix>_<field>{<label>="<name>"} value.
 std::string prometheus(const char* prefix, const char* label, std::string_view name, Fields fields) {
-  std::string escaped;
-  for (char c : name) {
-    if (c == '\\' || c == '"') escaped += '\\';
-    if (c == '\n') {
-      escaped += "\\n";
-      continue;
-    }
-    escaped += c;
-  }
+  const std::string escaped = text::label_value(name);
   std::string out;
   for (const auto& [field, value] : fields) {
     out += std::string(prefix) + "_" + field + "{" + label + "=\"" + escaped + "\"} " +

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "callcache/redis_backend.h"
 #include "engine_config.h"
+#include "limits_config.h"
 #include "yaml_reader.h"
 
 namespace callcache::gateway {
@@ -49,80 +49,54 @@ void read_listen(config::MapReader& r, std::string_view key, ListenAddress& out)
   out = *a;
 }
 
-void read_rules(config::MapReader& r, std::vector<Rule>& out) {
-  YAML::Node list = r.child("rules");
-  if (!list || list.IsNull()) return;
-  if (!list.IsSequence()) {
-    r.fail("rules", "expected a list of rules");
-    return;
-  }
-  std::vector<Rule> rules;
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    config::MapReader rr(list[i], r.path_of("rules") + "[" + std::to_string(i) + "]");
-    Rule rule;
-    rr.string("name", rule.name);
-    rr.count("limit", rule.limit, false);
-    rr.duration("period", rule.period, false);
-    rr.count("burst", rule.burst, false);
-    std::vector<std::string> key;
-    rr.string_list("key", key);
-    rule.key = key_scope::kGlobal;
-    for (const auto& k : key) {
-      if (k == "bot") {
-        rule.key |= key_scope::kBot;
-      } else if (k == "chat") {
-        rule.key |= key_scope::kChat;
-      } else if (k == "method") {
-        rule.key |= key_scope::kMethod;
-      } else if (k == "paid") {
-        rule.key |= key_scope::kPaid;
-      } else {
-        rr.fail("key", "expected bot, chat, method or paid, got '" + k + "'");
-      }
-    }
-    rr.string_list("methods", rule.methods);
-    rr.string_list("except_methods", rule.except_methods);
-    rr.choice(
-        "chat", rule.chat,
-        {{"any", ChatMatch::kAny}, {"private", ChatMatch::kPrivate}, {"group", ChatMatch::kGroup}});
-    rr.choice(
-        "paid", rule.paid,
-        {{"any", PaidMatch::kAny}, {"paid", PaidMatch::kPaid}, {"unpaid", PaidMatch::kUnpaid}});
-    r.merge(rr.finish());
-    rules.push_back(std::move(rule));
-  }
-  if (!r.error().ok()) return;
-  Status v = validate_rules(rules);
-  if (!v.ok()) {
-    r.fail("rules", v.message());
-    return;
-  }
-  out = std::move(rules);
-}
-
 bool name_ok(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 
-// `namespaces:` with the engine's own parser (config/engine_config.h), so
-// the keys and messages are those of every other callcache config.
-void read_namespaces(config::MapReader& top, std::vector<NamespaceSpec>& out) {
-  if (!top.has("namespaces")) return;
-  YAML::Node doc(YAML::NodeType::Map);
-  doc["namespaces"] = top.child("namespaces");
-  config::MapReader root(doc, "");
+// The engine's sections (`tenant_key`, `engine`, `namespaces`) with the
+// engine's own reader (config/engine_config.h), so the keys and messages are
+// those of every other callcache program.
+void read_engine(config::MapReader& top, GatewayConfig& c) {
   EngineConfig engine;
-  engine.namespaces.clear();
-  config::read_engine_sections(root, engine);
-  top.merge(root.finish());
+  engine.tenant_key = c.tenant_key;
+  engine.namespaces.clear();  // the gateway's namespaces come from the preset
+  engine.shards = c.engine_shards;
+  engine.sweep_interval = c.engine_sweep_interval;
+  config::read_engine_sections(top, engine);
   for (const auto& spec : engine.namespaces) {
     if (!name_ok(spec.name)) {
       top.fail("namespaces", "namespace names use a-z, 0-9, '_' and '-', got '" + spec.name + "'");
     }
   }
-  out = std::move(engine.namespaces);
+  c.tenant_key = engine.tenant_key;
+  c.engine_shards = engine.shards;
+  c.engine_sweep_interval = engine.sweep_interval;
+  c.namespaces = std::move(engine.namespaces);
+}
+
+// `storage:` with the tiers' reader (tiers/storage_config.h). The earlier
+// gateway-only layout (storage.sqlite.path, storage.redis.url ...) is refused
+// with the key to write instead.
+void read_storage(config::MapReader& top, tiers::StorageConfig& out) {
+  config::MapReader r = top.map("storage");
+  if (r.has("sqlite")) {
+    (void)r.child("sqlite");
+    r.fail("sqlite", "the storage section is flat: write storage.path (and write_behind, "
+                     "purge_interval, timeout) directly under storage");
+  }
+  if (r.has("redis")) {
+    (void)r.child("redis");
+    r.fail("redis", "the storage section is flat: write storage.redis_url, "
+                    "redis_password_env, connect_timeout, timeout, pool_size and "
+                    "redis_coordination directly under storage");
+  }
+  if (!r.error().ok()) {
+    top.merge(r.finish());
+    return;
+  }
+  top.merge(tiers::read_storage_config(r, out));
 }
 
 // A prefix such as "/sns" or "/api/v2": checks it and drops a trailing '/'.
@@ -292,58 +266,31 @@ Result<GatewayConfig> parse_config(const YAML::Node& root) {
     r.count("max_idle_per_origin", c.max_idle_per_origin);
     r.bytes("max_response_bytes", c.max_response_bytes, false);
     if (r.has("tenant_key")) {
-      std::string hex;
-      r.string("tenant_key", hex);
-      if (r.error().ok()) {
-        auto key = parse_tenant_key(hex);
-        if (!key.ok()) {
-          r.fail("tenant_key", key.status().message());
-        } else {
-          c.tenant_key = *key;
-        }
-      }
+      (void)r.child("tenant_key");
+      r.fail("tenant_key", "the tenant key is the top-level tenant_key (the engine's section, "
+                           "shared by every callcache program)");
     }
     config::MapReader p = r.map("pacing");
     p.boolean("enabled", c.pacing_enabled);
     p.duration("max_wait", c.pacing_max_wait);
     p.count("retry_429", c.retry_429);
     p.duration("retry_max_delay", c.retry_max_delay);
-    read_rules(p, c.pacing_rules);
+    if (p.has("rules")) {
+      (void)p.child("rules");
+      p.fail("rules", "pacing rules are the top-level rate_limits section (rate_limits.rules, "
+                      "keyed by rule name; see config/callcache.yaml)");
+    }
     r.merge(p.finish());
     top.merge(r.finish());
   }
-  {
-    config::MapReader r = top.map("storage");
-    r.choice("l2", c.l2,
-             {{"sqlite", std::string("sqlite")},
-              {"redis", std::string("redis")},
-              {"none", std::string("none")}});
-    config::MapReader s = r.map("sqlite");
-    s.string("path", c.sqlite_path);
-    r.merge(s.finish());
-    config::MapReader redis = r.map("redis");
-    redis.string("url", c.redis_url);
-    if (redis.has("url") && redis.error().ok()) {
-      RedisOptions probe;
-      Status u = parse_redis_url(c.redis_url, probe);
-      if (!u.ok()) redis.fail("url", u.message());
-    }
-    if (redis.has("password")) {
-      (void)redis.child("password");
-      redis.fail("password",
-                 "passwords are not read from the configuration file; set password_env to the "
-                 "name of an environment variable that holds it");
-    }
-    redis.string("password_env", c.redis_password_env, true);
-    redis.duration("connect_timeout", c.redis_connect_timeout, false);
-    redis.duration("timeout", c.redis_timeout, false);
-    redis.count("pool_size", c.redis_pool_size, false);
-    redis.boolean("coordination", c.redis_coordination);
-    r.merge(redis.finish());
+  if (top.has("rate_limits")) {
+    config::MapReader r = top.map("rate_limits");
+    config::read_rate_limits(r, c.rate_limits);
     top.merge(r.finish());
   }
+  read_storage(top, c.storage);
   c.telegram = top.child("telegram");
-  read_namespaces(top, c.namespaces);
+  read_engine(top, c);
   if (top.error().ok()) read_apis(top, c.namespaces, c.apis);
   Status s = top.finish();
   if (!s.ok()) return s;

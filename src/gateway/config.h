@@ -1,8 +1,13 @@
-// Internal: the configuration of `callcache serve` — YAML sections
-// `server:`, `admin:`, `gateway:`, `storage:`, `telegram:` (the Bot API
-// preset's override mapping, read by the logic layer), `namespaces:` and
-// `apis:` (generic JSON APIs fronted next to the Bot API, with their engine
-// namespaces), with command-line overrides applied on top.
+// Internal: the configuration of `callcache serve`, with command-line
+// overrides applied on top. The gateway's own sections are `server:`,
+// `admin:`, `gateway:`, `telegram:` (the Bot API preset's override mapping,
+// read by the logic layer) and `apis:` (generic JSON APIs fronted next to the
+// Bot API). The sections of the library's modules are read by those modules'
+// readers, in the one format every callcache program shares
+// (docs/architecture.md, "Configuration"):
+//   tenant_key, engine, namespaces   config::read_engine_sections
+//   rate_limits                      config::read_rate_limits (pacing rules)
+//   storage                          tiers::read_storage_config
 //
 // Every error names the key path and the offending value
 // ("gateway.pacing.max_wait: expected a duration ..., got 'soon'").
@@ -23,6 +28,7 @@
 #include "callcache/status.h"
 #include "callcache/tenant.h"
 #include "gateway/logic/rules.h"
+#include "storage_config.h"
 
 namespace callcache::gateway {
 
@@ -90,7 +96,6 @@ struct GatewayConfig {
   std::string ca_file;
   std::uint64_t max_idle_per_origin = 64;
   std::uint64_t max_response_bytes = 64ull * 1024 * 1024;
-  TenantKey tenant_key = kDefaultTenantKey;
   bool pacing_enabled = true;
   // A send that would wait longer gets a 429 with an honest retry_after.
   Duration pacing_max_wait = std::chrono::seconds(10);
@@ -98,31 +103,28 @@ struct GatewayConfig {
   // only when the back-off is at most retry_max_delay.
   std::uint64_t retry_429 = 2;
   Duration retry_max_delay = std::chrono::seconds(5);
-  // Pacing rules; empty = telegram_bot_preset().
-  std::vector<Rule> pacing_rules;
 
-  // ---- storage: the L2 tier ----
-  // "sqlite" (default), "redis" (shared by every gateway using the same
-  // server) or "none".
-  std::string l2 = "sqlite";
-  std::string sqlite_path = "./data/callcache.sqlite3";
-  // storage.redis: the tiers library's Redis settings (tiers/storage_config.h).
-  std::string redis_url = "redis://127.0.0.1:6379/0";
-  std::string redis_password_env;  // the NAME of an environment variable; "" = no AUTH
-  Duration redis_connect_timeout = std::chrono::milliseconds(200);
-  Duration redis_timeout = std::chrono::milliseconds(100);
-  std::uint64_t redis_pool_size = 4;
-  // Coherent L1s and one upstream call per key across the gateways sharing
-  // the server (pub/sub invalidation and leases, docs/deployment.md). Off
-  // only to measure what it saves.
-  bool redis_coordination = true;
+  // ---- rate_limits: the pacing rules (limits' reader) ----
+  // rules empty = the Bot API preset's (telegram_bot_preset(), applied to
+  // the calls config/telegram_preset.yaml paces).
+  RateLimiterOptions rate_limits;
+
+  // ---- storage: the L2 tier (tiers' reader) ----
+  // l2: sqlite (default), redis (shared by every gateway using the same
+  // server) or none.
+  tiers::StorageConfig storage;
 
   // ---- telegram: the Bot API preset overrides (logic layer) ----
   YAML::Node telegram;
 
-  // ---- namespaces: engine namespaces for the generic APIs' rules ----
-  // (the engine's policy keys: ttl, max_entries, stale_ttl, ...; names must
-  // not clash with the Telegram preset's, checked when the gateway starts)
+  // ---- tenant_key, engine, namespaces: the engine's sections ----
+  // Bot tokens are hashed with tenant_key into tenant ids.
+  TenantKey tenant_key = kDefaultTenantKey;
+  std::size_t engine_shards = 0;  // 0 = the engine's choice
+  Duration engine_sweep_interval = std::chrono::seconds(1);
+  // Engine namespaces for the generic APIs' rules (the engine's policy keys:
+  // ttl, max_entries, stale_ttl, ...; names must not clash with the
+  // Telegram preset's, checked when the gateway starts).
   std::vector<NamespaceSpec> namespaces;
   // ---- apis: generic JSON APIs ----
   std::vector<ApiConfig> apis;

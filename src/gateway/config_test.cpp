@@ -3,6 +3,7 @@
 #include "gateway/config.h"
 
 #include "gateway/gateway.h"
+#include "limits_config.h"
 
 #include <gtest/gtest.h>
 
@@ -22,8 +23,8 @@ TEST(GatewayConfig, EmptyDocumentGivesDefaults) {
   EXPECT_EQ(c->listen.to_string(), "127.0.0.1:8081");
   EXPECT_EQ(c->admin_listen.to_string(), "127.0.0.1:8082");
   EXPECT_EQ(c->upstream, "https://api.telegram.org");
-  EXPECT_EQ(c->l2, "sqlite");
-  EXPECT_TRUE(c->pacing_rules.empty());
+  EXPECT_EQ(c->storage.l2, tiers::L2Kind::kSqlite);
+  EXPECT_TRUE(c->rate_limits.rules.empty());
 }
 
 TEST(GatewayConfig, ShippedConfigParses) {
@@ -32,7 +33,9 @@ TEST(GatewayConfig, ShippedConfigParses) {
   auto c = load_config_file(std::string(src) + "/config/callcache.yaml");
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_EQ(c->listen.port, 8081);
-  EXPECT_EQ(c->sqlite_path, "./data/callcache.sqlite3");
+  EXPECT_EQ(c->storage.path, "./data/callcache.sqlite3");
+  EXPECT_EQ(c->storage.l2, tiers::L2Kind::kSqlite);
+  EXPECT_TRUE(c->rate_limits.rules.empty());
   EXPECT_TRUE(c->verify_peer);
 }
 
@@ -40,13 +43,16 @@ TEST(GatewayConfig, ValuesAndRules) {
   auto c = parse(R"(
 server: {listen: "0.0.0.0:9000", threads: 3, max_body_bytes: 1MiB, access_log: false}
 admin: {listen: "127.0.0.1:0", token: s3cret}
+tenant_key: 000102030405060708090a0b0c0d0e0f
+engine: {shards: 8, sweep_interval: 2s}
 gateway:
   upstream: http://127.0.0.1:1234
-  tenant_key: 000102030405060708090a0b0c0d0e0f
   pacing:
     max_wait: 250ms
-    rules:
-      - {name: per_chat, limit: 2, period: 1s, key: [bot, chat], chat: private}
+rate_limits:
+  shards: 4
+  rules:
+    per_chat: {limit: 2, period: 1s, key: [bot, chat], chat: private, methods: [sendMessage]}
 storage: {l2: none}
 telegram: {post_write_bypass: 1s}
 )");
@@ -57,11 +63,16 @@ telegram: {post_write_bypass: 1s}
   EXPECT_TRUE(c->access_log.empty());
   EXPECT_EQ(c->admin_token, "s3cret");
   EXPECT_EQ(c->pacing_max_wait, std::chrono::milliseconds(250));
-  ASSERT_EQ(c->pacing_rules.size(), 1u);
-  EXPECT_EQ(c->pacing_rules[0].limit, 2u);
-  EXPECT_EQ(c->pacing_rules[0].key, key_scope::kBot | key_scope::kChat);
+  ASSERT_EQ(c->rate_limits.rules.size(), 1u);
+  EXPECT_EQ(c->rate_limits.rules[0].name, "per_chat");
+  EXPECT_EQ(c->rate_limits.rules[0].limit, 2u);
+  EXPECT_EQ(c->rate_limits.rules[0].key, key_scope::kBot | key_scope::kChat);
+  EXPECT_EQ(c->rate_limits.rules[0].chat, ChatMatch::kPrivate);
+  EXPECT_EQ(c->rate_limits.shards, 4u);
   EXPECT_EQ(c->tenant_key[15], 0x0f);
-  EXPECT_EQ(c->l2, "none");
+  EXPECT_EQ(c->engine_shards, 8u);
+  EXPECT_EQ(c->engine_sweep_interval, std::chrono::seconds(2));
+  EXPECT_EQ(c->storage.l2, tiers::L2Kind::kNone);
   EXPECT_TRUE(c->telegram.IsMap());
 }
 
@@ -76,10 +87,14 @@ TEST(GatewayConfig, ErrorsNameTheKeyPath) {
   expect_error("server: {read_timeout: soon}", "server.read_timeout");
   expect_error("server: {bogus: 1}", "server.bogus");
   expect_error("gateway: {pacing: {max_wait: forever}}", "gateway.pacing.max_wait");
-  expect_error("gateway: {tenant_key: xyz}", "gateway.tenant_key");
-  expect_error("gateway: {pacing: {rules: [{name: r, limit: 0}]}}", "gateway.pacing.rules[0].limit");
-  expect_error("gateway: {pacing: {rules: [{name: r, key: [planet]}]}}", "planet");
+  expect_error("tenant_key: xyz", "tenant_key");
+  expect_error("engine: {shards: many}", "engine.shards");
+  expect_error("rate_limits: {rules: {r: {limit: 0}}}", "rate_limits.rules.r.limit");
+  expect_error("rate_limits: {rules: {r: {key: [planet]}}}", "rate_limits.rules.r.key: unknown attribute 'planet'");
+  expect_error("rate_limits: {presets: [telegram_bus]}", "rate_limits.presets");
   expect_error("storage: {l2: memcached}", "storage.l2");
+  expect_error("storage: {timeout: fast}", "storage.timeout");
+  expect_error("storage: {pool_size: 0}", "storage.pool_size");
   expect_error("nonsense: 1", "nonsense");
 }
 
@@ -87,29 +102,74 @@ TEST(GatewayConfig, StorageRedis) {
   auto c = parse(R"(
 storage:
   l2: redis
-  redis: {url: "redis://10.0.0.5:6380/2", password_env: CC_REDIS_PW, connect_timeout: 50ms,
-          timeout: 20ms, pool_size: 8}
+  redis_url: "redis://10.0.0.5:6380/2"
+  redis_password_env: CC_REDIS_PW
+  connect_timeout: 50ms
+  timeout: 20ms
+  pool_size: 8
+  compression_threshold: 4KiB
 )");
   ASSERT_TRUE(c.ok()) << c.status().to_string();
-  EXPECT_EQ(c->l2, "redis");
-  EXPECT_EQ(c->redis_url, "redis://10.0.0.5:6380/2");
-  EXPECT_EQ(c->redis_password_env, "CC_REDIS_PW");
-  EXPECT_EQ(c->redis_connect_timeout, std::chrono::milliseconds(50));
-  EXPECT_EQ(c->redis_timeout, std::chrono::milliseconds(20));
-  EXPECT_EQ(c->redis_pool_size, 8u);
+  EXPECT_EQ(c->storage.l2, tiers::L2Kind::kRedis);
+  EXPECT_EQ(c->storage.redis_url, "redis://10.0.0.5:6380/2");
+  EXPECT_EQ(c->storage.redis_password_env, "CC_REDIS_PW");
+  EXPECT_EQ(c->storage.connect_timeout, std::chrono::milliseconds(50));
+  EXPECT_EQ(c->storage.timeout, std::chrono::milliseconds(20));
+  EXPECT_EQ(c->storage.pool_size, 8u);
+  EXPECT_EQ(c->storage.compression_threshold, 4096u);
 }
 
-TEST(GatewayConfig, StorageRedisErrorsNameTheKey) {
+// The sections the library's modules own are read by their readers: the
+// same document gives the gateway what it gives the tiers and limits
+// readers on their own.
+TEST(GatewayConfig, ModuleSectionsMatchTheModulesReaders) {
+  const char* yaml = R"(
+storage: {l2: sqlite, path: /tmp/x.sqlite3, timeout: 40ms, write_behind: {max_pending: 7}}
+rate_limits: {presets: [telegram_bot], rules: {per_chat: {limit: 3}}}
+)";
+  auto c = parse(yaml);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  YAML::Node doc = YAML::Load(yaml);
+  auto storage = tiers::parse_storage_config(doc["storage"]);
+  ASSERT_TRUE(storage.ok());
+  EXPECT_EQ(c->storage.path, storage->path);
+  EXPECT_EQ(c->storage.timeout, storage->timeout);
+  EXPECT_EQ(c->storage.max_pending_writes, 7u);
+  auto limits = config::parse_rate_limits(doc["rate_limits"]);
+  ASSERT_TRUE(limits.ok());
+  ASSERT_EQ(c->rate_limits.rules.size(), limits->rules.size());
+  for (std::size_t i = 0; i < limits->rules.size(); ++i) {
+    EXPECT_EQ(c->rate_limits.rules[i].name, limits->rules[i].name);
+    EXPECT_EQ(c->rate_limits.rules[i].limit, limits->rules[i].limit);
+  }
+}
+
+// Keys of the earlier gateway-only layouts get an error that says what to
+// write instead.
+TEST(GatewayConfig, EarlierLayoutsAreRefusedWithTheKeyToWrite) {
   auto expect_error = [](const std::string& yaml, const std::string& needle) {
     auto c = parse(yaml);
     ASSERT_FALSE(c.ok()) << yaml;
     EXPECT_NE(c.status().message().find(needle), std::string::npos) << c.status().message();
   };
-  expect_error("storage: {redis: {url: 'http://x'}}", "storage.redis.url");
-  expect_error("storage: {redis: {password: hunter2}}", "storage.redis.password: passwords are not read");
-  expect_error("storage: {redis: {pool_size: 0}}", "storage.redis.pool_size");
-  expect_error("storage: {redis: {timeout: fast}}", "storage.redis.timeout");
-  expect_error("storage: {redis: {hostname: x}}", "storage.redis.hostname");
+  expect_error("storage: {sqlite: {path: /tmp/x}}", "storage.sqlite: the storage section is flat: write storage.path");
+  expect_error("storage: {redis: {url: 'redis://h:1/0'}}", "storage.redis: the storage section is flat: write storage.redis_url");
+  expect_error("gateway: {tenant_key: 000102030405060708090a0b0c0d0e0f}",
+               "gateway.tenant_key: the tenant key is the top-level tenant_key");
+  expect_error("gateway: {pacing: {rules: [{name: r, limit: 1}]}}",
+               "gateway.pacing.rules: pacing rules are the top-level rate_limits section");
+}
+
+TEST(GatewayConfig, StorageErrorsNameTheKey) {
+  auto expect_error = [](const std::string& yaml, const std::string& needle) {
+    auto c = parse(yaml);
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(c.status().message().find(needle), std::string::npos) << c.status().message();
+  };
+  expect_error("storage: {redis_url: 'http://x'}", "storage.redis_url");
+  expect_error("storage: {redis_password: hunter2}", "storage.redis_password: passwords are not read");
+  expect_error("storage: {hostname: x}", "storage.hostname");
+  expect_error("storage: {backoff: {initial: 1s, max: 10ms}}", "storage.backoff.max");
 }
 
 TEST(GatewayConfig, ServeMainRejectsBadStorageOptions) {

@@ -63,6 +63,8 @@ class Gateway::Impl {
         std::max<std::uint64_t>(1, preset_.post_write_max_entries));
 
     EngineOptions eo;
+    eo.shards = config_.engine_shards;
+    eo.sweep_interval = config_.engine_sweep_interval;
     eo.namespaces = preset_.namespaces;
     // The generic APIs' namespaces (apis:) sit beside the preset's.
     for (const auto& spec : config_.namespaces) {
@@ -82,27 +84,13 @@ class Gateway::Impl {
     engine_->set_scope_label("process");
 
     std::optional<RedisOptions> shared_redis;  // l2: redis — also pacing's store
-    if (config_.l2 == "sqlite" || config_.l2 == "redis") {
+    if (config_.storage.l2 != tiers::L2Kind::kNone) {
       // The tiers library's factory: the store behind compression framing
       // and a DegradingBackend, so an L2 outage costs a counter per call and
       // one log line per outage (its recovery is logged too).
-      tiers::StorageConfig sc;
-      sc.path = config_.sqlite_path;
-      sc.timeout = std::chrono::milliseconds(250);  // one SQLite call
-      l2_description_ = "sqlite " + config_.sqlite_path;
-      if (config_.l2 == "redis") {
-        sc.l2 = tiers::L2Kind::kRedis;
-        sc.redis_url = config_.redis_url;
-        sc.connect_timeout = config_.redis_connect_timeout;
-        sc.timeout = config_.redis_timeout;
-        sc.pool_size = config_.redis_pool_size;
-        sc.redis_password_env = config_.redis_password_env;
-        if (!sc.redis_password_env.empty() && !std::getenv(sc.redis_password_env.c_str())) {
-          return Status::invalid_argument("storage.redis.password_env: environment variable '" +
-                                          sc.redis_password_env + "' is not set");
-        }
-        l2_description_ = "redis " + config_.redis_url;
-      }
+      const tiers::StorageConfig& sc = config_.storage;
+      l2_description_ = sc.l2 == tiers::L2Kind::kRedis ? "redis " + sc.redis_url
+                                                       : "sqlite " + sc.path;
       tiers::BackendEnvironment env;
       env.log = [](TierLogLevel level, std::string_view message) {
         if (level == TierLogLevel::kWarning) {
@@ -112,15 +100,7 @@ class Gateway::Impl {
         }
       };
       auto backend = tiers::make_backend(sc, env);
-      if (!backend.ok()) {
-        // make_backend names the tiers library's keys; ours are nested.
-        std::string why = backend.status().message();
-        for (std::string_view theirs : {"storage.path: ", "storage: "}) {
-          if (why.starts_with(theirs)) why.erase(0, theirs.size());
-        }
-        return Status(backend.status().code(),
-                      (config_.l2 == "redis" ? "storage.redis: " : "storage.sqlite.path: ") + why);
-      }
+      if (!backend.ok()) return backend.status();  // names the storage key
       // Invalidations of L2 are committed before a write is answered, and
       // remembered and replayed if the store misses them
       // (gateway/invalidation_keeper.h).
@@ -129,14 +109,15 @@ class Gateway::Impl {
                                                       &engine_->scheduler());
       // Several gateways sharing one Redis: invalidations reach every
       // gateway's L1, and one upstream call per key across them.
-      auto coordinator = config_.redis_coordination
+      auto coordinator = sc.redis_coordination
                              ? tiers::make_coordinator(sc)
                              : Result<std::shared_ptr<TierCoordinator>>(nullptr);
-      if (!coordinator.ok())
-        return Status(coordinator.status().code(),
-                      "storage.redis: " + coordinator.status().message());
+      if (!coordinator.ok()) {
+        const std::string& m = coordinator.status().message();
+        return Status(coordinator.status().code(), m.starts_with("storage.") ? m : "storage: " + m);
+      }
       coordinator_ = std::move(*coordinator);
-      if (config_.l2 == "redis") shared_redis = tiers::redis_options(sc).value();
+      if (sc.l2 == tiers::L2Kind::kRedis) shared_redis = tiers::redis_options(sc).value();
     }
     // Both tiers as one: read-through for the handlers, invalidation of
     // both for writes and the admin routes. L2 failures never fail a
@@ -162,14 +143,12 @@ class Gateway::Impl {
     tiers_ = std::make_unique<Tiers>(*engine_, backend_.get(), std::move(to));
 
     if (config_.pacing_enabled) {
-      RateLimiterOptions ro;
-      if (config_.pacing_rules.empty()) {
+      RateLimiterOptions ro = config_.rate_limits;
+      if (ro.rules.empty()) {
         // The Bot API preset (config/telegram_preset.yaml) decides which calls
         // are paced and whether per chat; the limits are Telegram's.
         ro.rules = telegram_bot_preset();
         for (auto& rule : ro.rules) rule.methods.clear();
-      } else {
-        ro.rules = config_.pacing_rules;
       }
       // With Redis, every gateway sharing it paces one bot together (one
       // GCRA state per key in Redis), and a 429 penalises the chat in all of
@@ -189,7 +168,7 @@ class Gateway::Impl {
         limiter = make_local_rate_limiter(std::move(ro));
       }
       if (!limiter.ok()) {
-        return Status(limiter.status().code(), "gateway.pacing: " + limiter.status().message());
+        return Status(limiter.status().code(), "rate_limits: " + limiter.status().message());
       }
       limiter_ = std::move(*limiter);
     }
@@ -508,8 +487,8 @@ int serve_main(int argc, char** argv) {
   app.add_flag("--no-admin", no_admin, "disable the admin listener");
   app.add_option("--admin-token", admin_token, "require this Bearer token on admin routes");
   app.add_option("--storage", storage, "L2 tier: sqlite, redis or none (storage.l2)");
-  app.add_option("--sqlite-path", sqlite_path, "SQLite file (storage.sqlite.path)");
-  app.add_option("--redis-url", redis_url, "redis://host:port/db (storage.redis.url)");
+  app.add_option("--sqlite-path", sqlite_path, "SQLite file (storage.path)");
+  app.add_option("--redis-url", redis_url, "redis://host:port/db (storage.redis_url)");
   app.add_option("--access-log", access_log, "'-' (stderr), 'off', or a file (server.access_log)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
   try {
@@ -542,18 +521,23 @@ int serve_main(int argc, char** argv) {
   if (no_admin) c.admin_enabled = false;
   if (!admin_token.empty()) c.admin_token = admin_token;
   if (!storage.empty()) {
-    if (storage != "sqlite" && storage != "redis" && storage != "none") {
+    if (storage == "sqlite") {
+      c.storage.l2 = tiers::L2Kind::kSqlite;
+    } else if (storage == "redis") {
+      c.storage.l2 = tiers::L2Kind::kRedis;
+    } else if (storage == "none") {
+      c.storage.l2 = tiers::L2Kind::kNone;
+    } else {
       return fail(Status::invalid_argument("--storage: expected sqlite, redis or none, got '" +
                                            storage + "'"));
     }
-    c.l2 = storage;
   }
-  if (!sqlite_path.empty()) c.sqlite_path = sqlite_path;
+  if (!sqlite_path.empty()) c.storage.path = sqlite_path;
   if (!redis_url.empty()) {
     RedisOptions probe;
     Status u = parse_redis_url(redis_url, probe);
     if (!u.ok()) return fail(Status::invalid_argument("--redis-url: " + u.message()));
-    c.redis_url = redis_url;
+    c.storage.redis_url = redis_url;
   }
   if (!access_log.empty()) c.access_log = access_log == "off" ? "" : access_log;
   if (!log_level.empty()) c.log_level = log_level;

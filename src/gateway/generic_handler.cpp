@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "core/text_writer.h"
 #include "gateway/logic/request.h"
 
 namespace callcache::gateway {
@@ -64,7 +65,9 @@ HttpRequest upstream_request(HttpRequest&& in) {
 HttpResponse json_error(int status, std::string_view message) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"error\":\"" + json_escape(message) + "\"}";
+  r.body = "{\"error\":";
+  text::append_json_string(r.body, message);
+  r.body += '}';
   return r;
 }
 

@@ -1,6 +1,6 @@
 #include "gateway/http_message.h"
 
-#include <cstdio>
+#include "core/text_writer.h"
 
 namespace callcache::gateway {
 
@@ -32,29 +32,6 @@ std::string_view HttpResponse::header(std::string_view name) const noexcept {
   return find_header(headers, name);
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 void StreamCounters::note_buffered(std::uint64_t size) noexcept {
   std::uint64_t seen = largest_buffered_body.load(std::memory_order_relaxed);
   while (size > seen &&
@@ -81,8 +58,8 @@ StreamChunk::~StreamChunk() {
 HttpResponse bot_api_error(int status, std::string_view description, int retry_after) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"ok\":false,\"error_code\":" + std::to_string(status) + ",\"description\":\"" +
-           json_escape(description) + "\"";
+  r.body = "{\"ok\":false,\"error_code\":" + std::to_string(status) + ",\"description\":";
+  text::append_json_string(r.body, description);
   if (retry_after >= 0) {
     r.body += ",\"parameters\":{\"retry_after\":" + std::to_string(retry_after) + "}";
     r.headers.push_back({"Retry-After", std::to_string(retry_after)});

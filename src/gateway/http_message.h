@@ -150,7 +150,4 @@ struct HttpResponse {
 // with an optional "parameters":{"retry_after":N}.
 HttpResponse bot_api_error(int status, std::string_view description, int retry_after = -1);
 
-// Escapes `s` for a JSON string literal (without the quotes).
-std::string json_escape(std::string_view s);
-
 }  // namespace callcache::gateway

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "core/text_writer.h"
 #include "gateway/http_message.h"
 
 namespace callcache::gateway {
@@ -222,7 +223,7 @@ std::string Metrics::to_prometheus() const {
           "that demanded the wait.\n"
           "# TYPE callcache_gateway_pacing_rule_waits_total counter\n";
       for (const auto& [name, r] : pacing_rules_) {
-        out += "callcache_gateway_pacing_rule_waits_total{rule=\"" + name + "\"} " +
+        out += "callcache_gateway_pacing_rule_waits_total{rule=\"" + text::label_value(name) + "\"} " +
                std::to_string(r->waits.load(kRelaxed)) + "\n";
       }
       out +=
@@ -230,7 +231,7 @@ std::string Metrics::to_prometheus() const {
           "by the rule that demanded the wait.\n"
           "# TYPE callcache_gateway_pacing_rule_refused_total counter\n";
       for (const auto& [name, r] : pacing_rules_) {
-        out += "callcache_gateway_pacing_rule_refused_total{rule=\"" + name + "\"} " +
+        out += "callcache_gateway_pacing_rule_refused_total{rule=\"" + text::label_value(name) + "\"} " +
                std::to_string(r->refused.load(kRelaxed)) + "\n";
       }
     }
@@ -261,7 +262,7 @@ std::string Metrics::to_prometheus() const {
     std::uint64_t calls = m->calls.load(kRelaxed), e = m->errors.load(kRelaxed),
                   t = m->status_429.load(kRelaxed), f = m->status_5xx.load(kRelaxed),
                   x = m->failed.load(kRelaxed);
-    std::string l = "callcache_gateway_upstream_method_calls_total{method=\"" + name + "\",result=\"";
+    std::string l = "callcache_gateway_upstream_method_calls_total{method=\"" + text::label_value(name) + "\",result=\"";
     out += l + "ok\"} " + std::to_string(calls - e - t - f - x) + "\n";
     out += l + "error\"} " + std::to_string(e) + "\n";
     out += l + "429\"} " + std::to_string(t) + "\n";
@@ -274,13 +275,13 @@ std::string Metrics::to_prometheus() const {
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b <= kLatencyBuckets.size(); ++b) {
       cumulative += m->buckets[b].load(kRelaxed);
-      out += "callcache_gateway_upstream_latency_seconds_bucket{method=\"" + name + "\",le=\"" +
+      out += "callcache_gateway_upstream_latency_seconds_bucket{method=\"" + text::label_value(name) + "\",le=\"" +
              (b < kLatencyBuckets.size() ? num(kLatencyBuckets[b]) : std::string("+Inf")) +
              "\"} " + std::to_string(cumulative) + "\n";
     }
-    out += "callcache_gateway_upstream_latency_seconds_sum{method=\"" + name + "\"} " +
+    out += "callcache_gateway_upstream_latency_seconds_sum{method=\"" + text::label_value(name) + "\"} " +
            num(static_cast<double>(m->latency_ns_sum.load(kRelaxed)) / 1e9) + "\n";
-    out += "callcache_gateway_upstream_latency_seconds_count{method=\"" + name + "\"} " +
+    out += "callcache_gateway_upstream_latency_seconds_count{method=\"" + text::label_value(name) + "\"} " +
            std::to_string(cumulative) + "\n";
   }
   if (!rules_.empty()) {
@@ -288,7 +289,7 @@ std::string Metrics::to_prometheus() const {
     out += "# TYPE callcache_gateway_rule_requests_total counter\n";
     for (const auto& [label, r] : rules_) {
       for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
-        out += "callcache_gateway_rule_requests_total{rule=\"" + label + "\",outcome=\"" +
+        out += "callcache_gateway_rule_requests_total{rule=\"" + text::label_value(label) + "\",outcome=\"" +
                outcome_name(static_cast<Outcome>(i)) + "\"} " +
                std::to_string(r->outcomes[i].load(kRelaxed)) + "\n";
       }
@@ -317,8 +318,8 @@ std::string Metrics::to_json(std::size_t top_tenants) const {
                              : 0.0;
       LatencyCounts latency;
       for (std::size_t b = 0; b < latency.size(); ++b) latency[b] = m->buckets[b].load(kRelaxed);
-      out += std::string(first ? "" : ",") + "\"" + name +
-             "\":{\"calls\":" + std::to_string(calls) +
+      out += std::string(first ? "" : ",") + text::json_string(name) +
+             ":{\"calls\":" + std::to_string(calls) +
              ",\"errors\":" + std::to_string(m->errors.load(kRelaxed)) +
              ",\"429\":" + std::to_string(m->status_429.load(kRelaxed)) +
              ",\"5xx\":" + std::to_string(m->status_5xx.load(kRelaxed)) +
@@ -336,8 +337,8 @@ std::string Metrics::to_json(std::size_t top_tenants) const {
     std::shared_lock lock(mu_);
     bool first = true;
     for (const auto& [name, r] : pacing_rules_) {
-      out += std::string(first ? "" : ",") + "\"" + name +
-             "\":{\"waits\":" + std::to_string(r->waits.load(kRelaxed)) +
+      out += std::string(first ? "" : ",") + text::json_string(name) +
+             ":{\"waits\":" + std::to_string(r->waits.load(kRelaxed)) +
              ",\"wait_seconds\":" + num(static_cast<double>(r->wait_ns.load(kRelaxed)) / 1e9) +
              ",\"refused\":" + std::to_string(r->refused.load(kRelaxed)) + "}";
       first = false;
@@ -372,7 +373,7 @@ std::string Metrics::to_json(std::size_t top_tenants) const {
     std::shared_lock lock(mu_);
     bool first = true;
     for (const auto& [label, r] : rules_) {
-      out += std::string(first ? "" : ",") + "\"" + label + "\":{";
+      out += std::string(first ? "" : ",") + text::json_string(label) + ":{";
       for (int i = 0; i < static_cast<int>(Outcome::kCount_); ++i) {
         out += std::string(i ? "," : "") + "\"" + outcome_name(static_cast<Outcome>(i)) +
                "\":" + std::to_string(r->outcomes[i].load(kRelaxed));

@@ -1,7 +1,7 @@
 // take_sample() and HistorySampler (stats_sampler.h).
 #include "gateway/stats_sampler.h"
 
-#include "callcache/tiered_cache.h"
+#include "callcache/degrading_backend.h"
 
 namespace callcache::gateway {
 

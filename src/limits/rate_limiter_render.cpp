@@ -1,17 +1,17 @@
 // RateLimiterStats rendered as JSON and Prometheus text.
 #include "callcache/rate_limiter.h"
+#include "core/text_writer.h"
 #include "render_util.h"
 
 namespace callcache {
 
 std::string RateLimiterStats::to_json() const {
-  using limits::append_json_string;
   std::string out = "{\"tracked_keys\":" + std::to_string(tracked_keys) +
                     ",\"active_penalties\":" + std::to_string(active_penalties) + ",\"rules\":{";
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const RuleStats& r = rules[i];
     if (i) out += ',';
-    append_json_string(out, r.name);
+    text::append_json_string(out, r.name);
     out += ":{\"calls\":" + std::to_string(r.calls) + ",\"waits\":" + std::to_string(r.waits) +
            ",\"total_wait_seconds\":" + limits::seconds_number(r.total_wait) +
            ",\"max_wait_seconds\":" + limits::seconds_number(r.max_wait) +
@@ -56,7 +56,7 @@ std::string RateLimiterStats::to_prometheus() const {
       }
       out += kMetrics[m].name;
       out += "{rule=\"";
-      limits::append_label_value(out, r.name);
+      text::append_label_value(out, r.name);
       out += "\"} " + value + "\n";
     }
   }

@@ -1,4 +1,4 @@
-// DegradingBackend (callcache/tiered_cache.h).
+// DegradingBackend (callcache/degrading_backend.h).
 //
 // State: healthy (down_ == false) or in an outage. In an outage, admit()
 // lets exactly one call through per backoff period (the probe); the others
@@ -6,7 +6,7 @@
 // backoff. Log lines are built under mu_ and emitted after releasing it.
 #include <cstdio>
 
-#include "callcache/tiered_cache.h"
+#include "callcache/degrading_backend.h"
 
 namespace callcache {
 namespace {

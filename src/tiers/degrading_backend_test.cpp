@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "callcache/sqlite_backend.h"
-#include "callcache/tiered_cache.h"
+#include "callcache/degrading_backend.h"
 #include "test_util.h"
 
 namespace callcache {

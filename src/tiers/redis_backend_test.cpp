@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "callcache/degrading_backend.h"
 #include "callcache/tiered_cache.h"
 #include "redis_fixture.h"
 #include "redis_pool.h"

@@ -26,6 +26,7 @@ Status read_storage_config(config::MapReader& r, StorageConfig& out) {
   r.duration("connect_timeout", out.connect_timeout, /*allow_zero=*/false);
   r.duration("timeout", out.timeout, /*allow_zero=*/false);
   r.count("pool_size", out.pool_size, /*allow_zero=*/false);
+  r.boolean("redis_coordination", out.redis_coordination);
   if (r.has("write_behind")) {
     config::MapReader wb = r.map("write_behind");
     wb.count("max_pending", out.max_pending_writes, /*allow_zero=*/false);

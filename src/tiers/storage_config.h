@@ -9,6 +9,7 @@
 //     connect_timeout: 200ms      # Redis connect
 //     timeout: 100ms              # one L2 call (Redis command, SQLite statement)
 //     pool_size: 4                # Redis connections
+//     redis_coordination: true    # processes on one Redis: coherent L1s, one load per key
 //     write_behind:               # SQLite
 //       max_pending: 1024
 //       flush_interval: 100ms
@@ -33,9 +34,9 @@
 
 #include "callcache/backend.h"
 #include "callcache/clock.h"
+#include "callcache/degrading_backend.h"
 #include "callcache/redis_backend.h"
 #include "callcache/status.h"
-#include "callcache/tiered_cache.h"
 #include "yaml_reader.h"
 
 namespace callcache::tiers {
@@ -50,6 +51,9 @@ struct StorageConfig {
   Duration connect_timeout = std::chrono::milliseconds(200);
   Duration timeout = std::chrono::milliseconds(100);
   std::uint64_t pool_size = 4;
+  // l2: redis — keep every process's L1 coherent and make one load per key
+  // across processes (make_coordinator). Off only to measure what it saves.
+  bool redis_coordination = true;
   std::uint64_t max_pending_writes = 1024;
   Duration flush_interval = std::chrono::milliseconds(100);
   Duration purge_interval = std::chrono::seconds(60);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "callcache/degrading_backend.h"
 #include "callcache/sqlite_backend.h"
 #include "test_util.h"
 

@@ -118,7 +118,7 @@ gateway:
   pacing: {max_wait: 2s, retry_429: 2, retry_max_delay: 3s}
 storage:
   l2: sqlite
-  sqlite: {path: ${path.join(tmp, 'cc.sqlite3')}}
+  path: ${path.join(tmp, 'cc.sqlite3')}
 telegram:
   reads:
     getChatMember: {ttl: 2s}     # short: expired answers are served stale while refreshed

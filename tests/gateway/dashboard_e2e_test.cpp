@@ -44,7 +44,7 @@ class DashboardTest : public ::testing::Test {
     c.admin_listen = {"127.0.0.1", 0};
     c.threads = 2;
     c.upstream = fake_->base_url();
-    c.l2 = "none";
+    c.storage.l2 = tiers::L2Kind::kNone;
     c.access_log = "";
     c.upstream_timeout = 5s;
     c.shutdown_timeout = 5s;

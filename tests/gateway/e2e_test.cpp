@@ -62,7 +62,7 @@ class GatewayTest : public ::testing::Test {
     c.admin_listen = {"127.0.0.1", 0};
     c.threads = 2;
     c.upstream = fake_->base_url();
-    c.l2 = "none";
+    c.storage.l2 = tiers::L2Kind::kNone;
     c.access_log = "";
     c.upstream_timeout = 5s;
     c.shutdown_timeout = 5s;
@@ -399,8 +399,8 @@ TEST_F(GatewayTest, FileDownloadsAndGetUpdatesPassThrough) {
 TEST_F(GatewayTest, CachedReadsSurviveARestartWithTheSqliteTier) {
   TempDir dir;
   auto c = config();
-  c.l2 = "sqlite";
-  c.sqlite_path = dir.path() + "/callcache.sqlite3";
+  c.storage.l2 = tiers::L2Kind::kSqlite;
+  c.storage.path = dir.path() + "/callcache.sqlite3";
   start_gateway(c);
   auto first = client_->get(bot(kTokenA, "getChat?chat_id=-1001"));
   ASSERT_EQ(first.status, 200);
@@ -473,7 +473,7 @@ TEST_F(GatewayTest, MethodNamesInAnyCaseAreOneMethod) {
   per_chat.period = 1s;
   per_chat.key = key_scope::kBot | key_scope::kChat;
   per_chat.methods = {"SendMessage"};
-  c.pacing_rules = {per_chat};
+  c.rate_limits.rules = {per_chat};
   start_gateway(c);
   auto first = client_->get(bot(kTokenA, "getchat?chat_id=-100321"));
   ASSERT_EQ(first.status, 200) << first.body;

@@ -114,7 +114,7 @@ class GenericApiTest : public ::testing::Test {
     c.admin_listen = {"127.0.0.1", 0};
     c.threads = 2;
     c.upstream = telegram_->base_url();
-    c.l2 = "none";
+    c.storage.l2 = tiers::L2Kind::kNone;
     c.access_log = "";
     c.upstream_timeout = 5s;
     c.shutdown_timeout = 5s;
@@ -436,8 +436,8 @@ TEST_F(GenericApiTest, AdminInvalidatesGenericNamespacesAndReportsRules) {
 TEST_F(GenericApiTest, SqliteTierKeepsGenericAnswersAcrossARestart) {
   TempDir dir;
   auto c = config();
-  c.l2 = "sqlite";
-  c.sqlite_path = dir.path() + "/callcache.sqlite3";
+  c.storage.l2 = tiers::L2Kind::kSqlite;
+  c.storage.path = dir.path() + "/callcache.sqlite3";
   start_gateway(c);
   auto first = get("/sns/templates/1");
   auto list = get("/sns/templates?page=1");

@@ -72,8 +72,8 @@ class MultiGatewayTest : public callcache::testing::RedisTest {
     c.admin_listen = {"127.0.0.1", 0};
     c.threads = 2;
     c.upstream = fake_->base_url();
-    c.l2 = "redis";
-    c.redis_url = redis_.url();
+    c.storage.l2 = tiers::L2Kind::kRedis;
+    c.storage.redis_url = redis_.url();
     c.access_log = "";
     c.upstream_timeout = 5s;
     c.shutdown_timeout = 5s;

@@ -81,8 +81,8 @@ class GatewayRedisTest : public callcache::testing::RedisTest {
     c.admin_listen = {"127.0.0.1", 0};
     c.threads = 2;
     c.upstream = fake_->base_url();
-    c.l2 = "redis";
-    c.redis_url = redis_.url();
+    c.storage.l2 = tiers::L2Kind::kRedis;
+    c.storage.redis_url = redis_.url();
     c.access_log = "";
     c.upstream_timeout = 5s;
     c.shutdown_timeout = 5s;
@@ -270,22 +270,21 @@ TEST_F(GatewayRedisTest, RedisDownKeepsServingFromUpstreamAndSaysSoOnce) {
   EXPECT_EQ(sink_->count("L2 tier 'redis' is failing"), 1u);
 }
 
-TEST_F(GatewayRedisTest, BadStorageSettingsAreStartErrorsNamingOurKeys) {
+TEST_F(GatewayRedisTest, BadStorageSettingsAreStartErrorsNamingTheKeys) {
   auto c = config();
-  c.redis_password_env = "CALLCACHE_TEST_UNSET_VARIABLE_42";
+  c.storage.redis_password_env = "CALLCACHE_TEST_UNSET_VARIABLE_42";
   auto g = Gateway::create(c);
   ASSERT_FALSE(g.ok());
-  EXPECT_NE(g.status().message().find("storage.redis.password_env"), std::string::npos)
+  EXPECT_NE(g.status().message().find("storage.redis_password_env"), std::string::npos)
       << g.status().message();
   EXPECT_NE(g.status().message().find("CALLCACHE_TEST_UNSET_VARIABLE_42"), std::string::npos);
 
   auto s = config();
-  s.l2 = "sqlite";
-  s.sqlite_path = "/proc/callcache-cannot-create/x.sqlite3";
+  s.storage.l2 = tiers::L2Kind::kSqlite;
+  s.storage.path = "/proc/callcache-cannot-create/x.sqlite3";
   auto g2 = Gateway::create(s);
   ASSERT_FALSE(g2.ok());
-  EXPECT_TRUE(g2.status().message().starts_with("storage.sqlite.path: ")) << g2.status().message();
-  EXPECT_EQ(g2.status().message().find("storage.path"), std::string::npos) << g2.status().message();
+  EXPECT_TRUE(g2.status().message().starts_with("storage.path: ")) << g2.status().message();
 }
 
 }  // namespace

@@ -307,7 +307,7 @@ class StreamTest : public ::testing::Test {
     c.admin_enabled = false;
     c.threads = 2;
     c.upstream = fake_->base_url();
-    c.l2 = "none";
+    c.storage.l2 = tiers::L2Kind::kNone;
     c.access_log = "";
     c.upstream_timeout = 30s;
     c.shutdown_timeout = 5s;

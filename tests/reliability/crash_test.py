@@ -297,7 +297,7 @@ def main():
     config = {"server": {"access_log": False},
               "telegram": {"reads": {"getChatMember": {"ttl": "10m"}}},
               "gateway": {"upstream": "http://127.0.0.1:%d" % up.port},
-              "storage": {"l2": "sqlite", "sqlite": {"path": path}}}
+              "storage": {"l2": "sqlite", "path": path}}
     failures = []
     rows_per_cycle = []
     totals = {"l2_hits": 0, "durable_checked": 0, "reads": 0, "writes_acked": 0, "sends_acked": 0,

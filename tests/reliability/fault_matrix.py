@@ -70,7 +70,7 @@ def main():
     t0 = time.monotonic()
     try:
         m.gw = m.start_gateway("gw", {"storage": {"l2": "sqlite",
-                                                  "sqlite": {"path": os.path.join(m.work, "main.sqlite3")}}})
+                                                  "path": os.path.join(m.work, "main.sqlite3")}})
         upstream_cells(m)
         client_cells(m)
         sqlite_cells(m)

@@ -32,7 +32,7 @@ def sqlite_cells(m):
         path = os.path.join(m.work, "locked.sqlite3")
         # getChat fresh for 5 minutes here: the answers checked after the
         # restart must not expire first, however slow the machine.
-        cfg = {"storage": {"l2": "sqlite", "sqlite": {"path": path}},
+        cfg = {"storage": {"l2": "sqlite", "path": path},
                "telegram": {"reads": {"getChat": {"ttl": "5m"}}}}
         gw = m.start_gateway("gw-locked", cfg)
         try:
@@ -107,7 +107,7 @@ def sqlite_cells(m):
         d = os.path.join(m.work, "ro-start")
         os.makedirs(d, exist_ok=True)
         path = d + "/cc.sqlite3"
-        gw0 = m.start_gateway("gw-ro-start0", {"storage": {"l2": "sqlite", "sqlite": {"path": path}}})
+        gw0 = m.start_gateway("gw-ro-start0", {"storage": {"l2": "sqlite", "path": path}})
         m.get_chat(m.chat(), gw=gw0)
         gw0.stop()
         if can_mount:
@@ -117,7 +117,7 @@ def sqlite_cells(m):
             path = d + "-m/cc.sqlite3"
         try:
             gw = Gateway(m.args.serve, m.work, gateway_config(m.up.port, {
-                "storage": {"l2": "sqlite", "sqlite": {"path": path}}}), name="gw-ro-start",
+                "storage": {"l2": "sqlite", "path": path}}), name="gw-ro-start",
                 preexec=None if can_mount else drop_to_nobody)
             if not can_mount:
                 os.chmod(d, 0o555)
@@ -134,7 +134,7 @@ def sqlite_cells(m):
             rc = gw.proc.wait(10)
             msg = gw.output().strip().splitlines()[-1] if gw.output().strip() else ""
             check(rc == 2, "exit status %s (expected 2, a configuration error)" % rc)
-            check("storage.sqlite.path" in msg, "the message does not name the key: %r" % msg)
+            check("storage.path" in msg, "the message does not name the key: %r" % msg)
             return "refuses to start: exit 2, %r" % msg[:110]
         finally:
             if can_mount:
@@ -142,7 +142,7 @@ def sqlite_cells(m):
             else:
                 os.chmod(d, 0o755)
     m.run("sqlite", "SQLite file read-only at start",
-          "a clear error naming storage.sqlite.path, or L1-only", read_only_at_start)
+          "a clear error naming storage.path, or L1-only", read_only_at_start)
 
     def disk_full():
         d = os.path.join(m.work, "full")
@@ -157,7 +157,7 @@ def sqlite_cells(m):
             # must not expire first, however slow the machine.
             long_ttl = {"telegram": {"reads": {"getChat": {"ttl": "5m"}}}}
             gw = m.start_gateway("gw-full", dict(long_ttl, storage={"l2": "sqlite",
-                                                                    "sqlite": {"path": d + "/cc.sqlite3"}}),
+                                                                    "path": d + "/cc.sqlite3"}),
                                  preexec=preexec)
             try:
                 if can_mount:
@@ -189,7 +189,7 @@ def sqlite_cells(m):
                 if can_mount:
                     check(rc == 0, "exit %s after space came back: %s" % (rc, [l for l in gw.output().splitlines() if "GET" not in l][-6:]))
                     gw2 = m.start_gateway("gw-full2", dict(long_ttl, storage={"l2": "sqlite",
-                                                                              "sqlite": {"path": d + "/cc.sqlite3"}}))
+                                                                              "path": d + "/cc.sqlite3"}))
                     try:
                         r = m.get_chat(chat2, gw=gw2)
                         check(r.outcome == "l2_hit", "an answer stored after space came back was lost: %r" % r)
@@ -221,7 +221,7 @@ def sqlite_cells(m):
 
     def corrupt_pages():
         path = os.path.join(m.work, "pages.sqlite3")
-        gw0 = m.start_gateway("gw-pages0", {"storage": {"l2": "sqlite", "sqlite": {"path": path}}})
+        gw0 = m.start_gateway("gw-pages0", {"storage": {"l2": "sqlite", "path": path}})
         chats = [m.chat() for _ in range(100)]
         for c in chats:
             m.get_chat(c, gw=gw0)
@@ -238,7 +238,7 @@ def sqlite_cells(m):
 
 def start_on_bad_file(m, path, name, chats=None):
     gw = Gateway(m.args.serve, m.work, gateway_config(m.up.port, {
-        "storage": {"l2": "sqlite", "sqlite": {"path": path}}}), name=name)
+        "storage": {"l2": "sqlite", "path": path}}), name=name)
     try:
         gw.start(expect_fail=True)
     except RuntimeError:
@@ -248,7 +248,7 @@ def start_on_bad_file(m, path, name, chats=None):
         lines = gw.output().strip().splitlines()
         msg = lines[-1] if lines else ""
         check(rc == 2, "exit status %s (a crash is a signal: negative)" % rc)
-        check(path in msg or "storage.sqlite.path" in msg, "the message does not name the file: %r" % msg)
+        check(path in msg or "storage.path" in msg, "the message does not name the file: %r" % msg)
         return "refuses to start: exit 2, %r" % msg[:120]
     try:
         rs = [m.get_chat(c, gw=gw) for c in (chats or [m.chat() for _ in range(20)])]
@@ -312,8 +312,8 @@ def drop_to_nobody():
 def redis_cells(m):
     redis = harness.Redis(m.work).start()
     # getChat fresh for 5 minutes here: answers stay in Redis for the whole cell.
-    cfg = {"storage": {"l2": "redis", "redis": {"url": redis.url, "timeout": "100ms",
-                                                "connect_timeout": "100ms"}},
+    cfg = {"storage": {"l2": "redis", "redis_url": redis.url, "timeout": "100ms",
+                       "connect_timeout": "100ms"},
            "telegram": {"reads": {"getChat": {"ttl": "5m"}}}}
     gw = m.start_gateway("gw-redis", cfg)
     try:
@@ -393,8 +393,8 @@ def redis_cells(m):
         # Redis with an append-only file: what it held before a crash is back
         # after the restart, so an invalidation it missed must not be lost.
         redis = harness.Redis(m.work, persist=True).start()
-        cfg = {"storage": {"l2": "redis", "redis": {"url": redis.url, "timeout": "100ms",
-                                                    "connect_timeout": "100ms"}},
+        cfg = {"storage": {"l2": "redis", "redis_url": redis.url, "timeout": "100ms",
+                           "connect_timeout": "100ms"},
                "telegram": {"reads": {"getChat": {"ttl": "5m"}}}}
         gw = m.start_gateway("gw-redis-aof", cfg)
         other = None

@@ -194,7 +194,7 @@ def leak_tests(serve, work, up):
     cfg = harness.merge(generic_config(up.port), {
         "server": {"access_log": logfile, "log_level": "debug"},
         "gateway": {"upstream": "http://127.0.0.1:%d" % up.port, "pacing": {"retry_max_delay": "1s"}},
-        "storage": {"l2": "sqlite", "sqlite": {"path": path}}})
+        "storage": {"l2": "sqlite", "path": path}})
     gw = Gateway(serve, work, cfg, name="gw-leak-sqlite").start()
     leak_traffic(gw, up)
     time.sleep(0.3)
@@ -209,7 +209,7 @@ def leak_tests(serve, work, up):
         cfg = harness.merge(generic_config(up.port), {
             "server": {"access_log": "-", "log_level": "debug"},
             "gateway": {"upstream": "http://127.0.0.1:%d" % up.port, "pacing": {"retry_max_delay": "1s"}},
-            "storage": {"l2": "redis", "redis": {"url": redis.url}}})
+            "storage": {"l2": "redis", "redis_url": redis.url}})
         gw = Gateway(serve, work, cfg, name="gw-leak-redis").start()
         leak_traffic(gw, up)
         grep_everything("redis", gw, [], redis=redis)
@@ -259,7 +259,7 @@ def cross_tenant(serve, work, up, rng):
         "server": {"access_log": False}, "gateway": {"upstream": "http://127.0.0.1:%d" % up.port}})
     path = os.path.join(work, "tenants.sqlite3")
     seq = plan(600)
-    sq = harness.merge(base, {"storage": {"l2": "sqlite", "sqlite": {"path": path}}})
+    sq = harness.merge(base, {"storage": {"l2": "sqlite", "path": path}})
     gw = Gateway(serve, work, sq, name="gw-tenants-1").start()
     wrong, outcomes = run(gw, seq, "L1")
     check(wrong == 0 and outcomes.get("hit", 0) > 100,
@@ -276,7 +276,7 @@ def cross_tenant(serve, work, up, rng):
 
     redis = harness.Redis(work).start()
     try:
-        rd = harness.merge(base, {"storage": {"l2": "redis", "redis": {"url": redis.url}}})
+        rd = harness.merge(base, {"storage": {"l2": "redis", "redis_url": redis.url}})
         gw1 = Gateway(serve, work, rd, name="gw-tenants-r1").start()
         wrong1, _ = run(gw1, plan(300), "Redis writer")
         gw2 = Gateway(serve, work, rd, name="gw-tenants-r2").start()

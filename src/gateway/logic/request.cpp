@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "core/text_writer.h"
+
 namespace callcache::gateway::logic {
 namespace {
 
@@ -159,44 +161,12 @@ int http_status_of(const Status& status) noexcept {
   }
 }
 
-std::string json_escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() + 8);
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out += kHex[u >> 4];
-          out += kHex[u & 15];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 std::string error_json(int http_status, std::string_view description) {
-  return "{\"ok\":false,\"error_code\":" + std::to_string(http_status) + ",\"description\":\"" +
-         json_escape(description) + "\"}";
+  std::string out =
+      "{\"ok\":false,\"error_code\":" + std::to_string(http_status) + ",\"description\":";
+  text::append_json_string(out, description);
+  out += '}';
+  return out;
 }
 
 std::string error_json(const Status& status) {

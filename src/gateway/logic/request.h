@@ -131,9 +131,6 @@ int http_status_of(const Status& status) noexcept;
 std::string error_json(const Status& status);
 std::string error_json(int http_status, std::string_view description);
 
-// Escapes `s` for inside a JSON string literal.
-std::string json_escape(std::string_view s);
-
 // Untrusted text shortened to 40 characters, non-printable bytes as '?', for
 // quoting in an error message.
 std::string quote_for_error(std::string_view s);

@@ -115,7 +115,7 @@ std::vector<LimitRule> telegram_user_limits();
 std::vector<LimitRule> telegram_bot_limits();
 std::vector<LimitRule> seeds_global_limits();
 
-// The seeds' LikeBot task (DESIGN.md): 10 accounts, 5 channels × 10 posts,
+// The seeds' LikeBot task (docs/replay.md): 10 accounts, 5 channels × 10 posts,
 // steps get_entity, get_input_entity, get_messages, view, send_reaction.
 Scenario builtin_likebot();
 
