@@ -59,11 +59,11 @@ struct TieredCounters {
 // another process's lease).
 class Gate {
  public:
+  // Notifies under the lock: a waiter that sees open_ may destroy the gate
+  // as soon as it returns, so nothing may touch it after the lock is let go.
   void open() {
-    {
-      std::lock_guard l(mu_);
-      open_ = true;
-    }
+    std::lock_guard l(mu_);
+    open_ = true;
     cv_.notify_all();
   }
   // Returns whether it opened within `d`.

@@ -56,8 +56,8 @@ TEST(Progress, DrawsOnOneLineAndErasesItself) {
 TEST(Progress, TicksWhileARunIsLong) {
   std::ostringstream out;
   Progress p(out, true, 2, /*delay=*/0, /*tick=*/0.01);
-  for (int i = 0; i < 200 && out.str().empty(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The stream is the ticker's until finish() has joined it: read it after.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   p.finish();
   EXPECT_THAT(out.str(), HasSubstr("0/2 runs")) << "drawn by the ticker before any run completed";
 }
