@@ -17,7 +17,7 @@
 #include "gateway/server.h"
 
 namespace callcache::gateway {
-namespace {
+namespace smuggling_test {
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
@@ -228,5 +228,5 @@ TEST_F(SmugglingTest, InvalidChunkSizesAreRefusedBufferedAndStreamed) {
   for (const std::string& t : handler_.targets()) EXPECT_EQ(t, "/stream");
 }
 
-}  // namespace
+}  // namespace smuggling_test
 }  // namespace callcache::gateway
