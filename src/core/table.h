@@ -69,6 +69,36 @@ class Table {
 
   // ---- Writer only (the shard's lock held) ----
 
+  // A slot found by find_slot: the entry there, and where it is (for
+  // replace_at before the table changes again).
+  struct Found {
+    Entry* entry = nullptr;
+    std::size_t index = 0;
+  };
+  Found find_slot(std::uint64_t hash, TenantId tenant, std::string_view key) const noexcept {
+    const Array* a = array_.load(std::memory_order_relaxed);
+    const std::uint64_t tag = tag_of(hash);
+    std::size_t i = index_of(hash, a->size);
+    for (;;) {
+      const std::uint64_t s = a->slots()[i].load(std::memory_order_relaxed);
+      if (s == kEmpty) return {};
+      if ((s & kTagMask) == tag && s != kTombstone) {
+        Entry* e = ptr_of(s);
+        if (e->matches(tenant, key)) return {e, i};
+      }
+      if (++i == a->size) i = 0;
+    }
+  }
+  // Puts `now` in the slot find_slot returned for an entry of the same
+  // identity (so the same hash), with no change to the table in between.
+  void replace_at(const Found& f, std::uint64_t hash, Entry* now) noexcept {
+    Array* a = array_.load(std::memory_order_relaxed);
+    assert(f.index < a->size &&
+           ptr_of(a->slots()[f.index].load(std::memory_order_relaxed)) == f.entry);
+    a->slots()[f.index].store(tag_of(hash) | reinterpret_cast<std::uint64_t>(now),
+                              std::memory_order_seq_cst);
+  }
+
   // REQUIRES: no entry with the same tenant and key is present.
   void insert(std::uint64_t hash, Entry* e);
   // A slot array replaced by growth or clean-up, for the caller to free once
