@@ -312,8 +312,9 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
       Entry::create(ops, ns.type_index, value, nullptr, tenant, key,
                     static_cast<std::uint32_t>(charge), expiry(now, ttl, ns.policy.jitter, h),
                     static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, if_epoch ? &ns.epoch : nullptr,
-                                            if_epoch.value_or(0));
+  // Without `out` the shard adopts the reference create() gave us.
+  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, /*adopt=*/out == nullptr,
+                                            if_epoch ? &ns.epoch : nullptr, if_epoch.value_or(0));
   if (!s.ok()) {
     if (s.code() == Code::kCancelled && out) {
       *out = e;  // the value lives on in this unstored, pinned entry
@@ -322,11 +323,7 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
     }
     return Status(s.code(), "namespace '" + ns.name + "': " + s.message());
   }
-  if (out) {
-    *out = e;
-  } else {
-    e->unref();
-  }
+  if (out) *out = e;
   return Status();
 }
 
@@ -343,8 +340,8 @@ Status internal::EngineAccess::insert_negative(Engine& engine, NamespaceId id, T
   Entry* e = Entry::create(nullptr, 0, nullptr, &error, tenant, key, 0,
                            expiry(impl_->clock->now(), ns.policy.negative_ttl, 0, h),
                            static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, {});
-  e->unref();
+  Status s = ns.shard_for(h, tenant).insert(h, e, {}, /*adopt=*/true);
+  if (!s.ok()) e->unref();
   return s;
 }
 

@@ -140,7 +140,7 @@ class GracePeriods {
   // Blocks until a grace period starting after this call has completed.
   void synchronize() noexcept;
 
-  static constexpr std::chrono::microseconds kMinInterval{50};
+  static constexpr std::chrono::microseconds kMinInterval{1000};
 
  private:
   GracePeriods() = default;

@@ -166,7 +166,7 @@ class ShardImpl final : public Shard {
     return e;
   }
 
-  Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags,
+  Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags, bool adopt,
                 const std::atomic<std::uint64_t>* epoch, std::uint64_t expected) override {
     std::lock_guard lock(mu_);
     drain_hits();
@@ -190,7 +190,7 @@ class ShardImpl final : public Shard {
     if (old && old->version() == e->version()) {
       // An update takes over the old entry's slot and queue position.
       bump(counters.updates);
-      e->ref();  // the shard's reference
+      if (!adopt) e->ref();  // the shard's reference
       e->set(Entry::kLinked);
       table_.replace_at(found, hash, e);
       strategy_.on_replace(old, e);
@@ -221,7 +221,7 @@ class ShardImpl final : public Shard {
         unlink(v, &counters.evictions[static_cast<int>(EvictionCause::kTenantCap)]);
       }
     }
-    e->ref();  // the shard's reference
+    if (!adopt) e->ref();  // the shard's reference
     e->set(Entry::kLinked);
     table_.insert(hash, e);
     while (Table::Array* old_slots = table_.take_replaced())

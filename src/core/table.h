@@ -26,6 +26,7 @@
 
 #include "entry.h"
 #include "hash.h"
+#include "reclaim.h"
 
 namespace callcache::internal {
 
@@ -95,8 +96,7 @@ class Table {
     Array* a = array_.load(std::memory_order_relaxed);
     assert(f.index < a->size &&
            ptr_of(a->slots()[f.index].load(std::memory_order_relaxed)) == f.entry);
-    a->slots()[f.index].store(tag_of(hash) | reinterpret_cast<std::uint64_t>(now),
-                              std::memory_order_seq_cst);
+    a->slots()[f.index].store(tag_of(hash) | reinterpret_cast<std::uint64_t>(now), slot_order());
   }
 
   // REQUIRES: no entry with the same tenant and key is present.
@@ -152,6 +152,13 @@ class Table {
   }
   static std::size_t index_of(std::uint64_t hash, std::size_t n) noexcept {
     return static_cast<std::size_t>((static_cast<u128>(hash >> 16) * n) >> 48);
+  }
+  // How a writer stores a slot. A slot store must be ordered before the
+  // grace-period snapshot of a later retire (reclaim.h): the writer's
+  // membarrier and fence order it when readers do not fence; when they do
+  // (no membarrier), the store is sequentially consistent, like theirs.
+  static std::memory_order slot_order() noexcept {
+    return readers_fence() ? std::memory_order_seq_cst : std::memory_order_release;
   }
   static Array* new_array(std::size_t n);
   void rehash(std::size_t slots);
