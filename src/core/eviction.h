@@ -122,26 +122,26 @@ class LruStrategy {
 // probing is limited to a small window and a full window overwrites its oldest
 // slot, so a few keys are forgotten early, and a fingerprint collision
 // (about 1 in 8,000 lookups) admits a key to main. Both only nudge the hit
-// ratio: the ghost is a hint. Costs 4 bytes per remembered key.
+// ratio: the ghost is a hint. Costs 4-8 bytes per remembered key.
 class GhostSet {
  public:
   explicit GhostSet(std::size_t capacity)
       : capacity_(static_cast<std::uint16_t>(
             std::min<std::size_t>(capacity ? capacity : 1, kMaxCapacity))),
-        slots_(std::max<std::size_t>(capacity_, kWindow)) {}
+        slots_(std::bit_ceil(capacity_ < 8u ? std::size_t{8} : std::size_t{capacity_})),
+        mask_(slots_.size() - 1) {}
 
   void add(std::uint64_t h) {
     const std::uint16_t fp = fingerprint(h);
-    const std::size_t first = home(h);
-    std::size_t victim = first;
+    std::size_t victim = home(h);
     std::uint32_t oldest_age = 0;
-    for (std::size_t k = 0, i = first; k < kWindow; ++k, i = next(i)) {
-      Slot& s = slots_[i];
+    for (std::size_t k = 0; k < kWindow; ++k) {
+      Slot& s = slots_[(home(h) + k) & mask_];
       if (s.fp == fp && live(s)) return;  // already remembered
       std::uint32_t age = live(s) ? age_of(s) : ~0u;
       if (age >= oldest_age) {
         oldest_age = age;
-        victim = i;
+        victim = (home(h) + k) & mask_;
       }
     }
     slots_[victim] = Slot{fp, now_++};
@@ -150,8 +150,8 @@ class GhostSet {
   // Forgets h if remembered; returns whether it was.
   bool take(std::uint64_t h) {
     const std::uint16_t fp = fingerprint(h);
-    for (std::size_t k = 0, i = home(h); k < kWindow; ++k, i = next(i)) {
-      Slot& s = slots_[i];
+    for (std::size_t k = 0; k < kWindow; ++k) {
+      Slot& s = slots_[(home(h) + k) & mask_];
       if (s.fp == fp && live(s)) {
         s.fp = 0;
         return true;
@@ -173,17 +173,13 @@ class GhostSet {
   static std::uint16_t fingerprint(std::uint64_t h) {
     return static_cast<std::uint16_t>((h >> 48) | 1u);
   }
-  // One slot per remembered key, exactly (no rounding up to a power of
-  // two): the home slot comes from the low 32 bits by multiply-shift.
-  std::size_t home(std::uint64_t h) const {
-    return static_cast<std::size_t>(((h & 0xffffffffu) * slots_.size()) >> 32);
-  }
-  std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
+  std::size_t home(std::uint64_t h) const { return static_cast<std::size_t>(h) & mask_; }
   std::uint32_t age_of(const Slot& s) const { return static_cast<std::uint16_t>(now_ - s.seq); }
   bool live(const Slot& s) const { return s.fp != 0 && age_of(s) < capacity_; }
 
   std::uint16_t capacity_;
   std::vector<Slot> slots_;
+  std::size_t mask_;
   std::uint16_t now_ = 0;  // insertion counter (wraps; ages are differences)
 };
 

@@ -59,14 +59,13 @@ enum class QueueMode : std::uint8_t { kS3Fifo, kWTinyLfu };
 
 // Count-min sketch with four 4-bit counters per key, all in one 64-byte
 // block of the table, and aging: after 10 x capacity increments every
-// counter is halved. 8 bytes per cache entry (one 64-bit word of 16
-// counters per entry, rounded up to whole blocks of 8 words; a key's block
-// comes from its hash by multiply-shift).
+// counter is halved. About 8 bytes per cache entry (one 64-bit word of 16
+// counters per entry, rounded up to a power of two).
 class FrequencySketch {
  public:
   explicit FrequencySketch(std::uint64_t capacity)
-      : blocks_((std::max<std::uint64_t>(capacity, 8) + 7) / 8),
-        table_(blocks_ * 8),
+      : table_(std::bit_ceil(std::max<std::uint64_t>(capacity, 8))),
+        mask_(table_.size() - 1),
         sample_(10 * std::max<std::uint64_t>(capacity, 1)) {}
 
   void increment(std::uint64_t h) noexcept {
@@ -96,9 +95,9 @@ class FrequencySketch {
  private:
   static std::uint64_t remix(std::uint64_t h) noexcept { return mix64(h, 0x9e3779b97f4a7c15ULL); }
   std::size_t word(std::uint64_t h, int i) const noexcept {
-    const std::uint64_t block = ((h & 0xffffffffu) * blocks_) >> 32;
+    const std::uint64_t block = h & mask_ & ~std::uint64_t{7};
     const std::uint64_t off = (h >> (32 + i * 8)) & 1;
-    return static_cast<std::size_t>(block * 8 + static_cast<std::uint64_t>(i) * 2 + off);
+    return static_cast<std::size_t>((block + static_cast<std::uint64_t>(i) * 2 + off) & mask_);
   }
   static int shift(std::uint64_t h, int i) noexcept {
     return static_cast<int>(((h >> (33 + i * 8)) & 15) * 4);
@@ -112,8 +111,8 @@ class FrequencySketch {
     size_ = (size_ - (odd >> 2)) >> 1;
   }
 
-  std::uint64_t blocks_;
   std::vector<std::uint64_t> table_;
+  std::uint64_t mask_;
   std::uint64_t sample_;
   std::uint64_t size_ = 0;
 };
