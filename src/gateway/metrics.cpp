@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "core/text_writer.h"
-#include "gateway/http_message.h"
+#include "gateway/net/http_message.h"
 
 namespace callcache::gateway {
 

@@ -18,11 +18,11 @@
 #include <thread>
 
 #include "fake_json_api.h"
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
 #include "gateway/logic/request.h"
 #include "gateway/metrics.h"
-#include "gateway/server.h"
+#include "gateway/net/server.h"
 #include "test_client.h"
 
 namespace callcache::gateway {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/server.h"
+#include "gateway/net/server.h"
 
 namespace callcache::gateway {
 namespace {
