@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 #include "gateway/net/http_message.h"
 
 namespace callcache::gateway {

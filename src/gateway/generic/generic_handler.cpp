@@ -6,7 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 #include "gateway/logic/request.h"
 
 namespace callcache::gateway {

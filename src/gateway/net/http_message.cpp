@@ -1,6 +1,6 @@
 #include "gateway/net/http_message.h"
 
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 
 namespace callcache::gateway {
 

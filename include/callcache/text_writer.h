@@ -1,9 +1,9 @@
-// Internal: the one writer of JSON string literals and Prometheus label
-// values for every module (core stats, limits, flow, the gateway's bodies and
-// metrics). The library links no JSON library; what it writes by hand is
-// numbers, fixed keys and the strings escaped here, so there is one place
-// where untrusted text (a namespace, a rule name, an error message) is made
-// safe for the format it goes into.
+// callcache/text_writer.h — the one writer of JSON string literals and
+// Prometheus label values, shared by every module (core stats, limits, flow,
+// the gateway's bodies and metrics). The library links no JSON library; what
+// it writes by hand is numbers, fixed keys and the strings escaped here, so
+// there is one place where untrusted text (a namespace, a rule name, an error
+// message) is made safe for the format it goes into.
 //
 // Thread-safety: stateless functions, safe from any thread.
 #pragma once
