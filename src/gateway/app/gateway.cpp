@@ -262,6 +262,11 @@ class Gateway::Impl {
     so.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.write_timeout);
     so.name = "gateway";
     so.access_log = access_log_;
+    // The server's own refusals in the shape of the front the request was for.
+    so.error_answer = [router = router_.get()](int status, std::string_view reason,
+                                               std::string_view target) {
+      return router->error_answer(status, reason, target);
+    };
     std::vector<net::io_context*> contexts;
     for (auto& ctx : contexts_) contexts.push_back(ctx.get());
     auto server = HttpServer::create(std::move(contexts), so, *router_);
@@ -305,6 +310,9 @@ class Gateway::Impl {
       as.max_connections = 64;
       as.max_body_bytes = 64 * 1024;
       as.name = "admin";
+      as.error_answer = [](int status, std::string_view reason, std::string_view) {
+        return bot_api_error(status, reason);  // the admin routes' own errors' shape
+      };
       auto admin = HttpServer::create(*contexts_.front(), as, *admin_handler_);
       if (!admin.ok()) {
         return Status(admin.status().code(), "admin.listen: " + admin.status().message());

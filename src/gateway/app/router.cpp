@@ -1,6 +1,7 @@
 #include "gateway/app/router.h"
 
 #include "gateway/logic/request.h"
+#include "gateway/telegram/bot_api_handler.h"
 
 namespace callcache::gateway {
 
@@ -24,6 +25,13 @@ HttpHandler* Router::route(std::string_view target) const noexcept {
 bool Router::stream_request_body(const HttpRequest& head) const {
   const HttpHandler* handler = route(head.target);
   return handler && handler->stream_request_body(head);
+}
+
+HttpResponse Router::error_answer(int status, std::string_view reason,
+                                  std::string_view target) const {
+  const HttpHandler* handler = target.empty() ? nullptr : route(target);
+  if (handler && handler != &bot_api_) return json_error(status, reason);
+  return bot_api_error(status, reason);
 }
 
 boost::asio::awaitable<HttpResponse> Router::handle(HttpRequest request) {

@@ -3,6 +3,8 @@
 //   /bot<token>/...  and  /file/bot<token>/...   the Bot API handler
 //   <prefix>, <prefix>/..., <prefix>?...         that generic API's handler
 //   anything else                                404 in the Bot API error shape
+// and renders the answers the server gives itself (error_answer()) in the
+// shape of the front the request was for.
 // A prefix matches whole path segments only: "/sns" takes "/sns/templates"
 // but not "/snsx". The configuration guarantees prefixes neither overlap nor
 // shadow the Bot API routes (config.h), so the order of checks is irrelevant.
@@ -38,6 +40,12 @@ class Router final : public HttpHandler {
 
   // The handler for `target` (origin-form), or nullptr (404).
   HttpHandler* route(std::string_view target) const noexcept;
+
+  // The server's own answers (ServerOptions::error_answer): a generic API's
+  // {"error":...} (json_error) when `target` is under its prefix, else the
+  // Bot API's shape (bot_api_error) — also when the target is unknown (a
+  // head over the limit, too many connections).
+  HttpResponse error_answer(int status, std::string_view reason, std::string_view target) const;
 
  private:
   boost::asio::awaitable<HttpResponse> not_found(HttpRequest request);

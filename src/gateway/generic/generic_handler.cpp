@@ -6,7 +6,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
-#include "callcache/text_writer.h"
 #include "gateway/logic/request.h"
 
 namespace callcache::gateway {
@@ -60,15 +59,6 @@ HttpRequest upstream_request(HttpRequest&& in) {
     if (!hop_by_hop(h.name)) out.headers.push_back(std::move(h));
   }
   return out;
-}
-
-HttpResponse json_error(int status, std::string_view message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = "{\"error\":";
-  text::append_json_string(r.body, message);
-  r.body += '}';
-  return r;
 }
 
 // The upstream's answer as the client gets it. For a cached read (shared

@@ -6,7 +6,8 @@
 //
 // Request smuggling: two HTTP parsers (a proxy in front of the gateway and the
 // gateway) must never disagree on where a request ends. So a head is refused
-// (400, Bot API-shaped JSON, connection closed) when its framing is ambiguous:
+// (400, in the application's error shape, connection closed) when its framing
+// is ambiguous:
 //   - a header line continued on the next line (obs-fold: the next line
 //     starts with a space or a tab);
 //   - Content-Length together with Transfer-Encoding;
@@ -33,8 +34,8 @@
 
 namespace callcache::gateway {
 
-// Why a request is refused: the HTTP status and the Bot API "description"
-// ("Bad Request: ...") of the JSON answer.
+// Why a request is refused: the HTTP status and the reason the answer gives
+// ("Bad Request: ..."; ServerOptions::error_answer renders it).
 struct FramingRefusal {
   int status = 400;
   std::string reason;

@@ -55,17 +55,12 @@ StreamChunk::~StreamChunk() {
                                            std::memory_order_relaxed);
 }
 
-HttpResponse bot_api_error(int status, std::string_view description, int retry_after) {
+HttpResponse json_error(int status, std::string_view message) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"ok\":false,\"error_code\":" + std::to_string(status) + ",\"description\":";
-  text::append_json_string(r.body, description);
-  if (retry_after >= 0) {
-    r.body += ",\"parameters\":{\"retry_after\":" + std::to_string(retry_after) + "}";
-    r.headers.push_back({"Retry-After", std::to_string(retry_after)});
-  }
-  r.body += "}";
-  r.outcome = "error";
+  r.body = "{\"error\":";
+  text::append_json_string(r.body, message);
+  r.body += '}';
   return r;
 }
 

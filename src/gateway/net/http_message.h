@@ -10,10 +10,9 @@
 // time, on the executor of the session that owns the request.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
-
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -73,11 +72,11 @@ inline constexpr std::size_t kStreamChunkBytes = 64 * 1024;
 // Process-wide counters of streamed transfers (rendered by /metrics; read by
 // tests). Relaxed atomics.
 struct StreamCounters {
-  std::atomic<std::uint64_t> uploads{0};         // request bodies streamed upstream
+  std::atomic<std::uint64_t> uploads{0};  // request bodies streamed upstream
   std::atomic<std::uint64_t> upload_bytes{0};
-  std::atomic<std::uint64_t> downloads{0};       // answer bodies streamed to clients
+  std::atomic<std::uint64_t> downloads{0};  // answer bodies streamed to clients
   std::atomic<std::uint64_t> download_bytes{0};
-  std::atomic<std::uint64_t> aborted{0};         // streams that ended early (either side)
+  std::atomic<std::uint64_t> aborted{0};  // streams that ended early (either side)
   // Chunk buffers allocated now (bytes).
   std::atomic<std::int64_t> buffer_bytes{0};
   // The largest body a session held whole (a request it buffered, or an
@@ -146,8 +145,9 @@ struct HttpResponse {
   std::string_view header(std::string_view name) const noexcept;
 };
 
-// A Bot API-shaped error: {"ok":false,"error_code":<status>,"description":...}
-// with an optional "parameters":{"retry_after":N}.
-HttpResponse bot_api_error(int status, std::string_view description, int retry_after = -1);
+// A plain JSON error, {"error":<message>}: the generic API front's shape, and
+// the server's own answers when the application sets no other
+// (ServerOptions::error_answer).
+HttpResponse json_error(int status, std::string_view message);
 
 }  // namespace callcache::gateway

@@ -50,8 +50,7 @@ class ClientBody final : public BodyStream {
   };
 
   ClientBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-             http::request_parser<http::string_body>&& head, Timeouts timeouts,
-             bool send_continue)
+             http::request_parser<http::string_body>&& head, Timeouts timeouts, bool send_continue)
       : stream_(&stream),
         buffer_(&buffer),
         parser_(std::move(head)),
@@ -155,8 +154,8 @@ void format_head(std::string& out, const HttpResponse& answer, unsigned version,
                  std::size_t content_length) {
   out.clear();
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  const unsigned status = answer.status >= 100 && answer.status <= 999
-                              ? static_cast<unsigned>(answer.status) : 500u;
+  const unsigned status =
+      answer.status >= 100 && answer.status <= 999 ? static_cast<unsigned>(answer.status) : 500u;
   char code[4] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
                   static_cast<char>('0' + status % 10), ' '};
   out.append(code, 4);
@@ -185,12 +184,22 @@ void format_head(std::string& out, const HttpResponse& answer, unsigned version,
   out += "\r\n\r\n";
 }
 
-http::response<http::string_body> edge_error(int status, std::string_view description,
-                                             unsigned version) {
-  HttpResponse r = bot_api_error(status, description);
-  http::response<http::string_body> res{static_cast<http::status>(status), version};
+// The target in a head's request line ("POST /x HTTP/1.1"), or "".
+std::string_view request_line_target(std::string_view head) {
+  const std::size_t from = head.find(' ');
+  if (from == std::string_view::npos) return {};
+  const std::size_t to = head.find_first_of(" \r\n", from + 1);
+  if (to == std::string_view::npos || head[to] != ' ') return {};
+  return head.substr(from + 1, to - from - 1);
+}
+
+// An answer the server gives itself (ServerOptions::error_answer rendered
+// it), as Beast writes it: Connection: close.
+http::response<http::string_body> edge_error(HttpResponse r, unsigned version) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "callcache");
-  res.set(http::field::content_type, "application/json");
+  res.set(http::field::content_type, r.content_type);
+  for (const Header& h : r.headers) res.set(h.name, h.value);
   res.keep_alive(false);
   res.body() = std::move(r.body);
   res.prepare_payload();
@@ -310,7 +319,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       auto ex = state->stream.get_executor();
       if (refused) {
         ++self->rejected_;
-        net::co_spawn(ex, refuse(std::move(state)), net::detached);
+        net::co_spawn(ex,
+                      refuse(std::move(state),
+                             self->error_answer(503, "Service Unavailable: too many connections")),
+                      net::detached);
         continue;
       }
       ++self->accepted_;
@@ -318,8 +330,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
-  static awaitable<void> refuse(std::shared_ptr<SessionState> s) {
-    auto res = edge_error(503, "Service Unavailable: too many connections", 11);
+  static awaitable<void> refuse(std::shared_ptr<SessionState> s, HttpResponse answer) {
+    auto res = edge_error(std::move(answer), 11);
     s->stream.expires_after(std::chrono::seconds(2));
     auto [ec, n] = co_await http::async_write(s->stream, res, use_nothrow);
     (void)ec;  // refused either way
@@ -356,9 +368,9 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         co_await reject_bad_request(s, rec, buffer.size() > 0);
         co_return;
       }
-      if (auto refusal = check_request_head(
-              std::string_view(static_cast<const char*>(buffer.data().data()), head_size))) {
-        co_await refuse_request(s, *refusal, "ambiguous framing");
+      const std::string_view head_bytes(static_cast<const char*>(buffer.data().data()), head_size);
+      if (auto refusal = check_request_head(head_bytes)) {
+        co_await refuse_request(s, *refusal, "ambiguous framing", request_line_target(head_bytes));
         co_return;
       }
       http::request_parser<http::string_body> parser;
@@ -366,7 +378,10 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       parser.body_limit(options_.max_body_bytes);
       auto [hec, hn] = co_await http::async_read_header(s.stream, buffer, parser, use_nothrow);
       if (hec) {
-        co_await reject_bad_request(s, hec, parser.got_some() || buffer.size() > 0);
+        // The target is set once the request line parsed (a limit may be
+        // hit in the fields after it), else empty.
+        co_await reject_bad_request(s, hec, parser.got_some() || buffer.size() > 0,
+                                    std::string_view(parser.get().target()));
         co_return;
       }
       s.busy = true;
@@ -385,14 +400,14 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
       const bool keep_alive = req.keep_alive;
       const bool head = msg.method() == http::verb::head;
       const std::string method = req.method;
+      const std::string req_target = req.target;  // for an answer the server gives itself
       const bool expects_continue = msg[http::field::expect] == "100-continue";
 
       std::shared_ptr<ClientBody> streamed;
       if (!parser.is_done() && streams(parser, req)) {
         streamed = std::make_shared<ClientBody>(
             s.stream, buffer, std::move(parser),
-            ClientBody::Timeouts{options_.read_timeout, options_.write_timeout},
-            expects_continue);
+            ClientBody::Timeouts{options_.read_timeout, options_.write_timeout}, expects_continue);
         req.body_stream = streamed;
       } else {
         if (expects_continue) {
@@ -404,7 +419,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         s.stream.expires_after(options_.read_timeout);
         auto [bec, bn] = co_await http::async_read(s.stream, buffer, parser, use_nothrow);
         if (bec) {
-          co_await reject_bad_request(s, bec, true);
+          co_await reject_bad_request(s, bec, true, req.target);
           co_return;
         }
         req.body = std::move(msg.body());
@@ -416,7 +431,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
         answer = co_await handler_.handle(std::move(req));
       } catch (const std::exception& e) {
         spdlog::error("{}: handler failed: {}", options_.name, e.what());
-        answer = bot_api_error(500, "Internal Server Error");
+        answer = error_answer(500, "Internal Server Error", req_target);
+        answer.outcome = "error";
       }
       // A streamed request body the handler did not read to its end is
       // discarded by closing the connection after the answer.
@@ -429,15 +445,15 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
           // Gone, or stalled past read_timeout (the timeout closed the
           // socket): nobody to answer.
           if (is_client_gone(bec) || bec == http::error::partial_message) co_return;
-          answer = body_error_answer(bec);
+          answer = body_error_answer(bec, req_target);
         }
       }
       const bool keep = keep_alive && !s.closing && !body_unread;
       Written w = co_await write_answer(s, answer, version, head, keep);
       s.busy = false;
       if (options_.access_log) {
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() -
-                                                                          started);
+        auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - started);
         options_.access_log->info("{} {} {} {} {} {}B{} {}us", peer, method,
                                   answer.log_target.empty() ? "-" : answer.log_target,
                                   answer.status, answer.outcome.empty() ? "-" : answer.outcome,
@@ -469,19 +485,32 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
     const std::uint64_t threshold = options_.stream_threshold;
     if (threshold == 0) return false;
     auto length = parser.content_length();
-    const bool large = length ? *length > threshold
-                              : parser.chunked() && options_.max_body_bytes > threshold;
+    const bool large =
+        length ? *length > threshold : parser.chunked() && options_.max_body_bytes > threshold;
     return large && handler_.stream_request_body(head);
   }
 
+  // An answer the server gives itself, in the application's shape
+  // (ServerOptions::error_answer; json_error when unset). `target` is the
+  // request's, "" before its head was read.
+  HttpResponse error_answer(int status, std::string_view reason,
+                            std::string_view target = {}) const {
+    HttpResponse r = options_.error_answer ? options_.error_answer(status, reason, target)
+                                           : json_error(status, reason);
+    r.status = status;
+    return r;
+  }
+
   // The answer to a request whose streamed body could not be read to its end.
-  HttpResponse body_error_answer(const error_code& ec) const {
+  HttpResponse body_error_answer(const error_code& ec, std::string_view target) const {
     HttpResponse r;
     if (ec == http::error::body_limit) {
-      r = bot_api_error(413, "Request Entity Too Large: body over " +
-                                 std::to_string(options_.max_body_bytes) + " bytes");
+      r = error_answer(413,
+                       "Request Entity Too Large: body over " +
+                           std::to_string(options_.max_body_bytes) + " bytes",
+                       target);
     } else {
-      r = bot_api_error(400, "Bad Request: malformed request body (" + ec.message() + ")");
+      r = error_answer(400, "Bad Request: malformed request body (" + ec.message() + ")", target);
     }
     r.outcome = "rejected";
     return r;
@@ -524,8 +553,8 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   // The header, then each chunk of the body as it arrives from its source.
-  awaitable<Written> write_streamed(SessionState& s, const HttpResponse& answer,
-                                    unsigned version, bool keep_alive) {
+  awaitable<Written> write_streamed(SessionState& s, const HttpResponse& answer, unsigned version,
+                                    bool keep_alive) {
     Written w;
     BodyStream& source = *answer.body_stream;
     http::response<http::buffer_body> res{static_cast<http::status>(answer.status), version};
@@ -600,16 +629,17 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   // Answers a request the parser refused (4xx JSON) unless the client simply
   // went away; then the connection closes.
-  awaitable<void> reject_bad_request(SessionState& s, const error_code& ec, bool got_bytes) {
+  awaitable<void> reject_bad_request(SessionState& s, const error_code& ec, bool got_bytes,
+                                     std::string_view target = {}) {
     if (is_client_gone(ec) || !got_bytes) co_return;
-    co_await refuse_request(s, refusal_for(ec, options_.max_body_bytes), ec.message());
+    co_await refuse_request(s, refusal_for(ec, options_.max_body_bytes), ec.message(), target);
   }
 
-  // Answers `refusal` (Bot API-shaped JSON, Connection: close), then closes
-  // the connection once the client has stopped sending.
+  // Answers `refusal` (ServerOptions::error_answer, Connection: close), then
+  // closes the connection once the client has stopped sending.
   awaitable<void> refuse_request(SessionState& s, const FramingRefusal& refusal,
-                                 std::string_view why) {
-    auto res = edge_error(refusal.status, refusal.reason, 11);
+                                 std::string_view why, std::string_view target = {}) {
+    auto res = edge_error(error_answer(refusal.status, refusal.reason, target), 11);
     s.stream.expires_after(options_.write_timeout);
     auto [wec, wn] = co_await http::async_write(s.stream, res, use_nothrow);
     if (options_.access_log) {
@@ -656,7 +686,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(net::io_context& ioc, Ser
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(std::vector<net::io_context*> contexts,
-                                                       ServerOptions options, HttpHandler& handler) {
+                                                       ServerOptions options,
+                                                       HttpHandler& handler) {
   if (contexts.empty() || std::find(contexts.begin(), contexts.end(), nullptr) != contexts.end()) {
     return Status::invalid_argument(options.name + ": no I/O context to run on");
   }

@@ -2,6 +2,10 @@
 // connections and one session coroutine per connection that reads requests,
 // awaits an HttpHandler, and writes answers (keep-alive, in order).
 //
+// The server knows no API: the answers it gives itself (framing and limits,
+// too many connections, a handler that threw) are rendered by the
+// application's ServerOptions::error_answer, in the shape its clients read.
+//
 // Limits at the edge: header bytes (431), body bytes (413), time to send a
 // request once started (read_timeout), idle keep-alive time (idle_timeout),
 // connections (503 beyond max_connections). Pipelined requests are answered
@@ -41,11 +45,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "callcache/status.h"
@@ -73,6 +78,16 @@ class HttpHandler {
   }
 };
 
+// Renders an answer the server gives itself, without the handler: a refused
+// head or body (400, 413, 431; 400 for ambiguous framing), too many
+// connections (503), a handler that threw (500). `reason` is the text for
+// the client ("Request Entity Too Large: ..."); `target` is the request's
+// target, or "" when its head was not read (the answer may depend on the
+// route). The server sets the status and Connection: close on what it
+// returns. Called on the I/O threads, concurrently: must not block or throw.
+using ErrorRenderer =
+    std::function<HttpResponse(int status, std::string_view reason, std::string_view target)>;
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8081;  // 0 = any free port (tests)
@@ -96,6 +111,8 @@ struct ServerOptions {
   // Access log (one line per request, targets as the handler redacted them);
   // nullptr = off.
   std::shared_ptr<spdlog::logger> access_log;
+  // The shape of the server's own answers; empty = json_error(), {"error":...}.
+  ErrorRenderer error_answer;
 };
 
 class HttpServer {

@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "callcache/text_writer.h"
 #include "gateway/logic/request.h"
 #include "gateway/logic/telegram_call.h"
 #include "gateway/net/error.h"
@@ -125,6 +126,20 @@ awaitable<void> sleep_for(Duration d) {
 }
 
 }  // namespace
+
+HttpResponse bot_api_error(int status, std::string_view description, int retry_after) {
+  HttpResponse r;
+  r.status = status;
+  r.body = "{\"ok\":false,\"error_code\":" + std::to_string(status) + ",\"description\":";
+  text::append_json_string(r.body, description);
+  if (retry_after >= 0) {
+    r.body += ",\"parameters\":{\"retry_after\":" + std::to_string(retry_after) + "}";
+    r.headers.push_back({"Retry-After", std::to_string(retry_after)});
+  }
+  r.body += "}";
+  r.outcome = "error";
+  return r;
+}
 
 BotApiHandler::BotApiHandler(BotApiHandlerDeps deps, BotApiHandlerOptions options)
     : deps_(deps), options_(std::move(options)) {}

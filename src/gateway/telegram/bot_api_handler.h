@@ -40,6 +40,13 @@
 
 namespace callcache::gateway {
 
+// The Bot API's error shape: {"ok":false,"error_code":<status>,
+// "description":...} with an optional "parameters":{"retry_after":N} (and a
+// Retry-After header). The Telegram front answers its errors in it, and the
+// gateway gives it to the server for the answers the server gives itself
+// (ServerOptions::error_answer).
+HttpResponse bot_api_error(int status, std::string_view description, int retry_after = -1);
+
 struct BotApiHandlerOptions {
   Origin upstream;
   TenantKey tenant_key = kDefaultTenantKey;
