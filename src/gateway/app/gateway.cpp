@@ -1,38 +1,23 @@
-// Gateway: wiring, I/O threads, signals and the shutdown sequence.
+// Gateway: wiring, I/O threads, signals and the shutdown sequence. The
+// wiring is a chain of builders, one per part (engine, L2 tier, tiers,
+// limiter, upstream client, API fronts, access log, listeners), each from its
+// config section; Impl::init() calls them in dependency order and stops at
+// the first error, which names the config key.
 #include "gateway/app/gateway.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include "callcache/redis_backend.h"
-#include "callcache/tiers.h"
-#include "gateway/admin/admin_handler.h"
-#include "gateway/admin/stats_history.h"
-#include "gateway/admin/stats_sampler.h"
-#include "gateway/app/invalidation_keeper.h"
-#include "gateway/app/router.h"
-#include "gateway/generic/generic_handler.h"
-#include "gateway/logic/preset.h"
-#include "gateway/metrics.h"
-#include "gateway/net/server.h"
-#include "gateway/net/upstream.h"
-#include "gateway/telegram/bot_api_handler.h"
-#include "storage_config.h"
+#include "gateway/app/builders.h"
 
 namespace callcache::gateway {
 
@@ -55,141 +40,23 @@ class Gateway::Impl {
     for (auto& ctx : contexts_) work_.push_back(net::make_work_guard(*ctx));
   }
 
+  // Builds every part, in dependency order; stops at the first error.
   Status init() {
-    auto preset = logic::load_telegram_preset(config_.telegram);
-    if (!preset.ok()) return preset.status();
-    preset_ = std::move(*preset);
+    if (Status s = take(logic::load_telegram_preset(config_.telegram), preset_); !s.ok()) return s;
     post_write_ = std::make_unique<logic::PostWriteState>(
         std::max<std::uint64_t>(1, preset_.post_write_max_entries));
-
-    EngineOptions eo;
-    eo.shards = config_.engine_shards;
-    eo.sweep_interval = config_.engine_sweep_interval;
-    eo.namespaces = preset_.namespaces;
-    // The generic APIs' namespaces (apis:) sit beside the preset's.
-    for (const auto& spec : config_.namespaces) {
-      for (const auto& taken : preset_.namespaces) {
-        if (taken.name == spec.name) {
-          return Status::invalid_argument(
-              "namespaces." + spec.name +
-              ": the Telegram preset already declares this namespace (override its policy under "
-              "telegram.namespaces, or pick another name)");
-        }
-      }
-      eo.namespaces.push_back(spec);
+    if (Status s = take(build_engine(config_, preset_), engine_); !s.ok()) return s;
+    Storage storage;
+    if (Status s = take(build_storage(config_, *engine_), storage); !s.ok()) return s;
+    tiers_ = build_tiers(*engine_, storage, metrics_, tier_warned_);
+    backend_ = std::move(storage.backend);
+    coordinator_ = storage.coordinator;
+    l2_description_ = storage.description;
+    if (Status s = take(build_limiter(config_, storage, *engine_), limiter_); !s.ok()) return s;
+    if (Status s = take(build_upstream(config_, contexts_.front()->get_executor()), upstream_);
+        !s.ok()) {
+      return s;
     }
-    auto engine = Engine::create(std::move(eo));
-    if (!engine.ok()) return engine.status();
-    engine_ = std::move(*engine);
-    engine_->set_scope_label("process");
-
-    std::optional<RedisOptions> shared_redis;  // l2: redis — also pacing's store
-    if (config_.storage.l2 != tiers::L2Kind::kNone) {
-      // The tiers library's factory: the store behind compression framing
-      // and a DegradingBackend, so an L2 outage costs a counter per call and
-      // one log line per outage (its recovery is logged too).
-      const tiers::StorageConfig& sc = config_.storage;
-      l2_description_ = sc.l2 == tiers::L2Kind::kRedis ? "redis " + sc.redis_url
-                                                       : "sqlite " + sc.path;
-      tiers::BackendEnvironment env;
-      env.log = [](TierLogLevel level, std::string_view message) {
-        if (level == TierLogLevel::kWarning) {
-          spdlog::warn("{}", message);
-        } else {
-          spdlog::info("{}", message);
-        }
-      };
-      auto backend = tiers::make_backend(sc, env);
-      if (!backend.ok()) return backend.status();  // names the storage key
-      // Invalidations of L2 are committed before a write is answered, and
-      // remembered and replayed if the store misses them
-      // (gateway/app/invalidation_keeper.h).
-      backend_ = std::make_unique<InvalidationKeeper>(std::move(*backend),
-                                                      engine_->namespace_names(),
-                                                      &engine_->scheduler());
-      // Several gateways sharing one Redis: invalidations reach every
-      // gateway's L1, and one upstream call per key across them.
-      auto coordinator = sc.redis_coordination
-                             ? tiers::make_coordinator(sc)
-                             : Result<std::shared_ptr<TierCoordinator>>(nullptr);
-      if (!coordinator.ok()) {
-        const std::string& m = coordinator.status().message();
-        return Status(coordinator.status().code(), m.starts_with("storage.") ? m : "storage: " + m);
-      }
-      coordinator_ = std::move(*coordinator);
-      if (sc.l2 == tiers::L2Kind::kRedis) shared_redis = tiers::redis_options(sc).value();
-    }
-    // Both tiers as one: read-through for the handlers, invalidation of
-    // both for writes and the admin routes. L2 failures never fail a
-    // request: they are counted (Metrics::tier_error). Outages are logged
-    // once per outage by the DegradingBackend; other failures (a value the
-    // tier refuses) once here, then at debug level.
-    TiersOptions to;
-    to.on_error = [this](const Status& s, std::string_view what) {
-      metrics_.tier_error();
-      const Code c = s.code();
-      const bool outage = c == Code::kUnavailable || c == Code::kTimeout || c == Code::kIoError ||
-                          c == Code::kCorruption || c == Code::kInternal || c == Code::kShutdown ||
-                          c == Code::kDeadlineExceeded;
-      std::string_view name = backend_ ? backend_->name() : std::string_view("-");
-      if (!outage && !tier_warned_.exchange(true, std::memory_order_relaxed)) {
-        spdlog::warn("L2 {} {} failed: {} (further failures are logged at debug level)", name, what,
-                     s.to_string());
-      } else {
-        spdlog::debug("L2 {} {} failed: {}", name, what, s.to_string());
-      }
-    };
-    to.coordinator = coordinator_;
-    tiers_ = std::make_unique<Tiers>(*engine_, backend_.get(), std::move(to));
-
-    if (config_.pacing_enabled) {
-      RateLimiterOptions ro = config_.rate_limits;
-      if (ro.rules.empty()) {
-        // The Bot API preset (config/telegram_preset.yaml) decides which calls
-        // are paced and whether per chat; the limits are Telegram's.
-        ro.rules = telegram_bot_preset();
-        for (auto& rule : ro.rules) rule.methods.clear();
-      }
-      // With Redis, every gateway sharing it paces one bot together (one
-      // GCRA state per key in Redis), and a 429 penalises the chat in all of
-      // them; during a Redis outage each falls back to pacing on its own.
-      Result<std::unique_ptr<RateLimiter>> limiter = Status::internal("unset");
-      if (shared_redis) {
-        RedisRateLimiterOptions rro;
-        rro.redis = *shared_redis;
-        rro.rules = std::move(ro.rules);
-        rro.log = [](std::string_view message) { spdlog::warn("pacing: {}", message); };
-        limiter = make_redis_rate_limiter(std::move(rro));
-      } else {
-        // Idle keys (a chat or bot not seen for a period) are dropped by the
-        // engine's scheduler too, not only when their stripe is next touched:
-        // after a burst of distinct chats the limiter's memory goes back down.
-        ro.scheduler = &engine_->scheduler();
-        limiter = make_local_rate_limiter(std::move(ro));
-      }
-      if (!limiter.ok()) {
-        return Status(limiter.status().code(), "rate_limits: " + limiter.status().message());
-      }
-      limiter_ = std::move(*limiter);
-    }
-
-    auto origin = Origin::parse(config_.upstream);
-    if (!origin.ok())
-      return Status::invalid_argument("gateway.upstream: " + origin.status().message());
-    UpstreamOptions uo;
-    uo.connect_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(config_.connect_timeout);
-    uo.read_timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(config_.upstream_timeout);
-    uo.verify_peer = config_.verify_peer;
-    uo.ca_file = config_.ca_file;
-    uo.max_idle_per_origin = config_.max_idle_per_origin;
-    uo.max_response_bytes = config_.max_response_bytes;
-    uo.stream_threshold = config_.stream_threshold;
-    auto upstream = UpstreamClient::create(contexts_.front()->get_executor(), uo);
-    if (!upstream.ok()) return upstream.status();
-    upstream_ = std::move(*upstream);
-
     BotApiHandlerDeps deps;
     deps.preset = &preset_;
     deps.post_write = post_write_.get();
@@ -197,128 +64,41 @@ class Gateway::Impl {
     deps.limiter = limiter_.get();
     deps.upstream = upstream_.get();
     deps.metrics = &metrics_;
-    BotApiHandlerOptions ho;
-    ho.upstream = *origin;
-    ho.tenant_key = config_.tenant_key;
-    ho.limits.max_upload_bytes = config_.max_body_bytes;
-    ho.pacing_max_wait = config_.pacing_max_wait;
-    ho.retry_429 = config_.retry_429;
-    ho.retry_max_delay = config_.retry_max_delay;
-    ho.log_targets = !config_.access_log.empty();
-    auto handler = BotApiHandler::create(deps, ho);
-    if (!handler.ok()) return handler.status();
-    handler_ = std::move(*handler);
-
-    // Generic JSON APIs (apis:), each under its prefix, beside the Bot API.
-    std::vector<Router::Route> routes;
-    for (const ApiConfig& api : config_.apis) {
-      auto api_origin = Origin::parse(api.upstream);
-      if (!api_origin.ok()) {
-        return Status::invalid_argument(api.origin + ".upstream: " + api_origin.status().message());
-      }
-      GenericHandlerDeps gd;
-      gd.tiers = tiers_.get();
-      gd.upstream = upstream_.get();
-      gd.metrics = &metrics_;
-      GenericHandlerOptions go;
-      go.name = api.name;
-      go.prefix = api.prefix;
-      go.strip_prefix = api.strip_prefix;
-      go.upstream = *api_origin;
-      go.rules = api.rules;
-      go.tenant_key = config_.tenant_key;
-      go.log_targets = !config_.access_log.empty();
-      auto generic = GenericHandler::create(gd, std::move(go));
-      if (!generic.ok()) return generic.status();
-      routes.push_back({api.prefix, generic->get()});
-      generic_handlers_.push_back(std::move(*generic));
-    }
-    router_ = std::make_unique<Router>(*handler_, std::move(routes), metrics_);
-
-    if (!config_.access_log.empty()) {
-      try {
-        if (config_.access_log == "-") {
-          access_log_ = std::make_shared<spdlog::logger>(
-              "access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-        } else {
-          access_log_ = std::make_shared<spdlog::logger>(
-              "access", std::make_shared<spdlog::sinks::basic_file_sink_mt>(config_.access_log));
-        }
-        access_log_->set_pattern("%Y-%m-%dT%H:%M:%S.%e %v");
-      } catch (const spdlog::spdlog_ex& e) {
-        return Status::io_error("server.access_log: " + std::string(e.what()));
-      }
-    }
-
-    ServerOptions so;
-    so.address = config_.listen.host;
-    so.port = config_.listen.port;
-    so.max_connections = config_.max_connections;
-    so.max_header_bytes = static_cast<std::uint32_t>(config_.max_header_bytes);
-    so.max_body_bytes = config_.max_body_bytes;
-    so.stream_threshold = config_.stream_threshold;
-    so.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.read_timeout);
-    so.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.idle_timeout);
-    so.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config_.write_timeout);
-    so.name = "gateway";
-    so.access_log = access_log_;
-    // The server's own refusals in the shape of the front the request was for.
-    so.error_answer = [router = router_.get()](int status, std::string_view reason,
-                                               std::string_view target) {
-      return router->error_answer(status, reason, target);
-    };
+    Fronts fronts;
+    if (Status s = take(build_fronts(config_, deps), fronts); !s.ok()) return s;
+    handler_ = std::move(fronts.bot_api);
+    generic_handlers_ = std::move(fronts.generic);
+    router_ = std::move(fronts.router);
+    if (Status s = take(build_access_log(config_), access_log_); !s.ok()) return s;
     std::vector<net::io_context*> contexts;
     for (auto& ctx : contexts_) contexts.push_back(ctx.get());
-    auto server = HttpServer::create(std::move(contexts), so, *router_);
-    if (!server.ok())
-      return Status(server.status().code(), "server.listen: " + server.status().message());
-    server_ = std::move(*server);
-
-    if (config_.admin_enabled) {
-      boost::system::error_code ec;
-      auto addr = boost::asio::ip::make_address(config_.admin_listen.host, ec);
-      if (ec) {
-        return Status::invalid_argument("admin.listen: '" + config_.admin_listen.host +
-                                        "' is not an IP address (e.g. 127.0.0.1:8082)");
-      }
-      if (!addr.is_loopback() && config_.admin_token.empty()) {
-        return Status::invalid_argument(
-            "admin.listen: " + config_.admin_listen.to_string() +
-            " is not a loopback address; set admin.token to expose the admin routes");
-      }
-      AdminDeps ad;
-      ad.engine = engine_.get();
-      ad.metrics = &metrics_;
-      ad.limiter = limiter_.get();
-      ad.tiers = tiers_.get();
-      ad.preset = &preset_;
-      HttpServer* s = server_.get();
-      ad.connections = [s] { return s->connections(); };
-      ad.busy = [s] { return s->busy(); };
-      ad.stopping = &stopping_;
-      ad.tenant_key = config_.tenant_key;
-      ad.admin_token = config_.admin_token;
-      // The dashboard's history: sampled once a second while the gateway runs.
-      history_ = std::make_unique<StatsHistory>();
-      sampler_ = std::make_unique<HistorySampler>(
-          SamplerSources{&metrics_, engine_.get(), backend_.get()}, *history_);
-      ad.history = history_.get();
-      admin_handler_ = std::make_unique<AdminHandler>(std::move(ad));
-      ServerOptions as = so;
-      as.address = config_.admin_listen.host;
-      as.port = config_.admin_listen.port;
-      as.max_connections = 64;
-      as.max_body_bytes = 64 * 1024;
-      as.name = "admin";
-      as.error_answer = [](int status, std::string_view reason, std::string_view) {
-        return bot_api_error(status, reason);  // the admin routes' own errors' shape
-      };
-      auto admin = HttpServer::create(*contexts_.front(), as, *admin_handler_);
-      if (!admin.ok()) {
-        return Status(admin.status().code(), "admin.listen: " + admin.status().message());
-      }
-      admin_ = std::move(*admin);
+    if (Status s = take(build_server(config_, std::move(contexts), *router_, access_log_), server_);
+        !s.ok()) {
+      return s;
     }
+    if (!config_.admin_enabled) return Status();
+    AdminDeps ad;
+    ad.engine = engine_.get();
+    ad.metrics = &metrics_;
+    ad.limiter = limiter_.get();
+    ad.tiers = tiers_.get();
+    ad.preset = &preset_;
+    HttpServer* server = server_.get();
+    ad.connections = [server] { return server->connections(); };
+    ad.busy = [server] { return server->busy(); };
+    ad.stopping = &stopping_;
+    Admin admin;
+    if (Status s = take(build_admin(config_, std::move(ad),
+                                    SamplerSources{&metrics_, engine_.get(), backend_.get()},
+                                    *contexts_.front(), access_log_),
+                        admin);
+        !s.ok()) {
+      return s;
+    }
+    history_ = std::move(admin.history);
+    sampler_ = std::move(admin.sampler);
+    admin_handler_ = std::move(admin.handler);
+    admin_ = std::move(admin.server);
     return Status();
   }
 
@@ -480,84 +260,5 @@ int Gateway::wait() { return impl_->wait(); }
 int Gateway::run_until_signal() { return impl_->run_until_signal(); }
 Engine& Gateway::engine() { return impl_->engine(); }
 const Metrics& Gateway::metrics() const { return impl_->metrics(); }
-
-int serve_main(int argc, char** argv) {
-  CLI::App app{"callcache serve: a caching, coalescing, pacing proxy for the Telegram Bot API"};
-  std::string config_file, listen, upstream, admin_listen, admin_token, storage, sqlite_path,
-      redis_url, access_log, log_level;
-  unsigned threads = 0;
-  bool no_admin = false;
-  app.add_option("-c,--config", config_file, "YAML config file (see config/callcache.yaml)");
-  app.add_option("--listen", listen, "client listener HOST:PORT (server.listen)");
-  app.add_option("--upstream", upstream, "upstream base URL (gateway.upstream)");
-  app.add_option("--threads", threads, "I/O threads, 0 = hardware threads (server.threads)");
-  app.add_option("--admin-listen", admin_listen, "admin listener HOST:PORT (admin.listen)");
-  app.add_flag("--no-admin", no_admin, "disable the admin listener");
-  app.add_option("--admin-token", admin_token, "require this Bearer token on admin routes");
-  app.add_option("--storage", storage, "L2 tier: sqlite, redis or none (storage.l2)");
-  app.add_option("--sqlite-path", sqlite_path, "SQLite file (storage.path)");
-  app.add_option("--redis-url", redis_url, "redis://host:port/db (storage.redis_url)");
-  app.add_option("--access-log", access_log, "'-' (stderr), 'off', or a file (server.access_log)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  auto config = config_file.empty() ? parse_config(YAML::Node()) : load_config_file(config_file);
-  if (!config.ok()) {
-    std::fprintf(stderr, "callcache serve: %s\n", config.status().message().c_str());
-    return 2;
-  }
-  GatewayConfig& c = *config;
-  auto fail = [](const Status& s) {
-    std::fprintf(stderr, "callcache serve: %s\n", s.message().c_str());
-    return 2;
-  };
-  if (!listen.empty()) {
-    auto a = parse_listen(listen, "--listen");
-    if (!a.ok()) return fail(a.status());
-    c.listen = *a;
-  }
-  if (!admin_listen.empty()) {
-    auto a = parse_listen(admin_listen, "--admin-listen");
-    if (!a.ok()) return fail(a.status());
-    c.admin_listen = *a;
-  }
-  if (!upstream.empty()) c.upstream = upstream;
-  if (app.count("--threads")) c.threads = threads;
-  if (no_admin) c.admin_enabled = false;
-  if (!admin_token.empty()) c.admin_token = admin_token;
-  if (!storage.empty()) {
-    if (storage == "sqlite") {
-      c.storage.l2 = tiers::L2Kind::kSqlite;
-    } else if (storage == "redis") {
-      c.storage.l2 = tiers::L2Kind::kRedis;
-    } else if (storage == "none") {
-      c.storage.l2 = tiers::L2Kind::kNone;
-    } else {
-      return fail(Status::invalid_argument("--storage: expected sqlite, redis or none, got '" +
-                                           storage + "'"));
-    }
-  }
-  if (!sqlite_path.empty()) c.storage.path = sqlite_path;
-  if (!redis_url.empty()) {
-    RedisOptions probe;
-    Status u = parse_redis_url(redis_url, probe);
-    if (!u.ok()) return fail(Status::invalid_argument("--redis-url: " + u.message()));
-    c.storage.redis_url = redis_url;
-  }
-  if (!access_log.empty()) c.access_log = access_log == "off" ? "" : access_log;
-  if (!log_level.empty()) c.log_level = log_level;
-  auto level = spdlog::level::from_str(c.log_level);
-  if (level == spdlog::level::off && c.log_level != "off") {
-    return fail(Status::invalid_argument("--log-level: unknown level '" + c.log_level + "'"));
-  }
-  spdlog::set_level(level);
-
-  auto gateway = Gateway::create(std::move(c));
-  if (!gateway.ok()) return fail(gateway.status());
-  return (*gateway)->run_until_signal();
-}
 
 }  // namespace callcache::gateway
