@@ -1,8 +1,8 @@
 // Internal: the Asio/Beast names the gateway uses, in one place.
 //
 // Only the translation units that do network I/O include this header
-// (server.cpp, upstream.cpp, fake_telegram.cpp, gateway.cpp); the request
-// handler and the admin pages see plain HttpRequest/HttpResponse values.
+// (net/server.cpp, net/upstream.cpp, tests/gateway/fake_telegram.cpp); the
+// fronts and the admin routes see plain HttpRequest/HttpResponse values.
 #pragma once
 
 #include <boost/asio.hpp>
