@@ -199,22 +199,33 @@ Result<std::shared_ptr<spdlog::logger>> build_access_log(const GatewayConfig& c)
   return log;
 }
 
+namespace {
+
+// What both listeners take from server: (header limit, streaming, timeouts,
+// access log); each sets its address, connections, body limit and shape.
+ServerOptions listener_options(const GatewayConfig& c, std::shared_ptr<spdlog::logger> access_log) {
+  ServerOptions o;
+  o.max_header_bytes = static_cast<std::uint32_t>(c.max_header_bytes);
+  o.stream_threshold = c.stream_threshold;
+  o.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_timeout);
+  o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.idle_timeout);
+  o.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.write_timeout);
+  o.access_log = std::move(access_log);
+  return o;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<HttpServer>> build_server(const GatewayConfig& c,
                                                  std::vector<net::io_context*> contexts,
                                                  Router& router,
                                                  std::shared_ptr<spdlog::logger> access_log) {
-  ServerOptions so;
+  ServerOptions so = listener_options(c, std::move(access_log));
   so.address = c.listen.host;
   so.port = c.listen.port;
   so.max_connections = c.max_connections;
-  so.max_header_bytes = static_cast<std::uint32_t>(c.max_header_bytes);
   so.max_body_bytes = c.max_body_bytes;
-  so.stream_threshold = c.stream_threshold;
-  so.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_timeout);
-  so.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.idle_timeout);
-  so.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.write_timeout);
   so.name = "gateway";
-  so.access_log = std::move(access_log);
   so.error_answer = [&router](int status, std::string_view reason, std::string_view target) {
     return router.error_answer(status, reason, target);
   };
@@ -245,18 +256,12 @@ Result<Admin> build_admin(const GatewayConfig& c, AdminDeps deps, SamplerSources
   deps.tenant_key = c.tenant_key;
   deps.admin_token = c.admin_token;
   out.handler = std::make_unique<AdminHandler>(std::move(deps));
-  ServerOptions as;
+  ServerOptions as = listener_options(c, std::move(access_log));
   as.address = c.admin_listen.host;
   as.port = c.admin_listen.port;
   as.max_connections = 64;
-  as.max_header_bytes = static_cast<std::uint32_t>(c.max_header_bytes);
   as.max_body_bytes = 64 * 1024;
-  as.stream_threshold = c.stream_threshold;
-  as.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.read_timeout);
-  as.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.idle_timeout);
-  as.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(c.write_timeout);
   as.name = "admin";
-  as.access_log = std::move(access_log);
   as.error_answer = [](int status, std::string_view reason, std::string_view) {
     return bot_api_error(status, reason);  // the admin routes' own errors' shape
   };
