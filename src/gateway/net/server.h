@@ -82,8 +82,8 @@ class HttpHandler {
 // head or body (400, 413, 431; 400 for ambiguous framing), too many
 // connections (503), a handler that threw (500). `reason` is the text for
 // the client ("Request Entity Too Large: ..."); `target` is the request's
-// target, or "" when its head was not read (the answer may depend on the
-// route). The server sets the status and Connection: close on what it
+// target once its request line was read, else "" (the answer may depend on
+// the route). The server sets the status and Connection: close on what it
 // returns. Called on the I/O threads, concurrently: must not block or throw.
 using ErrorRenderer =
     std::function<HttpResponse(int status, std::string_view reason, std::string_view target)>;
