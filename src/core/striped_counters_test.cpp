@@ -38,7 +38,7 @@ TEST(StripedCounters, ConcurrentThreadsLoseNoIncrement) {
 TEST(StripedCounters, LivingThreadsHaveDistinctLanesAndTheEnginesLane) {
   constexpr std::size_t kThreads = 8;
   std::vector<std::size_t> lanes(kThreads);
-  std::vector<bool> same_as_engine(kThreads);
+  std::vector<char> same_as_engine(kThreads);  // not vector<bool>: threads write their own element
   std::atomic<std::size_t> arrived{0};
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < kThreads; ++t) {
