@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "callcache/striped_counters.h"
 #include "spin_lock.h"
 
 namespace callcache::internal {
@@ -248,3 +249,9 @@ void RetireList::free_all() noexcept {
 }
 
 }  // namespace callcache::internal
+
+namespace callcache {
+
+std::size_t this_thread_lane() noexcept { return internal::my_reader_record().index; }
+
+}  // namespace callcache
