@@ -1,5 +1,5 @@
 // Fuzz target: the YAML configuration readers — `callcache serve`'s whole
-// file (gateway/config.h: server, admin, gateway, storage, telegram,
+// file (gateway/app/config.h: server, admin, gateway, storage, telegram,
 // namespaces, apis with their rules), the engine sections
 // (callcache/config.h), scope settings, rate limits and account locks,
 // storage, the Telegram preset overrides — and the scalar parsers under them
@@ -19,7 +19,7 @@
 #include "config/scope_config.h"
 #include "config/yaml_reader.h"
 #include "fuzz_check.h"
-#include "gateway/config.h"
+#include "gateway/app/config.h"
 #include "gateway/logic/preset.h"
 #include "limits/limits_config.h"
 #include "tiers/storage_config.h"

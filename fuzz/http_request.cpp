@@ -1,4 +1,4 @@
-// Fuzz target: the gateway server's request framing (gateway/http_framing.h)
+// Fuzz target: the gateway server's request framing (gateway/net/http_framing.h)
 // over a stream of pipelined requests, with small limits so that they are
 // reached. The input is the bytes a client sends on one connection.
 //
@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "fuzz_check.h"
-#include "gateway/http_framing.h"
+#include "gateway/net/http_framing.h"
 
 namespace callcache::gateway {
 namespace {

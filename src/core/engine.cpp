@@ -243,13 +243,18 @@ Entry* internal::EngineAccess::lookup_for_load(Engine& engine, NamespaceId id, T
 
 namespace {
 
-Status check_key(std::string_view key) {
+Status key_error(std::string_view key) {
   if (key.empty()) return Status::invalid_argument("empty key");
   if (key.size() > internal::kMaxKeyLength) {
     return Status::invalid_argument("key of " + std::to_string(key.size()) + " bytes exceeds the " +
                                     std::to_string(internal::kMaxKeyLength) + "-byte limit");
   }
   return Status();
+}
+
+// Whether `key` is acceptable; key_error(key) says why not.
+bool key_ok(std::string_view key) noexcept {
+  return !key.empty() && key.size() <= internal::kMaxKeyLength;
 }
 
 // now + ttl scaled by a jitter factor in [1 - j, 1 + j] drawn from the key's
@@ -277,7 +282,7 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
   if (out) *out = nullptr;
   if (impl_->shut_down.load(std::memory_order_acquire))
     return Status::shutdown("cache is shut down");
-  if (Status s = check_key(key); !s.ok()) return s;
+  if (!key_ok(key)) return key_error(key);
   NamespaceState& ns = *impl_->namespaces[id.index];
   const internal::ValueOps* ops = ns.ops.load(std::memory_order_acquire);
   if (!ops) return Status::internal("namespace '" + ns.name + "' has no bound value type");
@@ -307,8 +312,9 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
       Entry::create(ops, ns.type_index, value, nullptr, tenant, key,
                     static_cast<std::uint32_t>(charge), expiry(now, ttl, ns.policy.jitter, h),
                     static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, if_epoch ? &ns.epoch : nullptr,
-                                            if_epoch.value_or(0));
+  // Without `out` the shard adopts the reference create() gave us.
+  Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, /*adopt=*/out == nullptr,
+                                            if_epoch ? &ns.epoch : nullptr, if_epoch.value_or(0));
   if (!s.ok()) {
     if (s.code() == Code::kCancelled && out) {
       *out = e;  // the value lives on in this unstored, pinned entry
@@ -317,11 +323,7 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
     }
     return Status(s.code(), "namespace '" + ns.name + "': " + s.message());
   }
-  if (out) {
-    *out = e;
-  } else {
-    e->unref();
-  }
+  if (out) *out = e;
   return Status();
 }
 
@@ -332,14 +334,14 @@ Status internal::EngineAccess::insert_negative(Engine& engine, NamespaceId id, T
   if (ns.policy.negative_ttl <= Duration::zero()) return Status();
   if (impl_->shut_down.load(std::memory_order_acquire))
     return Status::shutdown("cache is shut down");
-  if (Status s = check_key(key); !s.ok()) return s;
+  if (!key_ok(key)) return key_error(key);
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
   Entry* e = Entry::create(nullptr, 0, nullptr, &error, tenant, key, 0,
                            expiry(impl_->clock->now(), ns.policy.negative_ttl, 0, h),
                            static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
-  Status s = ns.shard_for(h, tenant).insert(h, e, {});
-  e->unref();
+  Status s = ns.shard_for(h, tenant).insert(h, e, {}, /*adopt=*/true);
+  if (!s.ok()) e->unref();
   return s;
 }
 

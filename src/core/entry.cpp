@@ -12,7 +12,8 @@
 namespace callcache::internal {
 namespace {
 
-std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+// REQUIRES: a is a power of two (an alignment).
+std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 
 std::size_t payload_align(const ValueOps* ops) {
   return ops ? std::max<std::size_t>(ops->align, 1) : alignof(Status);

@@ -83,6 +83,13 @@ class Entry {
     flags_.store(static_cast<std::uint8_t>(flags_.load(std::memory_order_relaxed) & ~f),
                  std::memory_order_relaxed);
   }
+  // Sets the flags in `mask` as they are on `from`. Writers only.
+  void copy_flags(const Entry& from, std::uint8_t mask) noexcept {
+    const std::uint8_t mine = flags_.load(std::memory_order_relaxed);
+    const std::uint8_t theirs = from.flags_.load(std::memory_order_relaxed);
+    flags_.store(static_cast<std::uint8_t>((mine & ~mask) | (theirs & mask)),
+                 std::memory_order_relaxed);
+  }
 
   // Hits since the eviction strategy last looked, saturating at 3 (S3-FIFO's
   // frequency, W-TinyLFU's pending sketch increments). Racy increments are

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "callcache/striped_counters.h"
 #include "spin_lock.h"
 
 namespace callcache::internal {
@@ -57,6 +58,7 @@ struct RecordReleaser {
 }  // namespace
 
 std::atomic<int> g_reclaim_barrier_mode{0};
+std::atomic<bool> g_have_orphans{false};
 constinit thread_local ReaderRecord* tl_reader_record __attribute__((tls_model("initial-exec"))) =
     nullptr;
 
@@ -170,7 +172,6 @@ std::vector<void*> pinned_now() {
 // Pinned objects whose owner went away (see reclaim.h).
 SpinMutex g_orphans_mu;  // trivially destructible: usable during static destruction
 std::vector<RetireList::Item>* g_orphans = nullptr;  // guarded by g_orphans_mu; never freed
-std::atomic<bool> g_have_orphans{false};
 
 void free_orphans() noexcept {
   if (!g_orphans_mu.try_lock()) return;
@@ -212,8 +213,8 @@ void RetireList::free_unpinned(std::vector<Item>& items) {
   items.clear();
 }
 
-void RetireList::collect(bool force) {
-  GracePeriods& gp = GracePeriods::global();
+void RetireList::collect_slow(bool force) {
+  GracePeriods& gp = gps_;
   if (!waiting_.empty() && gp.completed(gp_)) {
     if (!pinned_.empty()) waiting_.insert(waiting_.end(), pinned_.begin(), pinned_.end());
     pinned_.clear();
@@ -248,3 +249,9 @@ void RetireList::free_all() noexcept {
 }
 
 }  // namespace callcache::internal
+
+namespace callcache {
+
+std::size_t this_thread_lane() noexcept { return internal::my_reader_record().index; }
+
+}  // namespace callcache

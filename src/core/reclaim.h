@@ -78,6 +78,8 @@ inline std::atomic<void*>* try_pin(ReaderRecord& r, void* p) noexcept {
 void release_pin(std::atomic<void*>* slot) noexcept;
 
 ReaderRecord& acquire_reader_record() noexcept;
+// Whether pinned objects whose owner went away wait to be freed (reclaim.cpp).
+extern std::atomic<bool> g_have_orphans;
 bool readers_fence_slow() noexcept;
 // 0 = undecided, 1 = writers use membarrier, 2 = readers fence (reclaim.cpp).
 extern std::atomic<int> g_reclaim_barrier_mode;
@@ -132,10 +134,13 @@ class GracePeriods {
   std::uint64_t request(bool urgent = false) noexcept;
   // Whether grace period `n` has completed. Never blocks.
   bool completed(std::uint64_t n) noexcept;
+  // Whether grace period `n` is known to have completed: one load, without
+  // advancing the state as completed() does.
+  bool done(std::uint64_t n) const noexcept { return done_.load(std::memory_order_acquire) >= n; }
   // Blocks until a grace period starting after this call has completed.
   void synchronize() noexcept;
 
-  static constexpr std::chrono::microseconds kMinInterval{50};
+  static constexpr std::chrono::microseconds kMinInterval{1000};
 
  private:
   GracePeriods() = default;
@@ -162,14 +167,19 @@ class RetireList {
   // `pinnable`: p may be held by pin slots (see above).
   void retire(void* p, Free f, bool pinnable = false) { fresh_.push_back({p, f, pinnable}); }
   // Frees what can be freed and starts a grace period for the rest when
-  // `force` or at least kBatch objects wait. Cheap when nothing is due.
-  void collect(bool force = false);
+  // `force` or at least kBatch objects wait. Cheap when nothing is due: a
+  // few loads, and the grace period awaited is helped along (which reads
+  // the clock and the reader records) only every kPollEvery calls.
+  void collect(bool force = false) {
+    if (force || !quiet()) collect_slow(force);
+  }
   // Frees everything now. REQUIRES: no read section can still reach any of
   // it (the owner is being destroyed).
   void free_all() noexcept;
   std::size_t pending() const noexcept { return waiting_.size() + fresh_.size() + pinned_.size(); }
 
   static constexpr std::size_t kBatch = 64;
+  static constexpr std::uint32_t kPollEvery = 8;
 
   struct Item {
     void* p;
@@ -180,6 +190,16 @@ class RetireList {
  private:
   // Frees `items` except those still pinned, which go to pinned_.
   void free_unpinned(std::vector<Item>& items);
+  // Whether a non-forced collect() has nothing to do now.
+  bool quiet() noexcept {
+    if (g_have_orphans.load(std::memory_order_relaxed)) return false;
+    if (waiting_.empty()) return fresh_.size() < kBatch;
+    return !gps_.done(gp_) && ++polls_ % kPollEvery != 0;
+  }
+  void collect_slow(bool force);
+
+  GracePeriods& gps_ = GracePeriods::global();
+  std::uint32_t polls_ = 0;
 
   std::vector<Item> waiting_;  // retired before grace period gp_ started
   std::uint64_t gp_ = 0;

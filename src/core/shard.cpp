@@ -166,7 +166,7 @@ class ShardImpl final : public Shard {
     return e;
   }
 
-  Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags,
+  Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags, bool adopt,
                 const std::atomic<std::uint64_t>* epoch, std::uint64_t expected) override {
     std::lock_guard lock(mu_);
     drain_hits();
@@ -175,7 +175,8 @@ class ShardImpl final : public Shard {
     if (epoch && epoch->load(std::memory_order_seq_cst) != expected) {
       return Status::cancelled("an invalidation ran while the value was being loaded");
     }
-    Entry* old = table_.find(hash, e->tenant(), e->key());
+    const Table::Found found = table_.find_slot(hash, e->tenant(), e->key());
+    Entry* old = found.entry;
     if (limits_.max_bytes && e->charge() > limits_.max_bytes) {
       // The caller's new value supersedes the old one even though it cannot
       // be stored: serving the old value after a failed update would be wrong.
@@ -188,10 +189,10 @@ class ShardImpl final : public Shard {
     }
     if (old && old->version() == e->version()) {
       // An update takes over the old entry's slot and queue position.
-      counters.updates.fetch_add(1, std::memory_order_relaxed);
-      e->ref();  // the shard's reference
+      bump(counters.updates);
+      if (!adopt) e->ref();  // the shard's reference
       e->set(Entry::kLinked);
-      table_.replace(hash, old, e);
+      table_.replace_at(found, hash, e);
       strategy_.on_replace(old, e);
       bytes_.store(bytes_.load(std::memory_order_relaxed) - old->charge() + e->charge(),
                    std::memory_order_relaxed);
@@ -205,9 +206,9 @@ class ShardImpl final : public Shard {
     }
     if (old) {
       unlink(old, nullptr, hash);
-      counters.updates.fetch_add(1, std::memory_order_relaxed);
+      bump(counters.updates);
     } else {
-      counters.inserts.fetch_add(1, std::memory_order_relaxed);
+      bump(counters.inserts);
     }
     if (limits_.max_per_tenant) {
       // A tenant at its cap makes room among its own entries only.
@@ -220,7 +221,7 @@ class ShardImpl final : public Shard {
         unlink(v, &counters.evictions[static_cast<int>(EvictionCause::kTenantCap)]);
       }
     }
-    e->ref();  // the shard's reference
+    if (!adopt) e->ref();  // the shard's reference
     e->set(Entry::kLinked);
     table_.insert(hash, e);
     while (Table::Array* old_slots = table_.take_replaced())
@@ -263,8 +264,7 @@ class ShardImpl final : public Shard {
       for (Entry* e : doomed) {
         if (e->has(Entry::kLinked) && pred(*e)) {
           unlink(e, &counters.evictions[static_cast<int>(cause)]);
-          if (cause == EvictionCause::kExpired)
-            counters.expirations.fetch_add(1, std::memory_order_relaxed);
+          if (cause == EvictionCause::kExpired) bump(counters.expirations);
           ++removed;
         }
       }
@@ -338,8 +338,20 @@ class ShardImpl final : public Shard {
   // once no pin slot holds it.
   void retire(Entry* e) { retired_.retire(e, &release, /*pinnable=*/true); }
 
+  // A counter only this shard's lock holder writes: no locked read-modify-write.
+  // REQUIRES: mu_ held.
+  static void bump(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
   // REQUIRES: mu_ held.
   void enforce_bounds() {
+    if (entries_.load(std::memory_order_relaxed) <= limits_.max_entries &&
+        (!limits_.max_bytes || bytes_.load(std::memory_order_relaxed) <= limits_.max_bytes))
+      return;
+    enforce_bounds_slow();
+  }
+  void enforce_bounds_slow() {
     for (;;) {
       const std::uint64_t n = entries_.load(std::memory_order_relaxed);
       const std::uint64_t b = bytes_.load(std::memory_order_relaxed);
@@ -373,7 +385,7 @@ class ShardImpl final : public Shard {
     }
     if (e->has(Entry::kTagged)) remove_tags(e);
     e->clear(Entry::kLinked);
-    if (cause_counter) cause_counter->fetch_add(1, std::memory_order_relaxed);
+    if (cause_counter) bump(*cause_counter);
     retire(e);
   }
 

@@ -88,13 +88,15 @@ class Shard {
                       const LookupContext& ctx, bool count, Freshness* freshness,
                       bool pin_slot = false) = 0;
 
-  // Links `e` (created by the caller, who keeps its own reference), replacing
-  // any entry with the same identity, then evicts down to the bounds.
-  // Returns kTooLarge (e not linked) if e's charge exceeds max_bytes.
-  // With `epoch`, refuses (kCancelled, e not linked) unless *epoch still
-  // equals `expected` once the lock is held.
+  // Links `e` (created by the caller), replacing any entry with the same
+  // identity, then evicts down to the bounds. The shard's reference is the
+  // caller's own when `adopt` and the insert succeeds (the caller must not
+  // unref e then); otherwise the shard takes one more and the caller keeps
+  // its own. Returns kTooLarge (e not linked) if e's charge exceeds
+  // max_bytes. With `epoch`, refuses (kCancelled, e not linked) unless
+  // *epoch still equals `expected` once the lock is held.
   virtual Status insert(std::uint64_t hash, Entry* e, const std::vector<std::string>& tags,
-                        const std::atomic<std::uint64_t>* epoch = nullptr,
+                        bool adopt, const std::atomic<std::uint64_t>* epoch = nullptr,
                         std::uint64_t expected = 0) = 0;
 
   virtual bool erase(std::uint64_t hash, TenantId tenant, std::string_view key) = 0;

@@ -71,16 +71,8 @@ static_assert((SlabAllocator::kSlabSize & (SlabAllocator::kSlabSize - 1)) == 0,
 
 // ---- Thread caches (global() only) -------------------------------------------
 
-// A thread's free slots, per class. Touched only by its thread.
-struct SlabAllocator::ThreadCache {
-  struct List {
-    char* head = nullptr;
-    std::uint32_t count = 0;
-  };
-  std::array<List, kClasses> lists{};
-};
-
-constinit thread_local SlabAllocator::ThreadCache* SlabAllocator::tl_cache_ = nullptr;
+constinit thread_local SlabAllocator::ThreadCache* SlabAllocator::tl_cache_
+    __attribute__((tls_model("initial-exec"))) = nullptr;
 constinit thread_local bool SlabAllocator::tl_exiting_ = false;
 
 // Flushes and deletes the thread's cache when the thread exits.
@@ -138,7 +130,7 @@ SlabAllocator::~SlabAllocator() {
 #endif
 }
 
-SlabAllocator& SlabAllocator::global() noexcept {
+SlabAllocator& SlabAllocator::make_global() noexcept {
   // Constructed in place on first use and never destroyed: entries may be
   // freed during static destruction (a Ref<V> held by a static object).
   alignas(SlabAllocator) static unsigned char storage[sizeof(SlabAllocator)];
@@ -168,6 +160,7 @@ SlabAllocator& SlabAllocator::global() noexcept {
             for (Bin& b : stripes) b.mu.unlock();
           }
         });
+    global_.store(a, std::memory_order_release);
     return a;
   }();
   return *instance;
@@ -206,9 +199,7 @@ void SlabAllocator::remove_partial(Bin& b, Slab* s) noexcept {
   s->listed = false;
 }
 
-void* SlabAllocator::allocate(std::size_t size) noexcept {
-  if (!fits(size)) return nullptr;
-  const std::size_t cls = class_of(size);
+void* SlabAllocator::allocate_slow(std::size_t cls) noexcept {
   if (thread_caches_) {
     if (ThreadCache* tc = thread_cache()) {
       ThreadCache::List& l = tc->lists[cls];
@@ -221,13 +212,13 @@ void* SlabAllocator::allocate(std::size_t size) noexcept {
   return allocate_from_bin(cls);
 }
 
-void SlabAllocator::deallocate(void* p, std::size_t size) noexcept {
+void SlabAllocator::deallocate_slow(void* p, std::size_t size) noexcept {
   assert(fits(size));
   if (thread_caches_) {
     if (ThreadCache* tc = thread_cache()) {
       const std::size_t cls = class_of(size);
       ThreadCache::List& l = tc->lists[cls];
-      if (l.count < kThreadCacheSlots) {
+      if (l.count < thread_cache_slots(size)) {
         ++l.count;
         push_slot(l.head, p, (cls + 1) * kGranule);
         return;

@@ -15,10 +15,12 @@
 // Concurrency: every member may be called from any thread; a slot may be
 // freed on a thread other than the one that allocated it.
 // - Thread caches (global() only): each thread keeps up to
-//   kThreadCacheSlots free slots per class, used before any lock is taken.
-//   An insert allocates an entry and frees the one it replaces or evicts on
-//   the same thread, so in steady state the write path touches no shared
-//   cache line. A thread's cache is flushed when the thread exits.
+//   thread_cache_slots(size) free slots per class (kThreadCacheBytes worth,
+//   at least kThreadCacheSlots), used before any lock is taken. An insert
+//   allocates an entry and the shard frees the entries it replaced or
+//   evicted in batches, one per grace period (reclaim.h), on the same
+//   thread: the cache holds a whole batch, so in steady state the write path
+//   touches no bin. A thread's cache is flushed when the thread exits.
 // - Bins: each size class has kStripes bins; a thread allocates from its own
 //   stripe's bin (fixed per thread). A bin's lock guards its list of slabs
 //   with free slots and every slab it owns; a free that reaches the slabs
@@ -35,8 +37,8 @@
 // once. Up to kCachedEmptySlabs empty slabs are kept for reuse (a bin
 // oscillating around a slab boundary would otherwise map and unmap on every
 // step); the rest are unmapped, and release_cached() unmaps the cached ones
-// too. Slots parked in thread caches (at most kThreadCacheSlots per class and
-// thread, as glibc's tcache parks chunks) count as in use and keep their slabs
+// too. Slots parked in thread caches (at most thread_cache_slots() per class
+// and thread, as glibc's tcache parks chunks) count as in use and keep their slabs
 // mapped until reused, flushed (flush_thread_cache) or their thread exits.
 //
 // Ownership and lifetime: global() is never destroyed, so a slot may be freed
@@ -54,6 +56,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 
 namespace callcache::internal {
@@ -67,7 +70,13 @@ class SlabAllocator {
       kMaxSlot / kGranule;  // class k (from 0) serves k*8+1 .. (k+1)*8 bytes
   static constexpr int kStripes = 4;
   static constexpr std::size_t kCachedEmptySlabs = 8;
-  static constexpr std::uint32_t kThreadCacheSlots = 8;
+  static constexpr std::uint32_t kThreadCacheSlots = 8;  // the cap's floor
+  static constexpr std::size_t kThreadCacheBytes = 16 * 1024;
+  // Most free slots of `size` bytes a thread's cache parks.
+  static constexpr std::uint32_t thread_cache_slots(std::size_t size) noexcept {
+    const std::size_t n = kThreadCacheBytes / slot_size(size);
+    return n > kThreadCacheSlots ? static_cast<std::uint32_t>(n) : kThreadCacheSlots;
+  }
   // Where the first slot starts (the header has its own cache line).
   static constexpr std::size_t kHeaderSize = 64;
 
@@ -80,7 +89,11 @@ class SlabAllocator {
 
   // The process-wide allocator used for entries, with thread caches; never
   // destroyed.
-  static SlabAllocator& global() noexcept;
+  static SlabAllocator& global() noexcept {
+    if (SlabAllocator* g = global_.load(std::memory_order_acquire)) [[likely]]
+      return *g;
+    return make_global();
+  }
 
   // Whether allocate(size) is served from a slab (1 <= size <= kMaxSlot).
   static constexpr bool fits(std::size_t size) noexcept { return size != 0 && size <= kMaxSlot; }
@@ -92,12 +105,39 @@ class SlabAllocator {
   // A kGranule-aligned slot of slot_size(size) bytes, or nullptr if
   // !fits(size) or the system refuses memory (callers fall back to operator
   // new). Never throws.
-  void* allocate(std::size_t size) noexcept;
+  void* allocate(std::size_t size) noexcept {
+    if (!fits(size)) return nullptr;
+    const std::size_t cls = class_of(size);
+#if !defined(__SANITIZE_ADDRESS__)  // (the out-of-line path poisons and unpoisons)
+    if (ThreadCache* tc = tl_cache_; tc && thread_caches_) [[likely]] {
+      ThreadCache::List& l = tc->lists[cls];
+      if (char* p = l.head) [[likely]] {
+        --l.count;
+        std::memcpy(&l.head, p, sizeof l.head);
+        return p;
+      }
+    }
+#endif
+    return allocate_slow(cls);
+  }
 
   // Frees a slot. REQUIRES: p came from allocate(size) on this allocator,
   // with a size served by the same slot size, and was not freed since. Any
   // thread.
-  void deallocate(void* p, std::size_t size) noexcept;
+  void deallocate(void* p, std::size_t size) noexcept {
+#if !defined(__SANITIZE_ADDRESS__)
+    if (ThreadCache* tc = tl_cache_; tc && thread_caches_) [[likely]] {
+      ThreadCache::List& l = tc->lists[class_of(size)];
+      if (l.count < thread_cache_slots(size)) [[likely]] {
+        ++l.count;
+        std::memcpy(p, &l.head, sizeof l.head);
+        l.head = static_cast<char*>(p);
+        return;
+      }
+    }
+#endif
+    deallocate_slow(p, size);
+  }
 
   // Gives the calling thread's cached slots back to their slabs (global()
   // only; a no-op for other allocators). Threads do this when they exit.
@@ -145,8 +185,20 @@ class SlabAllocator {
     std::uint32_t slots_per_slab = 0;
   };
 
-  struct ThreadCache;
+  // A thread's free slots, per class, linked through their first 8 bytes.
+  // Touched only by its thread.
+  struct ThreadCache {
+    struct List {
+      char* head = nullptr;
+      std::uint32_t count = 0;
+    };
+    std::array<List, kClasses> lists{};
+  };
   class ThreadCacheOwner;
+  static SlabAllocator& make_global() noexcept;
+  static inline std::atomic<SlabAllocator*> global_{nullptr};  // set once global() exists
+  void* allocate_slow(std::size_t cls) noexcept;
+  void deallocate_slow(void* p, std::size_t size) noexcept;
 
   explicit SlabAllocator(bool thread_caches);
   static int my_stripe() noexcept;
@@ -171,7 +223,9 @@ class SlabAllocator {
   // The calling thread's cache of global() (trivially destructible, so still
   // readable while the thread's other thread_local objects are destroyed:
   // they may free entries), and whether the thread flushed it for good.
-  static thread_local ThreadCache* tl_cache_;
+  // Initial-exec TLS: the inline fast paths above read it with one
+  // fs-relative load.
+  static constinit thread_local ThreadCache* tl_cache_ __attribute__((tls_model("initial-exec")));
   static thread_local bool tl_exiting_;
 
   const bool thread_caches_;

@@ -238,16 +238,17 @@ TEST(SlabAllocator, ThreadCacheSpillsPastItsCapAndServesFromItselfFirst) {
   const GlobalUsage before = global_usage();
   Slab& g = Slab::global();
   std::vector<void*> slots;
-  for (std::uint32_t i = 0; i < 3 * Slab::kThreadCacheSlots; ++i) slots.push_back(g.allocate(72));
+  const std::uint32_t cap = Slab::thread_cache_slots(72);
+  for (std::uint32_t i = 0; i < 3 * cap; ++i) slots.push_back(g.allocate(72));
   EXPECT_EQ(g.stats().slots, before.slots + slots.size());
   for (void* p : slots) g.deallocate(p, 72);
-  // The first kThreadCacheSlots frees park in this thread's cache; the rest
-  // go back to their slabs.
-  EXPECT_EQ(g.stats().slots, before.slots + Slab::kThreadCacheSlots);
+  // The first `cap` frees park in this thread's cache; the rest go back to
+  // their slabs.
+  EXPECT_EQ(g.stats().slots, before.slots + cap);
   // The last slot parked comes back first, without touching a bin.
   void* p = g.allocate(72);
-  EXPECT_EQ(p, slots[Slab::kThreadCacheSlots - 1]);
-  EXPECT_EQ(g.stats().slots, before.slots + Slab::kThreadCacheSlots);
+  EXPECT_EQ(p, slots[cap - 1]);
+  EXPECT_EQ(g.stats().slots, before.slots + cap);
   g.deallocate(p, 72);
   EXPECT_EQ(global_usage().slots, before.slots);
 }

@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "callcache/engine.h"
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 #include "engine_impl.h"
 
 namespace callcache {

@@ -38,9 +38,7 @@ void Table::place(Array* a, std::uint64_t hash, std::uint64_t slot,
     const std::uint64_t s = a->slots()[i].load(std::memory_order_relaxed);
     if (s == kEmpty || s == kTombstone) {
       if (s == kTombstone && tombstones) --*tombstones;
-      // seq_cst: ordered before the grace-period snapshot of a later retire
-      // when readers fence instead of the writer's membarrier (reclaim.h).
-      a->slots()[i].store(slot, std::memory_order_seq_cst);
+      a->slots()[i].store(slot, slot_order());
       return;
     }
     if (++i == a->size) i = 0;
@@ -91,8 +89,7 @@ void Table::replace(std::uint64_t hash, const Entry* old, Entry* now) noexcept {
   Array* a = array_.load(std::memory_order_relaxed);
   const std::size_t i = slot_of(a, hash, old);
   assert(i != a->size);
-  a->slots()[i].store(tag_of(hash) | reinterpret_cast<std::uint64_t>(now),
-                      std::memory_order_seq_cst);
+  a->slots()[i].store(tag_of(hash) | reinterpret_cast<std::uint64_t>(now), slot_order());
 }
 
 bool Table::contains(std::uint64_t hash, const Entry* e) const noexcept {
@@ -108,9 +105,9 @@ bool Table::erase(std::uint64_t hash, const Entry* e) noexcept {
   // passes through it.
   const std::size_t next = i + 1 == a->size ? 0 : i + 1;
   if (a->slots()[next].load(std::memory_order_relaxed) == kEmpty) {
-    a->slots()[i].store(kEmpty, std::memory_order_seq_cst);
+    a->slots()[i].store(kEmpty, slot_order());
   } else {
-    a->slots()[i].store(kTombstone, std::memory_order_seq_cst);
+    a->slots()[i].store(kTombstone, slot_order());
     ++tombstones_;
   }
   --count_;

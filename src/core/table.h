@@ -26,6 +26,7 @@
 
 #include "entry.h"
 #include "hash.h"
+#include "reclaim.h"
 
 namespace callcache::internal {
 
@@ -68,6 +69,35 @@ class Table {
   }
 
   // ---- Writer only (the shard's lock held) ----
+
+  // A slot found by find_slot: the entry there, and where it is (for
+  // replace_at before the table changes again).
+  struct Found {
+    Entry* entry = nullptr;
+    std::size_t index = 0;
+  };
+  Found find_slot(std::uint64_t hash, TenantId tenant, std::string_view key) const noexcept {
+    const Array* a = array_.load(std::memory_order_relaxed);
+    const std::uint64_t tag = tag_of(hash);
+    std::size_t i = index_of(hash, a->size);
+    for (;;) {
+      const std::uint64_t s = a->slots()[i].load(std::memory_order_relaxed);
+      if (s == kEmpty) return {};
+      if ((s & kTagMask) == tag && s != kTombstone) {
+        Entry* e = ptr_of(s);
+        if (e->matches(tenant, key)) return {e, i};
+      }
+      if (++i == a->size) i = 0;
+    }
+  }
+  // Puts `now` in the slot find_slot returned for an entry of the same
+  // identity (so the same hash), with no change to the table in between.
+  void replace_at(const Found& f, std::uint64_t hash, Entry* now) noexcept {
+    Array* a = array_.load(std::memory_order_relaxed);
+    assert(f.index < a->size &&
+           ptr_of(a->slots()[f.index].load(std::memory_order_relaxed)) == f.entry);
+    a->slots()[f.index].store(tag_of(hash) | reinterpret_cast<std::uint64_t>(now), slot_order());
+  }
 
   // REQUIRES: no entry with the same tenant and key is present.
   void insert(std::uint64_t hash, Entry* e);
@@ -122,6 +152,13 @@ class Table {
   }
   static std::size_t index_of(std::uint64_t hash, std::size_t n) noexcept {
     return static_cast<std::size_t>((static_cast<u128>(hash >> 16) * n) >> 48);
+  }
+  // How a writer stores a slot. A slot store must be ordered before the
+  // grace-period snapshot of a later retire (reclaim.h): the writer's
+  // membarrier and fence order it when readers do not fence; when they do
+  // (no membarrier), the store is sequentially consistent, like theirs.
+  static std::memory_order slot_order() noexcept {
+    return readers_fence() ? std::memory_order_seq_cst : std::memory_order_release;
   }
   static Array* new_array(std::size_t n);
   void rehash(std::size_t slots);

@@ -1,4 +1,4 @@
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 
 #include <gtest/gtest.h>
 

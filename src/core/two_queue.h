@@ -36,7 +36,8 @@
 // probation.
 //
 // Node: Entry or a simulation node with the same members (prev, next,
-// freq/set_freq, has/set/clear of the Entry::Flag values used here).
+// freq/set_freq, has/set/clear of the Entry::Flag values used here, and
+// copy_flags for on_replace).
 // Hasher: std::uint64_t(const Node*), the node's key hash.
 // Not synchronised: the owner's lock serialises every call.
 #pragma once
@@ -173,13 +174,7 @@ class TwoQueue {
 
   // An update keeps the key's place and counts as a hit.
   void on_replace(Node* old, Node* now) noexcept {
-    for (Entry::Flag f : {Entry::kMain, Entry::kProtected, Entry::kFresh}) {
-      if (old->has(f)) {
-        now->set(f);
-      } else {
-        now->clear(f);
-      }
-    }
+    now->copy_flags(*old, Entry::kMain | Entry::kProtected | Entry::kFresh);
     now->set_freq(old->freq());
     now->touch();
     list_of(old).replace(old, now);

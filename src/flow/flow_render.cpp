@@ -1,13 +1,13 @@
 // Counters of the flow primitives rendered as JSON and Prometheus text
 // (hand-written: the toolkit links no JSON library; label values are escaped
-// by core/text_writer.h).
+// by callcache/text_writer.h).
 #include <initializer_list>
 #include <utility>
 
 #include "callcache/bounded_queue.h"
 #include "callcache/seen_set.h"
 #include "callcache/state_store.h"
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 
 namespace callcache {
 namespace {

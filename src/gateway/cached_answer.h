@@ -26,9 +26,9 @@
 #include <vector>
 
 #include "callcache/tiered_cache.h"
-#include "gateway/http_message.h"
 #include "gateway/metrics.h"
-#include "gateway/upstream.h"
+#include "gateway/net/http_message.h"
+#include "gateway/net/upstream.h"
 
 namespace callcache::gateway {
 

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <mutex>
 
-#include "core/text_writer.h"
-#include "gateway/http_message.h"
+#include "callcache/text_writer.h"
+#include "gateway/net/http_message.h"
 
 namespace callcache::gateway {
 

@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "callcache/rate_limiter.h"
+#include "callcache/striped_counters.h"
 #include "callcache/tenant.h"
-#include "core/striped_counters.h"
 
 namespace callcache::gateway {
 
@@ -161,7 +161,7 @@ class Metrics {
   PacingRuleStats& pacing_rule(std::string_view name);
 
   // Bumped on every request: one lane per thread group, no shared line.
-  internal::StripedCounters<static_cast<std::size_t>(Outcome::kCount_)> outcomes_;
+  StripedCounters<static_cast<std::size_t>(Outcome::kCount_)> outcomes_;
   std::atomic<std::uint64_t> upstream_calls_{0}, received_429_{0}, retried_429_{0};
   std::atomic<std::uint64_t> pacing_waits_{0}, pacing_wait_ns_{0}, pacing_refused_{0};
   std::atomic<std::uint64_t> tier_errors_{0};

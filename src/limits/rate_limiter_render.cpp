@@ -1,6 +1,6 @@
 // RateLimiterStats rendered as JSON and Prometheus text.
 #include "callcache/rate_limiter.h"
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 #include "render_util.h"
 
 namespace callcache {

@@ -1,5 +1,5 @@
 // Internal: number formatting for the limits' stats as JSON and Prometheus
-// text (strings go through core/text_writer.h, the one escaper).
+// text (strings go through callcache/text_writer.h, the one escaper).
 #pragma once
 
 #include <cstdint>

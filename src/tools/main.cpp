@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "gateway.h"
+#include "gateway/app/gateway.h"
 #include "replay/replay_main.h"
 #include "sim/sim_main.h"
 

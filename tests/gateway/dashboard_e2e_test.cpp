@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "callcache/tenant.h"
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
 #include "test_client.h"
 
 namespace callcache::gateway {

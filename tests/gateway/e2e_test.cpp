@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
 #include "gateway/metrics.h"
 #include "test_client.h"
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "gateway/logic/request.h"
-#include "gateway/server.h"
+#include "gateway/net/server.h"
 
 namespace callcache::gateway::testing {
 

@@ -18,11 +18,11 @@
 #include <thread>
 
 #include "fake_json_api.h"
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
 #include "gateway/logic/request.h"
 #include "gateway/metrics.h"
-#include "gateway/server.h"
+#include "gateway/net/server.h"
 #include "test_client.h"
 
 namespace callcache::gateway {
@@ -294,6 +294,35 @@ TEST_F(GenericApiTest, RouterSendsBotApiAndUnknownPathsWhereTheyBelong) {
     EXPECT_NE(r.body.find("/sns/..."), std::string::npos) << r.body;
   }
   EXPECT_EQ(api().total(), 0u);
+}
+
+// What the server refuses itself (a declared body over server.max_body_bytes,
+// ambiguous framing) is answered in the shape of the front the request was
+// for: {"error":...} under a generic API's prefix, the Bot API's elsewhere.
+TEST_F(GenericApiTest, ServerRefusalsTakeTheShapeOfTheFrontTheRequestWasFor) {
+  GatewayConfig c = config();
+  c.max_body_bytes = 1024;
+  start_gateway(std::move(c));
+  auto body_of = [](const std::string& reply) {
+    const std::size_t at = reply.find("\r\n\r\n");
+    return at == std::string::npos ? std::string() : reply.substr(at + 4);
+  };
+  const std::string too_big =
+      " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 5000\r\n\r\n";
+  std::string generic = client_->raw("POST /sns/templates" + too_big);
+  ASSERT_TRUE(generic.starts_with("HTTP/1.1 413 ")) << generic;
+  EXPECT_EQ(body_of(generic), R"({"error":"Request Entity Too Large: body over 1024 bytes"})");
+  std::string bot = client_->raw("POST /bot" + kToken + "/sendMessage" + too_big);
+  ASSERT_TRUE(bot.starts_with("HTTP/1.1 413 ")) << bot;
+  EXPECT_EQ(body_of(bot), R"({"ok":false,"error_code":413,)"
+                          R"("description":"Request Entity Too Large: body over 1024 bytes"})");
+  std::string folded =
+      client_->raw("GET /sns/templates/1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n");
+  ASSERT_TRUE(folded.starts_with("HTTP/1.1 400 ")) << folded;
+  EXPECT_TRUE(body_of(folded).starts_with(R"({"error":"Bad Request: )")) << folded;
+  EXPECT_EQ(api().total(), 0u);
+  EXPECT_EQ(telegram_->calls("sendMessage"), 0u);
 }
 
 TEST_F(GenericApiTest, ConcurrentIdenticalGetsCoalesceIntoOneUpstreamCall) {

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
 #include "redis_fixture.h"
 #include "test_client.h"
 

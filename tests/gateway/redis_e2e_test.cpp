@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "fake_json_api.h"
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
 #include "gateway/metrics.h"
 #include "redis_fixture.h"
 #include "test_client.h"

@@ -2,8 +2,10 @@
 // request whose framing two HTTP parsers could read differently (Content-Length
 // with Transfer-Encoding, duplicated or conflicting Content-Length, obs-fold,
 // Transfer-Encoding other than chunked, invalid chunk sizes) with a 400, a
-// Bot API-shaped JSON reason and a closed connection; the handler never sees
-// the refused request nor the one smuggled behind it.
+// JSON reason in the shape the application gave the server (the Bot API's
+// here) and a closed connection; the handler never sees the refused request
+// nor the one smuggled behind it. A server given another shape answers its
+// framing and limit refusals in that shape.
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
@@ -14,7 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/server.h"
+#include "gateway/net/server.h"
+#include "gateway/telegram/bot_api_handler.h"
 
 namespace callcache::gateway {
 namespace smuggling_test {
@@ -63,6 +66,29 @@ struct RawReply {
   bool closed = false;  // the server closed the connection (not our timeout)
 };
 
+// Writes `bytes` on a fresh connection to `port`; reads until the server
+// closes it (or 10 s pass: then `closed` is false).
+RawReply raw_exchange(std::uint16_t port, const std::string& bytes) {
+  net::io_context ioc;
+  net::ip::tcp::socket s(ioc);
+  s.connect({net::ip::make_address("127.0.0.1"), port});
+  timeval tv{10, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  boost::system::error_code ec;
+  net::write(s, net::buffer(bytes), ec);
+  RawReply reply;
+  char buf[4096];
+  for (;;) {
+    std::size_t n = s.read_some(net::buffer(buf), ec);
+    reply.bytes.append(buf, n);
+    if (ec) {
+      reply.closed = ec == net::error::eof || ec == net::error::connection_reset;
+      break;
+    }
+  }
+  return reply;
+}
+
 class SmugglingTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,6 +99,9 @@ class SmugglingTest : public ::testing::Test {
     o.stream_threshold = 16;  // chunked bodies to /stream are streamed
     // Longer than raw()'s read timeout: a connection left open is noticed.
     o.idle_timeout = 60s;
+    o.error_answer = [](int status, std::string_view reason, std::string_view) {
+      return bot_api_error(status, reason);
+    };
     server_ = HttpServer::create(ioc_, o, handler_).value();
     server_->start();
     thread_ = std::thread([this] { ioc_.run(); });
@@ -84,28 +113,7 @@ class SmugglingTest : public ::testing::Test {
     thread_.join();
   }
 
-  // Writes `bytes` on a fresh connection; reads until the server closes it
-  // (or 10 s pass: then `closed` is false).
-  RawReply raw(const std::string& bytes) {
-    net::io_context ioc;
-    net::ip::tcp::socket s(ioc);
-    s.connect({net::ip::make_address("127.0.0.1"), server_->port()});
-    timeval tv{10, 0};
-    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    boost::system::error_code ec;
-    net::write(s, net::buffer(bytes), ec);
-    RawReply reply;
-    char buf[4096];
-    for (;;) {
-      std::size_t n = s.read_some(net::buffer(buf), ec);
-      reply.bytes.append(buf, n);
-      if (ec) {
-        reply.closed = ec == net::error::eof || ec == net::error::connection_reset;
-        break;
-      }
-    }
-    return reply;
-  }
+  RawReply raw(const std::string& bytes) { return raw_exchange(server_->port(), bytes); }
 
   // Sends `bytes` and expects exactly one answer: a 400 whose JSON reason
   // contains `reason`, with Connection: close, then the connection closed.
@@ -226,6 +234,73 @@ TEST_F(SmugglingTest, InvalidChunkSizesAreRefusedBufferedAndStreamed) {
   // A streamed body reaches the handler before its framing fails; the
   // smuggled request never does.
   for (const std::string& t : handler_.targets()) EXPECT_EQ(t, "/stream");
+}
+
+// The application decides the shape of the server's own answers: here an
+// RFC 9457 problem document naming the target, for a head over the limit
+// (431, no target yet), a Content-Length that is not a number (400), a
+// declared body over the limit (413) and a streamed one (413, chunked).
+TEST(ServerErrorAnswer, FramingAndLimitRefusalsUseTheApplicationsShape) {
+  net::io_context ioc;
+  auto work = net::make_work_guard(ioc);
+  RecordingHandler handler;
+  ServerOptions o;
+  o.port = 0;
+  o.name = "error-answer-test";
+  o.max_header_bytes = 1024;
+  o.max_body_bytes = 64;
+  o.stream_threshold = 16;
+  o.error_answer = [](int status, std::string_view reason, std::string_view target) {
+    HttpResponse r;
+    r.content_type = "application/problem+json";
+    r.body =
+        nlohmann::json{
+            {"status", status}, {"title", std::string(reason)}, {"instance", std::string(target)}}
+            .dump();
+    return r;
+  };
+  auto server = HttpServer::create(ioc, o, handler).value();
+  server->start();
+  std::thread thread([&ioc] { ioc.run(); });
+
+  auto expect_problem = [&](const std::string& bytes, int status, std::string_view reason,
+                            std::string_view target) {
+    SCOPED_TRACE(bytes.substr(0, 80));
+    RawReply reply = raw_exchange(server->port(), bytes);
+    EXPECT_TRUE(reply.closed) << "the connection stayed open";
+    ASSERT_TRUE(reply.bytes.starts_with("HTTP/1.1 " + std::to_string(status) + " ")) << reply.bytes;
+    EXPECT_NE(reply.bytes.find("\r\nContent-Type: application/problem+json\r\n"), std::string::npos)
+        << reply.bytes;
+    const std::size_t body_at = reply.bytes.find("\r\n\r\n");
+    ASSERT_NE(body_at, std::string::npos);
+    auto json = nlohmann::json::parse(reply.bytes.substr(body_at + 4), nullptr, false);
+    ASSERT_TRUE(json.is_object()) << reply.bytes;
+    EXPECT_FALSE(json.contains("ok")) << "the Bot API's shape leaked: " << reply.bytes;
+    EXPECT_FALSE(json.contains("error_code")) << reply.bytes;
+    EXPECT_EQ(json["status"], status);
+    EXPECT_NE(json.value("title", "").find(reason), std::string::npos) << reply.bytes;
+    EXPECT_EQ(json["instance"], target);
+  };
+
+  expect_problem("GET /big HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(2048, 'a') + "\r\n\r\n",
+                 431, "", "");
+  expect_problem("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 12abc\r\n\r\nhello", 400,
+                 "Bad Request: ", "/upload");
+  expect_problem(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n" + std::string(65, 'b'), 413,
+      "Request Entity Too Large", "/upload");
+  expect_problem(
+      "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "50\r\n" +
+          std::string(80, 'c') + "\r\n0\r\n\r\n",
+      413, "Request Entity Too Large: body over 64 bytes", "/stream");
+  // Only the streamed request reached the handler (it read the body to the error).
+  EXPECT_EQ(handler.targets(), std::vector<std::string>{"/stream"});
+
+  server->stop_accepting();
+  server->force_close();
+  work.reset();
+  thread.join();
 }
 
 }  // namespace smuggling_test

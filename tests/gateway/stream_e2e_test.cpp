@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/fake_telegram.h"
-#include "gateway/gateway.h"
-#include "gateway/http_message.h"
+#include "fake_telegram.h"
+#include "gateway/app/gateway.h"
+#include "gateway/net/http_message.h"
 
 namespace callcache::gateway {
 namespace stream_e2e_test {

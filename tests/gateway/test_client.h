@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/http_message.h"
-#include "gateway/upstream.h"
+#include "gateway/net/http_message.h"
+#include "gateway/net/upstream.h"
 
 namespace callcache::gateway::testing {
 

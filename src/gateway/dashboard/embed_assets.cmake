@@ -1,5 +1,5 @@
 # Compiles the dashboard's files into the binary: writes a C++ source with
-# each file's bytes and find_dashboard_asset() (gateway/dashboard_assets.h).
+# each file's bytes and find_dashboard_asset() (gateway/admin/dashboard_assets.h).
 # Usage: cmake -DOUT=<cpp> -DASSETS="<file>|<file>..." -P embed_assets.cmake
 # Served paths are "/" + the file name ("/" itself serves index.html).
 string(REPLACE "|" ";" ASSETS "${ASSETS}")
@@ -31,7 +31,7 @@ foreach(file IN LISTS ASSETS)
 endforeach()
 file(WRITE "${OUT}.tmp"
   "// Generated from src/gateway/dashboard/ by embed_assets.cmake: do not edit.\n"
-  "#include \"gateway/dashboard_assets.h\"\n\n"
+  "#include \"gateway/admin/dashboard_assets.h\"\n\n"
   "#include <array>\n\n"
   "namespace callcache::gateway {\n"
   "namespace {\n\n"

@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-#include "core/text_writer.h"
+#include "callcache/text_writer.h"
 
 namespace callcache::gateway::logic {
 namespace {
