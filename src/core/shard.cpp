@@ -306,8 +306,7 @@ class ShardImpl final : public Shard {
  private:
   static Freshness classify(const Entry& e, const LookupContext& ctx) noexcept {
     if (e.version() != ctx.version) return Freshness::kMiss;
-    if (e.has(Entry::kNegative))
-      return ctx.now < e.expire() ? Freshness::kNegative : Freshness::kMiss;
+    if (e.negative()) return ctx.now < e.expire() ? Freshness::kNegative : Freshness::kMiss;
     if (ctx.now < e.expire()) {
       return ctx.now < e.expire() - ctx.refresh_ahead ? Freshness::kFresh : Freshness::kRefreshDue;
     }
