@@ -175,8 +175,7 @@ class TwoQueue {
   // An update keeps the key's place and counts as a hit.
   void on_replace(Node* old, Node* now) noexcept {
     now->copy_flags(*old, Entry::kMain | Entry::kProtected | Entry::kFresh);
-    now->set_freq(old->freq());
-    now->touch();
+    now->set_freq(static_cast<std::uint8_t>(std::min(old->freq() + 1, 3)));  // old's, touched
     list_of(old).replace(old, now);
   }
 
