@@ -151,7 +151,7 @@ int main() {
   std::printf(
       "held   = heap growth (mallinfo2) + slab memory mapped for entries (whole slabs)\n"
       "RSS    = resident growth (/proc/self/statm)\n"
-      "entry  = an entry's slab slot beyond key and value (the 48-byte header)\n"
+      "entry  = an entry's slab slot beyond key and value (the 40-byte header)\n"
       "slab   = slab headers, slab tails, free slots and cached empty slabs\n"
       "tables = heap of an LRU namespace: hash tables, per-shard state\n"
       "policy = extra heap over LRU's: S3-FIFO's ghost of evicted keys, W-TinyLFU's frequency\n"

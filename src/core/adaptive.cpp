@@ -8,12 +8,21 @@ namespace callcache::internal {
 
 // A simulated entry: just the links, hit counter and flags TwoQueue needs.
 struct AdaptiveController::Node {
-  Node* prev = nullptr;
-  Node* next = nullptr;
+  Node* prev_ = nullptr;
+  Node* next_ = nullptr;
   std::uint64_t hash = 0;
   std::uint8_t freq_ = 0;
   std::uint8_t flags_ = 0;
 
+  Node* prev() const noexcept { return prev_; }
+  Node* next() const noexcept { return next_; }
+  void set_prev(Node* n) noexcept { prev_ = n; }
+  void set_next(Node* n) noexcept { next_ = n; }
+  void set_links(Node* p, Node* n) noexcept {
+    prev_ = p;
+    next_ = n;
+  }
+  void clear_links() noexcept { prev_ = next_ = nullptr; }
   std::uint8_t freq() const noexcept { return freq_; }
   void set_freq(std::uint8_t f) noexcept { freq_ = f; }
   void touch() noexcept {
@@ -41,7 +50,7 @@ class AdaptiveController::Simulation {
         index_(std::bit_ceil(2 * (capacity + 1))),
         mask_(index_.size() - 1) {
     for (Node& n : pool_) {
-      n.next = free_;
+      n.set_next(free_);
       free_ = &n;
     }
   }
@@ -57,7 +66,7 @@ class AdaptiveController::Simulation {
       }
     }
     Node* n = free_;
-    free_ = n->next;
+    free_ = n->next();
     *n = Node{};
     n->hash = h;
     index_[i] = n;
@@ -67,7 +76,7 @@ class AdaptiveController::Simulation {
       queues_.on_evict(v, v->hash);
       queues_.on_remove(v);
       unindex(v);
-      v->next = free_;
+      v->set_next(free_);
       free_ = v;
     }
     return false;

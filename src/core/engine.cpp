@@ -114,7 +114,7 @@ std::uint64_t EngineImpl::sweep() {
       }
       removed += shard->remove_if(
           [now, stale](const Entry& e) {
-            return e.has(Entry::kNegative) ? now >= e.expire() : now >= e.expire() + stale;
+            return e.negative() ? now >= e.expire() : now >= e.expire() + stale;
           },
           EvictionCause::kExpired);
       shard->reclaim();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -55,32 +56,49 @@ std::size_t Entry::value_offset() const noexcept {
   return align_up(sizeof(Entry) + key_len_, payload_align(ops()));
 }
 
+std::uint32_t Entry::out_of_line_charge() const noexcept {
+  const ValueOps* o = ops();
+  const std::size_t value_end = value_offset() + payload_size(o);
+  std::uint32_t c;
+  std::memcpy(&c, reinterpret_cast<const char*>(this) + charge_offset(value_end), sizeof c);
+  return c;
+}
+
 Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const Status* error,
                      TenantId tenant, std::string_view key, std::uint32_t charge, TimePoint expire,
                      std::uint16_t version) {
   const std::size_t align = std::max(payload_align(ops), alignof(Entry));
   const std::size_t value_at = align_up(sizeof(Entry) + key.size(), payload_align(ops));
-  const std::size_t total = value_at + payload_size(ops);
+  const std::size_t value_end = value_at + payload_size(ops);
+  const bool charge_out_of_line = charge >= kChargeOutOfLine;
+  const std::size_t total =
+      charge_out_of_line ? charge_offset(value_end) + sizeof(std::uint32_t) : value_end;
   void* mem = align <= SlabAllocator::kGranule ? SlabAllocator::global().allocate(total) : nullptr;
   const bool in_slab = mem != nullptr;
   if (!in_slab) {
     mem = align > __STDCPP_DEFAULT_NEW_ALIGNMENT__ ? ::operator new(total, std::align_val_t(align))
                                                    : ::operator new(total);
   }
+  assert((reinterpret_cast<std::uintptr_t>(mem) & 7) == 0 &&
+         (reinterpret_cast<std::uintptr_t>(mem) >> 47) == 0 && "prev()/next() keep 44 bits");
   Entry* e = ::new (mem) Entry();
-  e->in_slab_ = in_slab;
+  if (in_slab) e->flags_ = kInSlab;
   e->type_ = ops ? type : 0;
   e->expire_ = expire;
   e->tenant_ = tenant;
-  e->charge_ = charge;
   e->version_ = version;
   e->key_len_ = static_cast<std::uint16_t>(key.size());
   char* base = static_cast<char*>(mem);
+  if (charge_out_of_line) {
+    e->charge_ = kChargeOutOfLine;
+    std::memcpy(base + charge_offset(value_end), &charge, sizeof charge);
+  } else {
+    e->charge_ = static_cast<std::uint16_t>(charge);
+  }
   if (ops) {
     ops->move_construct(base + value_at, value);
   } else {
     ::new (base + value_at) Status(*error);
-    e->flags_.store(kNegative, std::memory_order_relaxed);
   }
   if (!key.empty()) std::memcpy(base + sizeof(Entry), key.data(), key.size());
   return e;
@@ -96,8 +114,10 @@ void Entry::destroy() noexcept {
   } else {
     static_cast<Status*>(payload)->~Status();
   }
-  const bool in_slab = in_slab_;
-  const std::size_t total = value_at + payload_size(o);  // as in create()
+  const bool in_slab = has(kInSlab);
+  const std::size_t value_end = value_at + payload_size(o);  // as in create()
+  const std::size_t total =
+      charge_ == kChargeOutOfLine ? charge_offset(value_end) + sizeof(std::uint32_t) : value_end;
   this->~Entry();
   if (in_slab) {
     SlabAllocator::global().deallocate(this, total);

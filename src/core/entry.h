@@ -14,16 +14,18 @@
 // it (the value's ops) is in the entry itself.
 //
 // Synchronisation: everything a lock-free lookup reads (tenant, key, expiry,
-// version, the negative flag, the value) is fixed before the entry is
-// published in a table and never changes after. `prev`, `next` and the other
-// flags change only under the owning shard's lock (flags are an atomic byte
-// because lookups read the negative flag beside them). `refs` and `freq` are
+// version, the value type — which also says whether the entry is negative —
+// and the value) is fixed before the entry is published in a table and never
+// changes after. The queue links, the flags and the charge are read and
+// written only under the owning shard's lock (the charge never changes
+// either), so they share bytes without atomics. `refs` and `freq` are
 // atomics touched on the hit path. The entry's memory stays valid for
 // lookups still reading it after it is unlinked: the shard keeps its
 // reference until a grace period has passed (reclaim.h).
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -39,11 +41,11 @@ class Entry {
  public:
   enum Flag : std::uint8_t {
     kLinked = 1,      // in a shard's table and queues
-    kNegative = 2,    // value is a Status (a remembered failure)
     kMain = 4,        // S3-FIFO / W-TinyLFU: in the main area (else the small queue or window)
     kTagged = 8,      // has tags registered in the shard's tag index
     kProtected = 16,  // W-TinyLFU: in main's protected segment (else probation)
     kFresh = 32,      // W-TinyLFU: in the window and not yet passed over since inserted
+    kInSlab = 64,     // memory is a slab slot (else operator new); fixed at create()
   };
 
   // Allocates an entry; moves *value in (or copies `error` for a negative
@@ -69,26 +71,24 @@ class Entry {
   const Status& error() const noexcept { return *static_cast<const Status*>(value()); }
 
   TenantId tenant() const noexcept { return tenant_; }
-  std::uint32_t charge() const noexcept { return charge_; }
+  // Writers only (the owning shard's lock held). Charges of 65535 and more
+  // are kept in 4 bytes after the value: values that large are rare and the
+  // 4 bytes are nothing beside them.
+  std::uint32_t charge() const noexcept {
+    return charge_ != kChargeOutOfLine ? charge_ : out_of_line_charge();
+  }
+  // The value is a Status (a remembered failure). Fixed: lookups read it.
+  bool negative() const noexcept { return type_ == 0; }
   std::uint16_t version() const noexcept { return version_; }
   TimePoint expire() const noexcept { return expire_; }
 
-  bool has(Flag f) const noexcept { return flags_.load(std::memory_order_relaxed) & f; }
-  // Writers only (the owning shard's lock held).
-  void set(Flag f) noexcept {
-    flags_.store(static_cast<std::uint8_t>(flags_.load(std::memory_order_relaxed) | f),
-                 std::memory_order_relaxed);
-  }
-  void clear(Flag f) noexcept {
-    flags_.store(static_cast<std::uint8_t>(flags_.load(std::memory_order_relaxed) & ~f),
-                 std::memory_order_relaxed);
-  }
-  // Sets the flags in `mask` as they are on `from`. Writers only.
+  // Flags: writers only (the owning shard's lock held).
+  bool has(Flag f) const noexcept { return flags_ & f; }
+  void set(Flag f) noexcept { flags_ = static_cast<std::uint8_t>(flags_ | f); }
+  void clear(Flag f) noexcept { flags_ = static_cast<std::uint8_t>(flags_ & ~f); }
+  // Sets the flags in `mask` as they are on `from`.
   void copy_flags(const Entry& from, std::uint8_t mask) noexcept {
-    const std::uint8_t mine = flags_.load(std::memory_order_relaxed);
-    const std::uint8_t theirs = from.flags_.load(std::memory_order_relaxed);
-    flags_.store(static_cast<std::uint8_t>((mine & ~mask) | (theirs & mask)),
-                 std::memory_order_relaxed);
+    flags_ = static_cast<std::uint8_t>((flags_ & ~mask) | (from.flags_ & mask));
   }
 
   // Hits since the eviction strategy last looked, saturating at 3 (S3-FIFO's
@@ -106,9 +106,28 @@ class Entry {
            same_bytes(reinterpret_cast<const char*>(this + 1), key.data(), key.size());
   }
 
-  // Intrusive queue links, owned by the shard's eviction strategy.
-  Entry* prev = nullptr;
-  Entry* next = nullptr;
+  // Intrusive queue links, owned by the shard's eviction strategy (read and
+  // written only under the owning shard's lock). Each is kept in 44 bits:
+  // an entry is 8-byte aligned and user-space addresses are below 2^47 on
+  // x86-64 and AArch64 Linux (the kernel maps above that only for a mapping
+  // that asks by hint, which neither malloc nor the slab allocator does;
+  // create() checks both in debug builds).
+  Entry* prev() const noexcept { return from_bits(load_links(0) & kLinkMask); }
+  Entry* next() const noexcept { return from_bits(load_links(3) >> 20); }
+  void set_prev(Entry* e) noexcept { store_links(0, (load_links(0) & ~kLinkMask) | to_bits(e)); }
+  void set_next(Entry* e) noexcept {
+    store_links(3, (load_links(3) & ((std::uint64_t{1} << 20) - 1)) | (to_bits(e) << 20));
+  }
+  // set_prev(p) and set_next(n) in two stores.
+  void set_links(Entry* p, Entry* n) noexcept {
+    const std::uint64_t a = to_bits(p), b = to_bits(n);
+    store_links(0, a | (b << 44));
+    store_links(3, (a >> 24) | (b << 20));
+  }
+  void clear_links() noexcept {
+    store_links(0, 0);
+    store_links(3, 0);
+  }
 
  private:
   Entry() = default;
@@ -132,19 +151,41 @@ class Entry {
   }
 
   const ValueOps* ops() const noexcept;
+  std::uint32_t out_of_line_charge() const noexcept;
+  // Where the out-of-line charge is (create() and destroy() size the
+  // allocation with it), given the end of the value.
+  static std::size_t charge_offset(std::size_t value_end) noexcept { return (value_end + 3) & ~3u; }
+  static constexpr std::uint16_t kChargeOutOfLine = 0xFFFF;
 
-  // 48 bytes: with a 16-byte key and an 8-byte value an entry is one 72-byte
+  // links_ holds 88 bits, little-endian: prev's address / 8 in bits 0..43,
+  // next's in bits 44..87. prev is read from the 8 bytes at links_[0], next
+  // from the 8 bytes at links_[3] (bits 24..87), so no access leaves links_.
+  static constexpr std::uint64_t kLinkMask = (std::uint64_t{1} << 44) - 1;
+  std::uint64_t load_links(std::size_t at) const noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, links_ + at, 8);
+    return w;
+  }
+  void store_links(std::size_t at, std::uint64_t w) noexcept { std::memcpy(links_ + at, &w, 8); }
+  static std::uint64_t to_bits(const Entry* e) noexcept {
+    return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(e)) >> 3;
+  }
+  static Entry* from_bits(std::uint64_t b) noexcept {
+    return reinterpret_cast<Entry*>(static_cast<std::uintptr_t>(b << 3));
+  }
+
+  // 40 bytes: with a 16-byte key and an 8-byte value an entry is one 64-byte
   // slab slot.
   TimePoint expire_{};
   TenantId tenant_{};
   std::atomic<std::uint32_t> refs_{1};
-  std::uint32_t charge_ = 0;
   std::uint16_t version_ = 0;  // low 16 bits of the namespace version at insert
   std::uint16_t key_len_ = 0;
-  std::atomic<std::uint8_t> flags_{0};
-  std::atomic<std::uint8_t> freq_{0};
   std::uint8_t type_ = 0;  // index into the type registry; 0 = negative entry
-  bool in_slab_ = false;   // memory is a slab slot (else operator new)
+  std::atomic<std::uint8_t> freq_{0};
+  std::uint8_t flags_ = 0;
+  unsigned char links_[11] = {};  // prev and next (see prev())
+  std::uint16_t charge_ = 0;      // kChargeOutOfLine: see charge()
 };
 
 // A handle for a pin held in a reader record's pin slot (reclaim.h): what
@@ -157,8 +198,10 @@ Entry* pin_handle(std::atomic<void*>* slot) noexcept;
 // the index (1..255), or kResourceExhausted past 255 distinct types.
 Result<std::uint8_t> register_type(const ValueOps* ops);
 
-static_assert(sizeof(Entry) == 48,
-              "keep the entry header at 48 bytes: it is most of the per-entry cost");
+static_assert(sizeof(void*) == 8 && std::endian::native == std::endian::little,
+              "Entry packs 48-bit addresses into little-endian words");
+static_assert(sizeof(Entry) == 40,
+              "keep the entry header at 40 bytes: it is most of the per-entry cost");
 
 // Longest key accepted (bytes).
 inline constexpr std::size_t kMaxKeyLength = 65535;

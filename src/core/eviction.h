@@ -34,37 +34,56 @@ concept EvictionStrategy = requires(S s, Entry* e, std::uint64_t hash, TenantId 
   s.on_replace(e, e);  // a new value takes over an entry's place (an update)
 };
 
-// Intrusive doubly linked list through Node::prev/next. Head = newest.
+// Intrusive doubly linked list through Node::prev()/next(), set_prev(),
+// set_next(), set_links(prev, next) and clear_links(). Head = newest.
 template <class Node>
 class NodeList {
  public:
   void push_front(Node* e) noexcept {
-    e->prev = nullptr;
-    e->next = head_;
-    if (head_) head_->prev = e;
+    e->set_links(nullptr, head_);
+    if (head_) head_->set_prev(e);
     head_ = e;
     if (!tail_) tail_ = e;
     ++size_;
   }
   void remove(Node* e) noexcept {
-    (e->prev ? e->prev->next : head_) = e->next;
-    (e->next ? e->next->prev : tail_) = e->prev;
-    e->prev = e->next = nullptr;
+    Node* p = e->prev();
+    Node* n = e->next();
+    if (p) {
+      p->set_next(n);
+    } else {
+      head_ = n;
+    }
+    if (n) {
+      n->set_prev(p);
+    } else {
+      tail_ = p;
+    }
+    e->clear_links();
     --size_;
   }
   // Puts `now` where `old` is.
   void replace(Node* old, Node* now) noexcept {
-    now->prev = old->prev;
-    now->next = old->next;
-    (old->prev ? old->prev->next : head_) = now;
-    (old->next ? old->next->prev : tail_) = now;
-    old->prev = old->next = nullptr;
+    Node* p = old->prev();
+    Node* n = old->next();
+    now->set_links(p, n);
+    if (p) {
+      p->set_next(now);
+    } else {
+      head_ = now;
+    }
+    if (n) {
+      n->set_prev(now);
+    } else {
+      tail_ = now;
+    }
+    old->clear_links();
   }
   // Moves every node of `other` to the front of this list, keeping their order.
   void splice_front(NodeList& other) noexcept {
     if (!other.head_) return;
-    other.tail_->next = head_;
-    if (head_) head_->prev = other.tail_;
+    other.tail_->set_next(head_);
+    if (head_) head_->set_prev(other.tail_);
     head_ = other.head_;
     if (!tail_) tail_ = other.tail_;
     size_ += other.size_;
@@ -104,7 +123,7 @@ class LruStrategy {
   }
   Entry* next_victim() noexcept { return list_.tail(); }
   Entry* victim_of(TenantId t) const noexcept {
-    for (Entry* e = list_.tail(); e; e = e->prev) {
+    for (Entry* e = list_.tail(); e; e = e->prev()) {
       if (e->tenant() == t) return e;
     }
     return nullptr;

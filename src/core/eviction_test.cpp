@@ -48,6 +48,30 @@ TEST_P(PerPolicy, NeverExceedsEntryOrByteBoundsAfterAnyInsert) {
   }
 }
 
+// Charges of 65535 bytes and more are kept outside the entry header: the
+// byte count must still add and take back exactly what each value weighs.
+TEST_P(PerPolicy, LargeValuesAreChargedExactly) {
+  auto engine = make(GetParam(), 100, 300000, 1, &clock);
+  auto cache = Cache<std::string>::open(*engine, "ns").value();
+  ASSERT_TRUE(cache.put(TenantId{1}, "a", std::string(70000, 'a')).ok());
+  ASSERT_TRUE(cache.put(TenantId{1}, "b", std::string(65535, 'b')).ok());
+  ASSERT_TRUE(cache.put(TenantId{1}, "c", std::string(65534, 'c')).ok());
+  EXPECT_EQ(engine->stats().total.bytes, 70000u + 65535u + 65534u);
+  ASSERT_TRUE(cache.put(TenantId{1}, "a", std::string(100, 'a')).ok());  // an update
+  EXPECT_EQ(engine->stats().total.bytes, 100u + 65535u + 65534u);
+  EXPECT_TRUE(cache.erase(TenantId{1}, "b"));
+  EXPECT_EQ(engine->stats().total.bytes, 100u + 65534u);
+  // 200000 more bytes do not fit beside the rest: the bound evicts exactly.
+  ASSERT_TRUE(cache.put(TenantId{1}, "d", std::string(200000, 'd')).ok());
+  const auto s = engine->stats().total;
+  EXPECT_LE(s.bytes, 300000u);
+  EXPECT_EQ(s.bytes, 200000u + (cache.get(TenantId{1}, "a") ? 100u : 0u) +
+                         (cache.get(TenantId{1}, "c") ? 65534u : 0u));
+  auto d = cache.get(TenantId{1}, "d");
+  ASSERT_TRUE(d);
+  EXPECT_EQ((*d)->size(), 200000u);
+}
+
 TEST_P(PerPolicy, PutThenGetHitsInAFullCache) {
   auto engine = make(GetParam(), 50, 0, 1, &clock);
   auto cache = Cache<int>::open(*engine, "ns").value();

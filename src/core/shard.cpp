@@ -177,13 +177,14 @@ class ShardImpl final : public Shard {
     }
     const Table::Found found = table_.find_slot(hash, e->tenant(), e->key());
     Entry* old = found.entry;
-    if (limits_.max_bytes && e->charge() > limits_.max_bytes) {
+    const std::uint32_t charge = e->charge();
+    if (limits_.max_bytes && charge > limits_.max_bytes) {
       // The caller's new value supersedes the old one even though it cannot
       // be stored: serving the old value after a failed update would be wrong.
       if (old) unlink(old, &counters.evictions[static_cast<int>(EvictionCause::kExplicit)], hash);
       counters.rejected.fetch_add(1, std::memory_order_relaxed);
       retired_.collect();
-      return Status::too_large("value of " + std::to_string(e->charge()) +
+      return Status::too_large("value of " + std::to_string(charge) +
                                " bytes exceeds the byte budget of " +
                                std::to_string(limits_.max_bytes));
     }
@@ -194,7 +195,7 @@ class ShardImpl final : public Shard {
       e->set(Entry::kLinked);
       table_.replace_at(found, hash, e);
       strategy_.on_replace(old, e);
-      bytes_.store(bytes_.load(std::memory_order_relaxed) - old->charge() + e->charge(),
+      bytes_.store(bytes_.load(std::memory_order_relaxed) - old->charge() + charge,
                    std::memory_order_relaxed);
       if (old->has(Entry::kTagged)) remove_tags(old);
       if (!tags.empty()) add_tags(e, tags);
@@ -228,7 +229,7 @@ class ShardImpl final : public Shard {
       retired_.retire(old_slots, &Table::free_array);
     strategy_.on_insert(e, hash);
     entries_.store(entries_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    bytes_.store(bytes_.load(std::memory_order_relaxed) + e->charge(), std::memory_order_relaxed);
+    bytes_.store(bytes_.load(std::memory_order_relaxed) + charge, std::memory_order_relaxed);
     if (limits_.max_per_tenant) ++tenant_counts_[e->tenant().value];
     if (!tags.empty()) add_tags(e, tags);
     enforce_bounds();
@@ -306,8 +307,7 @@ class ShardImpl final : public Shard {
  private:
   static Freshness classify(const Entry& e, const LookupContext& ctx) noexcept {
     if (e.version() != ctx.version) return Freshness::kMiss;
-    if (e.has(Entry::kNegative))
-      return ctx.now < e.expire() ? Freshness::kNegative : Freshness::kMiss;
+    if (e.negative()) return ctx.now < e.expire() ? Freshness::kNegative : Freshness::kMiss;
     if (ctx.now < e.expire()) {
       return ctx.now < e.expire() - ctx.refresh_ahead ? Freshness::kFresh : Freshness::kRefreshDue;
     }

@@ -1,8 +1,8 @@
 // Internal: a size-class slab allocator for cache entries.
 //
-// Why: an entry with a 16-byte key and an 8-byte value is 72 bytes, which
+// Why: an entry with a 16-byte key and an 8-byte value is 64 bytes, which
 // glibc serves from an 80-byte chunk (an 8-byte header, 16-byte rounding).
-// Here it takes a 72-byte slot: classes are every 8 bytes up to kMaxSlot, and
+// Here it takes a 64-byte slot: classes are every 8 bytes up to kMaxSlot, and
 // a slot carries no header of its own.
 //
 // Layout: memory is mapped from the system in slabs of kSlabSize bytes,

@@ -35,7 +35,7 @@
 // protected into main, switching to W-TinyLFU starts with all of main on
 // probation.
 //
-// Node: Entry or a simulation node with the same members (prev, next,
+// Node: Entry or a simulation node with the same members (the link accessors NodeList uses,
 // freq/set_freq, has/set/clear of the Entry::Flag values used here, and
 // copy_flags for on_replace).
 // Hasher: std::uint64_t(const Node*), the node's key hash.
@@ -175,8 +175,7 @@ class TwoQueue {
   // An update keeps the key's place and counts as a hit.
   void on_replace(Node* old, Node* now) noexcept {
     now->copy_flags(*old, Entry::kMain | Entry::kProtected | Entry::kFresh);
-    now->set_freq(old->freq());
-    now->touch();
+    now->set_freq(static_cast<std::uint8_t>(std::min(old->freq() + 1, 3)));  // old's, touched
     list_of(old).replace(old, now);
   }
 
@@ -195,7 +194,7 @@ class TwoQueue {
   template <class Pred>
   Node* victim_if(Pred pred) const {
     for (const NodeList<Node>* l : {&q0_, &q1_, &q2_}) {
-      for (Node* e = l->tail(); e; e = e->prev) {
+      for (Node* e = l->tail(); e; e = e->prev()) {
         if (pred(e)) return e;
       }
     }
