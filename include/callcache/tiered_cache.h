@@ -269,6 +269,20 @@ class TieredCache {
     };
   }
 
+  // Completes `sink` with a value L2 supplied: into L1 with its remaining ttl
+  // and tags, and not written back to L2.
+  template <class Found>
+  static void complete_from_second_tier(const Core& core, internal::LoadSink& sink, Found& found) {
+    internal::LoadOutcome out;
+    out.value = &found.value;
+    out.charge = core.size(found.value);
+    out.put.ttl = found.ttl;
+    out.put.tags = std::move(found.tags);
+    out.retain = Retain::kMemoryOnly;
+    out.from_second_tier = true;
+    internal::complete_load(sink, out);
+  }
+
   // Completes `sink` with the L2 value if there is one. Else, with a
   // coordinator, takes the key's lease and loads (releasing the lease once
   // the value is in both tiers), or — another process holds it — waits for
@@ -286,14 +300,7 @@ class TieredCache {
     if (tiers.l2()) {
       if (auto found = core->read(tenant, *key)) {
         if (waited) tiers.count(&K::lease_wait_hits, core->counters);
-        internal::LoadOutcome out;
-        out.value = &found->value;
-        out.charge = core->size(found->value);
-        out.put.ttl = found->ttl;
-        out.put.tags = std::move(found->tags);
-        out.retain = Retain::kMemoryOnly;
-        out.from_second_tier = true;
-        internal::complete_load(*sink, out);
+        complete_from_second_tier(*core, *sink, *found);
         return;
       }
       if (co && !waited) {
@@ -304,14 +311,7 @@ class TieredCache {
           // claim: look once more before loading.
           if (auto found = core->read(tenant, *key)) {
             co->release_lease(lease, **got);
-            internal::LoadOutcome out;
-            out.value = &found->value;
-            out.charge = core->size(found->value);
-            out.put.ttl = found->ttl;
-            out.put.tags = std::move(found->tags);
-            out.retain = Retain::kMemoryOnly;
-            out.from_second_tier = true;
-            internal::complete_load(*sink, out);
+            complete_from_second_tier(*core, *sink, *found);
             return;
           }
           token = std::move(**got);

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace callcache {
-namespace {
+namespace engine_config_test {
 
 using namespace std::chrono_literals;
 
@@ -76,5 +76,5 @@ TEST(EngineConfig, MissingFileAndMalformedYaml) {
   EXPECT_NE(m.status().message().find("line"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace engine_config_test
 }  // namespace callcache

@@ -5,7 +5,7 @@
 #include <chrono>
 
 namespace callcache::config {
-namespace {
+namespace scope_config_test {
 
 using namespace std::chrono_literals;
 
@@ -78,5 +78,5 @@ TEST(ScopeConfig, SettingsFeedTheRegistry) {
   EXPECT_EQ(e->policy(e->find("entity").value()).max_entries_per_tenant, 2u);
 }
 
-}  // namespace
+}  // namespace scope_config_test
 }  // namespace callcache::config

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace callcache::config {
-namespace {
+namespace yaml_reader_test {
 
 using namespace std::chrono_literals;
 
@@ -102,5 +102,5 @@ TEST(LoadString, MalformedYamlNamesLine) {
   EXPECT_NE(doc.status().message().find("line"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace yaml_reader_test
 }  // namespace callcache::config

@@ -13,7 +13,7 @@
 #include "callcache/cache.h"
 
 namespace callcache::internal {
-namespace {
+namespace adaptive_test {
 
 std::uint64_t key_hash(std::uint64_t k) { return mix64(k + 1, 0x9e3779b97f4a7c15ULL); }
 
@@ -134,5 +134,5 @@ TEST(AdaptivePolicy, ConcurrentLookupsFeedTheSimulations) {
   EXPECT_LE(s.entries, 2000u);
 }
 
-}  // namespace
+}  // namespace adaptive_test
 }  // namespace callcache::internal

@@ -20,7 +20,7 @@
 #include "callcache/tiered_cache.h"
 
 namespace callcache {
-namespace {
+namespace asio_cache_test {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -180,5 +180,5 @@ TEST_F(AsioCacheTest, CancelledWaiterLeavesTheLoadToTheOthers) {
   EXPECT_TRUE(cache_->get(kAlice, "k"));    // and the value was stored
 }
 
-}  // namespace
+}  // namespace asio_cache_test
 }  // namespace callcache

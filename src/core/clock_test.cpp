@@ -7,7 +7,7 @@
 #include <vector>
 
 namespace callcache {
-namespace {
+namespace clock_test {
 
 using namespace std::chrono_literals;
 
@@ -75,5 +75,5 @@ TEST(ThreadScheduler, RunsDueTaskAndDropsCancelled) {
   EXPECT_EQ(ran.load(), 1);
 }
 
-}  // namespace
+}  // namespace clock_test
 }  // namespace callcache

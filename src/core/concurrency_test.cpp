@@ -10,7 +10,7 @@
 #include "callcache/cache.h"
 
 namespace callcache {
-namespace {
+namespace concurrency_test {
 
 using namespace std::chrono_literals;
 
@@ -93,5 +93,5 @@ INSTANTIATE_TEST_SUITE_P(Policies, Stress,
                            return std::string(eviction_policy_name(info.param));
                          });
 
-}  // namespace
+}  // namespace concurrency_test
 }  // namespace callcache

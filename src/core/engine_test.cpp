@@ -7,7 +7,7 @@
 #include "callcache/cache.h"
 
 namespace callcache {
-namespace {
+namespace engine_test {
 
 using namespace std::chrono_literals;
 
@@ -337,5 +337,5 @@ TEST(Tenant, KeyedHashIsStableAndKeyDependent) {
   EXPECT_FALSE(parse_tenant_key("xyz").ok());
 }
 
-}  // namespace
+}  // namespace engine_test
 }  // namespace callcache

@@ -13,7 +13,7 @@
 #include "callcache/cache.h"
 
 namespace callcache::internal {
-namespace {
+namespace entry_test {
 
 struct alignas(16) Wide {
   std::uint64_t a = 1, b = 2;
@@ -91,5 +91,5 @@ TEST(Entry, LinksFlagsAndChargeDoNotDisturbEachOther) {
   for (Entry* e : es) e->unref();  // in_slab kept beside the flags: frees to the right place
 }
 
-}  // namespace
+}  // namespace entry_test
 }  // namespace callcache::internal

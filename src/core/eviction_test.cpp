@@ -7,7 +7,7 @@
 #include "callcache/cache.h"
 
 namespace callcache {
-namespace {
+namespace eviction_test {
 
 using namespace std::chrono_literals;
 
@@ -208,5 +208,5 @@ TEST(WTinyLfu, AdmitsARepeatedKeyOverAOneHitWonder) {
   EXPECT_GE(kept, 95);
 }
 
-}  // namespace
+}  // namespace eviction_test
 }  // namespace callcache

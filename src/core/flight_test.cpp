@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace callcache::internal {
-namespace {
+namespace flight_test {
 
 Entry* fake_entry(int& storage) { return reinterpret_cast<Entry*>(&storage); }
 
@@ -159,5 +159,5 @@ TEST(FlightTable, ConcurrentJoinsElectOneLeaderPerKey) {
   EXPECT_EQ(table.in_flight(), 0u);
 }
 
-}  // namespace
+}  // namespace flight_test
 }  // namespace callcache::internal

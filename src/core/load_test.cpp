@@ -19,7 +19,7 @@
 #include "callcache/cache.h"
 
 namespace callcache {
-namespace {
+namespace load_test {
 
 using namespace std::chrono_literals;
 using StrCache = Cache<std::string>;
@@ -830,5 +830,5 @@ TEST(LoadingStress, WithStaleServingAndBackgroundRefreshes) {
   ::testing::Test::RecordProperty("stale_hits", std::to_string(s.stale_hits));
 }
 
-}  // namespace
+}  // namespace load_test
 }  // namespace callcache

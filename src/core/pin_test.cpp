@@ -13,7 +13,7 @@
 #include "reclaim.h"
 
 namespace callcache {
-namespace {
+namespace pin_test {
 
 std::atomic<int> g_live{0};
 std::atomic<int> g_alive[64];  // live copies per value
@@ -118,5 +118,5 @@ TEST(Pins, RefsMovedToAnotherThreadReleaseThere) {
   EXPECT_TRUE(eventually(*engine, [] { return g_live.load() == 0; }));
 }
 
-}  // namespace
+}  // namespace pin_test
 }  // namespace callcache

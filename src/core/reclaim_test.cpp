@@ -12,7 +12,7 @@
 #include <vector>
 
 namespace callcache::internal {
-namespace {
+namespace reclaim_test {
 
 using namespace std::chrono_literals;
 
@@ -159,5 +159,5 @@ TEST(ReaderRecords, LiveThreadsHaveDistinctRecords) {
   }
 }
 
-}  // namespace
+}  // namespace reclaim_test
 }  // namespace callcache::internal

@@ -13,7 +13,7 @@
 #include "callcache/cache.h"
 
 namespace callcache {
-namespace {
+namespace scope_test {
 
 using namespace std::chrono_literals;
 
@@ -267,5 +267,5 @@ TEST_F(ScopeTest, QueuedRefreshOfADroppedTaskEngineIsDiscarded) {
   EXPECT_EQ(calls, 1);
 }
 
-}  // namespace
+}  // namespace scope_test
 }  // namespace callcache

@@ -20,7 +20,7 @@
 #include "callcache/cache.h"
 
 namespace callcache::internal {
-namespace {
+namespace slab_test {
 
 using Slab = SlabAllocator;
 
@@ -378,5 +378,5 @@ TEST(SlabEntries, EntriesFreedOnOtherThreadsGoBackToTheirSlabs) {
   EXPECT_EQ(after.mapped, before.mapped);
 }
 
-}  // namespace
+}  // namespace slab_test
 }  // namespace callcache::internal

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace callcache {
-namespace {
+namespace status_test {
 
 TEST(Status, OkAndErrors) {
   EXPECT_TRUE(Status().ok());
@@ -22,5 +22,5 @@ TEST(Result, HoldsValueOrStatus) {
   EXPECT_EQ(e.status().code(), Code::kNotFound);
 }
 
-}  // namespace
+}  // namespace status_test
 }  // namespace callcache

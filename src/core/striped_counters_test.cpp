@@ -15,7 +15,7 @@
 #include "core/striped_counters.h"
 
 namespace callcache {
-namespace {
+namespace striped_counters_test {
 
 TEST(StripedCounters, ConcurrentThreadsLoseNoIncrement) {
   StripedCounters<3> counters;
@@ -54,5 +54,5 @@ TEST(StripedCounters, LivingThreadsHaveDistinctLanesAndTheEnginesLane) {
   for (std::size_t t = 0; t < kThreads; ++t) EXPECT_TRUE(same_as_engine[t]) << "thread " << t;
 }
 
-}  // namespace
+}  // namespace striped_counters_test
 }  // namespace callcache

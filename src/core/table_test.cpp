@@ -16,7 +16,7 @@
 #include "reclaim.h"
 
 namespace callcache::internal {
-namespace {
+namespace table_test {
 
 TEST(Table, MatchesModelUnderRandomInsertsAndErases) {
   const std::uint64_t seed = 99;
@@ -123,5 +123,5 @@ TEST(Table, ReadersRaceOneWriter) {
   table.for_each([](Entry* e) { e->unref(); });
 }
 
-}  // namespace
+}  // namespace table_test
 }  // namespace callcache::internal

@@ -5,7 +5,7 @@
 #include <string>
 
 namespace callcache::text {
-namespace {
+namespace text_writer_test {
 
 TEST(TextWriterTest, JsonStringEscapesQuotesBackslashesAndControlBytes) {
   EXPECT_EQ(json_string(""), "\"\"");
@@ -31,5 +31,5 @@ TEST(TextWriterTest, LabelValueEscapesOnlyWhatPrometheusNames) {
   EXPECT_EQ(out, "x=\"q\\\"");
 }
 
-}  // namespace
+}  // namespace text_writer_test
 }  // namespace callcache::text

@@ -8,7 +8,7 @@
 #include <thread>
 
 namespace callcache {
-namespace {
+namespace bounded_queue_test {
 
 using std::chrono::seconds;
 
@@ -248,5 +248,5 @@ TEST(BoundedQueueConcurrency, ManyProducersAndConsumersDeliverEveryItemOnce) {
   EXPECT_GE(st.high_water, 1u);
 }
 
-}  // namespace
+}  // namespace bounded_queue_test
 }  // namespace callcache

@@ -8,7 +8,7 @@
 #include <thread>
 
 namespace callcache {
-namespace {
+namespace seen_set_test {
 
 using std::chrono::seconds;
 
@@ -126,5 +126,5 @@ TEST(SeenSetConcurrency, EachIdIsNewExactlyOnceAcrossThreads) {
   EXPECT_EQ(st.duplicates, static_cast<std::uint64_t>((kThreads - 1) * kIds));
 }
 
-}  // namespace
+}  // namespace seen_set_test
 }  // namespace callcache

@@ -7,7 +7,7 @@
 #include <thread>
 
 namespace callcache {
-namespace {
+namespace state_store_test {
 
 using std::chrono::minutes;
 using std::chrono::seconds;
@@ -177,5 +177,5 @@ TEST(StateStoreConcurrency, ConcurrentUpsertsLoseNothing) {
   EXPECT_EQ(total, kThreads * kRounds);
 }
 
-}  // namespace
+}  // namespace state_store_test
 }  // namespace callcache

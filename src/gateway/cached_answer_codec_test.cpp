@@ -7,7 +7,7 @@
 #include "gateway/cached_answer.h"
 
 namespace callcache::gateway {
-namespace {
+namespace cached_answer_codec_test {
 
 TEST(CachedAnswerCodec, RoundTripsAnAnswer) {
   CachedAnswer a;
@@ -53,5 +53,5 @@ TEST(CachedAnswerCodec, AnythingElseIsCorruptionNotACrash) {
   }
 }
 
-}  // namespace
+}  // namespace cached_answer_codec_test
 }  // namespace callcache::gateway

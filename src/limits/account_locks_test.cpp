@@ -11,7 +11,7 @@
 #include <thread>
 
 namespace callcache {
-namespace {
+namespace account_locks_test {
 
 using std::chrono::seconds;
 
@@ -366,5 +366,5 @@ TEST(AccountLocksConcurrency, OverlappingSetsInAnyOrderNeverDeadlockOrOverlap) {
   EXPECT_TRUE(locks->holders().empty());
 }
 
-}  // namespace
+}  // namespace account_locks_test
 }  // namespace callcache

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace callcache::config {
-namespace {
+namespace limits_config_test {
 
 YAML::Node yaml(const std::string& text) {
   auto n = load_string(text);
@@ -138,5 +138,5 @@ TEST(LimitsConfig, AccountLocks) {
             std::string::npos);
 }
 
-}  // namespace
+}  // namespace limits_config_test
 }  // namespace callcache::config

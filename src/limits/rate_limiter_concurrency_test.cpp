@@ -12,7 +12,7 @@
 #include "callcache/rate_limiter.h"
 
 namespace callcache {
-namespace {
+namespace rate_limiter_concurrency_test {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -168,5 +168,5 @@ TEST(RateLimiterConcurrency, PenaltiesSweepsAndStatsRaceSafelyWithAcquires) {
   EXPECT_EQ(rl->stats().tracked_keys, 0u);
 }
 
-}  // namespace
+}  // namespace rate_limiter_concurrency_test
 }  // namespace callcache

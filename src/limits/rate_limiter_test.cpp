@@ -7,7 +7,7 @@
 #include <deque>
 
 namespace callcache {
-namespace {
+namespace rate_limiter_test {
 
 using std::chrono::milliseconds;
 using std::chrono::minutes;
@@ -488,5 +488,5 @@ TEST(RateLimiterStats, RendersJsonAndPrometheus) {
   EXPECT_NE(prom.find("callcache_ratelimit_tracked_keys 2\n"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace rate_limiter_test
 }  // namespace callcache

@@ -6,7 +6,7 @@
 #include <random>
 
 namespace callcache {
-namespace {
+namespace codec_test {
 
 struct User {
   int id = 0;
@@ -128,5 +128,5 @@ TEST(Compression, AFewBytesCannotClaimGigabytes) {
       << r.status().message();
 }
 
-}  // namespace
+}  // namespace codec_test
 }  // namespace callcache

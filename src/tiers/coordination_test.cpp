@@ -17,7 +17,7 @@
 #include "redis_fixture.h"
 
 namespace callcache {
-namespace {
+namespace coordination_test {
 
 using namespace std::chrono_literals;
 
@@ -244,5 +244,5 @@ TEST_F(CoordinationTest, AWaiterLoadsItselfWhenTheHolderDied) {
   EXPECT_EQ(b->tiers->stats().lease_wait_hits, 0u);
 }
 
-}  // namespace
+}  // namespace coordination_test
 }  // namespace callcache

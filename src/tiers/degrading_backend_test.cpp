@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 namespace callcache {
-namespace {
+namespace degrading_backend_test {
 
 using namespace std::chrono_literals;
 
@@ -226,5 +226,5 @@ TEST_F(DegradingBackendTest, ConcurrentCallersShareOneOutage) {
   EXPECT_EQ(lines(), 2u);
 }
 
-}  // namespace
+}  // namespace degrading_backend_test
 }  // namespace callcache

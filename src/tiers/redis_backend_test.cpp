@@ -11,7 +11,7 @@
 #include "redis_pool.h"
 
 namespace callcache {
-namespace {
+namespace redis_backend_test {
 
 using namespace std::chrono_literals;
 
@@ -286,5 +286,5 @@ TEST_F(RedisBackendTest, TieredReadsAndLoadsSurviveARedisKillAndRecover) {
   EXPECT_EQ(o.stats().l2_hits, 1u);
 }
 
-}  // namespace
+}  // namespace redis_backend_test
 }  // namespace callcache

@@ -37,7 +37,7 @@ using tiers::RedisPool;
 using tiers::RedisScript;
 using tiers::Reply;
 
-constexpr const char* kReleaseScript = R"lua(
+constexpr const char* kLeaseReleaseScript = R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
@@ -66,7 +66,7 @@ class RedisCoordinator final : public TierCoordinator {
         }()),
         channel_(o_.redis.prefix + ":events:" + std::to_string(o_.redis.db)),
         origin_(random_hex()),
-        release_(kReleaseScript),
+        release_(kLeaseReleaseScript),
         wake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
 
   ~RedisCoordinator() override {

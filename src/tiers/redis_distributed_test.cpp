@@ -15,7 +15,7 @@
 #include "test_util.h"
 
 namespace callcache {
-namespace {
+namespace redis_distributed_test {
 
 using namespace std::chrono_literals;
 using tiers::testing::ChildGuard;
@@ -456,5 +456,5 @@ TEST_F(TwoProcessesTest, ACrashedHoldersLockExpires) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);  // one 300 ms lease, not forever
 }
 
-}  // namespace
+}  // namespace redis_distributed_test
 }  // namespace callcache

@@ -13,7 +13,7 @@
 #include "redis_fixture.h"
 
 namespace callcache {
-namespace {
+namespace redis_sentinel_test {
 
 using namespace std::chrono_literals;
 using testing::RedisServer;
@@ -135,5 +135,5 @@ TEST(RedisSentinelTest, BackendAndCoordinatorFollowAFailover) {
   coordinator->stop();
 }
 
-}  // namespace
+}  // namespace redis_sentinel_test
 }  // namespace callcache

@@ -17,7 +17,7 @@
 #include "test_util.h"
 
 namespace callcache {
-namespace {
+namespace sqlite_backend_test {
 
 using namespace std::chrono_literals;
 using tiers::testing::sqlite_exec;
@@ -420,5 +420,5 @@ TEST(Kill9, AcknowledgedEntriesSurvive) {
   EXPECT_EQ(sqlite_scalar(path, "PRAGMA integrity_check"), "ok");
 }
 
-}  // namespace
+}  // namespace sqlite_backend_test
 }  // namespace callcache

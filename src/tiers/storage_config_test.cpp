@@ -7,7 +7,7 @@
 #include "test_util.h"
 
 namespace callcache::tiers {
-namespace {
+namespace storage_config_test {
 
 using namespace std::chrono_literals;
 
@@ -154,5 +154,5 @@ TEST(MakeBackend, RedisPasswordMustBeInTheEnvironment) {
   ::unsetenv(c.redis_password_env.c_str());
 }
 
-}  // namespace
+}  // namespace storage_config_test
 }  // namespace callcache::tiers

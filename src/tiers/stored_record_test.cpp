@@ -5,7 +5,7 @@
 #include <limits>
 
 namespace callcache::tiers {
-namespace {
+namespace stored_record_test {
 
 using std::chrono::milliseconds;
 constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
@@ -44,5 +44,5 @@ TEST(StoredRecord, DamagedLockValuesDecodeToSomethingSafe) {
   EXPECT_EQ(lock_age(kMax, kMin), milliseconds(0));
 }
 
-}  // namespace
+}  // namespace stored_record_test
 }  // namespace callcache::tiers

@@ -14,7 +14,7 @@
 #include "test_util.h"
 
 namespace callcache {
-namespace {
+namespace tiered_cache_test {
 
 using namespace std::chrono_literals;
 
@@ -499,5 +499,5 @@ TEST_F(TieredCacheTest, ConcurrentMissesMakeOneL2ReadAndOneLoad) {
   EXPECT_EQ(e->stats().total.coalesced, static_cast<std::uint64_t>(kThreads - 1));
 }
 
-}  // namespace
+}  // namespace tiered_cache_test
 }  // namespace callcache

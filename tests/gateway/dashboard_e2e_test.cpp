@@ -18,7 +18,7 @@
 #include "test_client.h"
 
 namespace callcache::gateway {
-namespace {
+namespace dashboard_e2e_test {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -193,5 +193,5 @@ TEST_F(DashboardTest, HistoryCountsWhatTheGatewayDid) {
   }
 }
 
-}  // namespace
+}  // namespace dashboard_e2e_test
 }  // namespace callcache::gateway

@@ -15,7 +15,7 @@
 #include "test_client.h"
 
 namespace callcache::gateway {
-namespace {
+namespace e2e_test {
 
 using namespace std::chrono_literals;
 using testing::TestClient;
@@ -542,5 +542,5 @@ TEST_F(GatewayTest, ShutdownFinishesInFlightRequests) {
   gateway_.reset();
 }
 
-}  // namespace
+}  // namespace e2e_test
 }  // namespace callcache::gateway

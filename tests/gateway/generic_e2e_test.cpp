@@ -26,7 +26,7 @@
 #include "test_client.h"
 
 namespace callcache::gateway {
-namespace {
+namespace generic_e2e_test {
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
@@ -543,5 +543,5 @@ TEST_F(GenericApiTest, ShippedExampleConfigServesTheSnsApi) {
   EXPECT_EQ(get("/bot" + kToken + "/getMe").status, 200);
 }
 
-}  // namespace
+}  // namespace generic_e2e_test
 }  // namespace callcache::gateway

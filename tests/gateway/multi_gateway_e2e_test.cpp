@@ -19,7 +19,7 @@
 #include "test_client.h"
 
 namespace callcache::gateway {
-namespace {
+namespace multi_gateway_e2e_test {
 
 using namespace std::chrono_literals;
 using testing::TestClient;
@@ -230,5 +230,5 @@ TEST_F(MultiGatewayTest, PacingAndPenaltiesAreSharedThroughRedis) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 1700ms);
 }
 
-}  // namespace
+}  // namespace multi_gateway_e2e_test
 }  // namespace callcache::gateway

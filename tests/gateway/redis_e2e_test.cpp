@@ -19,7 +19,7 @@
 #include "test_client.h"
 
 namespace callcache::gateway {
-namespace {
+namespace redis_e2e_test {
 
 using namespace std::chrono_literals;
 using testing::TestClient;
@@ -287,5 +287,5 @@ TEST_F(GatewayRedisTest, BadStorageSettingsAreStartErrorsNamingTheKeys) {
   EXPECT_TRUE(g2.status().message().starts_with("storage.path: ")) << g2.status().message();
 }
 
-}  // namespace
+}  // namespace redis_e2e_test
 }  // namespace callcache::gateway

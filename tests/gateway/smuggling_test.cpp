@@ -20,7 +20,7 @@
 #include "gateway/telegram/bot_api_handler.h"
 
 namespace callcache::gateway {
-namespace {
+namespace smuggling_test {
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
@@ -303,5 +303,5 @@ TEST(ServerErrorAnswer, FramingAndLimitRefusalsUseTheApplicationsShape) {
   thread.join();
 }
 
-}  // namespace
+}  // namespace smuggling_test
 }  // namespace callcache::gateway

@@ -29,7 +29,7 @@
 #include "gateway/net/http_message.h"
 
 namespace callcache::gateway {
-namespace {
+namespace stream_e2e_test {
 
 using namespace std::chrono_literals;
 
@@ -758,5 +758,5 @@ TEST_F(StreamTest, UploadTimeoutsApplyPerChunkNotPerTransfer) {
   expect_still_serving();
 }
 
-}  // namespace
+}  // namespace stream_e2e_test
 }  // namespace callcache::gateway

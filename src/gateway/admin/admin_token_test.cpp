@@ -8,7 +8,7 @@
 #include "gateway/admin/admin_handler.h"
 
 namespace callcache::gateway {
-namespace {
+namespace admin_token_test {
 
 TEST(AdminToken, AcceptsExactlyBearerAndTheToken) {
   const std::string token = "s3cret-admin-token";
@@ -62,5 +62,5 @@ TEST(AdminToken, TimeDoesNotDependOnWhereTheHeaderDiffers) {
                          << " ns, in the last: " << best_last.count() << " ns";
 }
 
-}  // namespace
+}  // namespace admin_token_test
 }  // namespace callcache::gateway

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 namespace callcache::gateway {
-namespace {
+namespace stats_history_test {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
@@ -243,5 +243,5 @@ TEST(LatencyQuantile, InterpolatesInsideTheBucket) {
   EXPECT_NEAR(latency_quantile_ms(c, 0.99), 60000.0, 1e-9);
 }
 
-}  // namespace
+}  // namespace stats_history_test
 }  // namespace callcache::gateway

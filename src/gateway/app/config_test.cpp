@@ -13,7 +13,7 @@
 #include <vector>
 
 namespace callcache::gateway {
-namespace {
+namespace config_test {
 
 Result<GatewayConfig> parse(const std::string& yaml) { return parse_config(YAML::Load(yaml)); }
 
@@ -344,5 +344,5 @@ TEST(GatewayConfig, StreamThreshold) {
   EXPECT_NE(bad.status().message().find("big"), std::string::npos) << bad.status().message();
 }
 
-}  // namespace
+}  // namespace config_test
 }  // namespace callcache::gateway

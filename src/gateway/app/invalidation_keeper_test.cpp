@@ -14,7 +14,7 @@
 #include "callcache/tiers.h"
 
 namespace callcache::gateway {
-namespace {
+namespace invalidation_keeper_test {
 
 using namespace std::chrono_literals;
 
@@ -193,5 +193,5 @@ TEST_F(InvalidationKeeperTest, ValuesPassThrough) {
   EXPECT_EQ((*got)->bytes, "V");
 }
 
-}  // namespace
+}  // namespace invalidation_keeper_test
 }  // namespace callcache::gateway

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace callcache::gateway::logic {
-namespace {
+namespace canonical_test {
 
 const RequestLimits kLimits;
 
@@ -167,5 +167,5 @@ TEST(Canonical, CanonicalJsonOfDocuments) {
   EXPECT_FALSE(canonical_json("[[[[1]]]]", 3).ok());
 }
 
-}  // namespace
+}  // namespace canonical_test
 }  // namespace callcache::gateway::logic

@@ -18,7 +18,7 @@
 #include "yaml_reader.h"
 
 namespace callcache::gateway::logic {
-namespace {
+namespace logic_fuzz_test {
 
 constexpr int kIterations = 20000;
 
@@ -222,5 +222,5 @@ TEST(LogicFuzz, PresetParserNeverCrashes) {
   EXPECT_GT(ok, 0);  // small mutations (in comments) keep it valid
 }
 
-}  // namespace
+}  // namespace logic_fuzz_test
 }  // namespace callcache::gateway::logic

@@ -8,7 +8,7 @@
 #include "yaml_reader.h"
 
 namespace callcache::gateway::logic {
-namespace {
+namespace plan_test {
 
 using namespace std::chrono_literals;
 using testing::bot;
@@ -496,5 +496,5 @@ TEST_F(PlanTest, TheTokenNeverAppearsInAnythingPlanned) {
   }
 }
 
-}  // namespace
+}  // namespace plan_test
 }  // namespace callcache::gateway::logic

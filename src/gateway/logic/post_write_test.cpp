@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace callcache::gateway::logic {
-namespace {
+namespace post_write_test {
 
 using namespace std::chrono_literals;
 
@@ -89,5 +89,5 @@ TEST(PostWriteState, ConcurrentMarksAndReads) {
   EXPECT_LE(s.size(), 1024u + 16u);
 }
 
-}  // namespace
+}  // namespace post_write_test
 }  // namespace callcache::gateway::logic

@@ -12,7 +12,7 @@
 #include "yaml_reader.h"
 
 namespace callcache::gateway::logic {
-namespace {
+namespace preset_test {
 
 using namespace std::chrono_literals;
 
@@ -290,5 +290,5 @@ TEST(PresetText, DuplicateWithinOneDocumentIsAnError) {
   expect_error(p, {"x.yaml: passthrough", "already defined at reads.getMe"});
 }
 
-}  // namespace
+}  // namespace preset_test
 }  // namespace callcache::gateway::logic

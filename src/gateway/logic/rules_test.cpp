@@ -8,7 +8,7 @@
 #include "yaml_reader.h"
 
 namespace callcache::gateway::logic {
-namespace {
+namespace rules_test {
 
 using namespace std::chrono_literals;
 
@@ -273,5 +273,5 @@ TEST(Rules, BadRequestsAreErrors) {
   EXPECT_FALSE(plan_generic(long_target.view(), rules).ok());
 }
 
-}  // namespace
+}  // namespace rules_test
 }  // namespace callcache::gateway::logic

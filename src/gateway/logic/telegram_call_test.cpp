@@ -7,7 +7,7 @@
 #include "test_util.h"
 
 namespace callcache::gateway::logic {
-namespace {
+namespace telegram_call_test {
 
 using testing::bot;
 using testing::get;
@@ -205,5 +205,5 @@ TEST(RedactTarget, RemovesTheTokenRepeatedInTheQuery) {
   EXPECT_EQ(redact_target(bot("getChat") + "?chat_id=%ZZ"), "/bot<redacted>/getChat?chat_id=%ZZ");
 }
 
-}  // namespace
+}  // namespace telegram_call_test
 }  // namespace callcache::gateway::logic

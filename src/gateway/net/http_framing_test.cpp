@@ -5,7 +5,7 @@
 #include <string>
 
 namespace callcache::gateway {
-namespace {
+namespace http_framing_test {
 
 using Kind = FramedRequest::Kind;
 
@@ -137,5 +137,5 @@ TEST(HttpFraming, HeadsOverTheLimitAreRefusedWith431) {
   EXPECT_EQ(r.refusal.status, 431);
 }
 
-}  // namespace
+}  // namespace http_framing_test
 }  // namespace callcache::gateway

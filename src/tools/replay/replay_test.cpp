@@ -9,7 +9,7 @@
 #include "upstream.h"
 
 namespace callcache::replay {
-namespace {
+namespace replay_test {
 
 const ReplayReport& likebot_report() {
   static const ReplayReport report = [] {
@@ -208,5 +208,5 @@ TEST_F(UpstreamFixture, RepliesArriveAfterTheMethodLatency) {
   EXPECT_EQ(replies.size(), 1u);
 }
 
-}  // namespace
+}  // namespace replay_test
 }  // namespace callcache::replay

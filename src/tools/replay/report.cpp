@@ -18,7 +18,7 @@ std::string fmt(const char* f, ...) {
   return buf;
 }
 
-double seconds(Duration d) { return static_cast<double>(d.count()) / 1e9; }
+double to_seconds(Duration d) { return static_cast<double>(d.count()) / 1e9; }
 
 double hit_rate(const NamespaceCounters& n) {
   return n.requests
@@ -49,7 +49,7 @@ std::string verdict(const ReplayReport& r) {
   const ModeResult* m4 = find_mode(r, 4);
   if (!m1 || !m2 || !m3 || !m4) return "verdict: incomplete run";
   double speed =
-      seconds(m2->virtual_time) > 0 ? seconds(m3->virtual_time) / seconds(m2->virtual_time) : 0.0;
+      to_seconds(m2->virtual_time) > 0 ? to_seconds(m3->virtual_time) / to_seconds(m2->virtual_time) : 0.0;
   return fmt("verdict: callcache first run: %" PRIu64
              " calls, saves %s vs no cache and %s vs the "
              "seeds, in %.2fx the seeds' time; re-run: %" PRIu64
@@ -105,12 +105,12 @@ std::string render_text(const ReplayReport& r) {
       o += fmt("  note: %s went upstream %" PRIu64 " times for %" PRIu64 " objects: %" PRIu64
                " while the same key was already being fetched (no single flight), %" PRIu64
                " after the entry expired (ttl %.0f s)\n",
-               name.c_str(), n.loads, fl.objects, n.duplicates, n.reloads, seconds(fl.ttl));
+               name.c_str(), n.loads, fl.objects, n.duplicates, n.reloads, to_seconds(fl.ttl));
     }
     std::uint64_t floor = m.mode == 4 ? r.floor.rerun : r.floor.first_run;
     o += fmt("  coalesced calls: %" PRIu64 "   floods/429s: %" PRIu64
              "   virtual time: %.2f s   vs floor (%" PRIu64 "): %+" PRId64 "\n",
-             m.coalesced, m.floods, seconds(m.virtual_time), floor,
+             m.coalesced, m.floods, to_seconds(m.virtual_time), floor,
              static_cast<std::int64_t>(m.calls) - static_cast<std::int64_t>(floor));
   }
 
@@ -120,7 +120,7 @@ std::string render_text(const ReplayReport& r) {
   for (const ModeResult& m : r.modes) {
     std::uint64_t floor = m.mode == 4 ? r.floor.rerun : r.floor.first_run;
     o += fmt("  %d %-36s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %10" PRIu64 " %10.2f s\n", m.mode,
-             m.title.c_str(), m.calls, floor, m.floods, m.coalesced, seconds(m.virtual_time));
+             m.title.c_str(), m.calls, floor, m.floods, m.coalesced, to_seconds(m.virtual_time));
   }
   o += verdict(r) + "\n";
   return o;
@@ -141,7 +141,7 @@ std::string render_json(const ReplayReport& r) {
   json f;
   for (const auto& [name, n] : r.floor.namespaces)
     f["namespaces"][name] = {
-        {"shared", n.shared}, {"objects", n.objects}, {"ttl_s", seconds(n.ttl)}};
+        {"shared", n.shared}, {"objects", n.objects}, {"ttl_s", to_seconds(n.ttl)}};
   f["actions"] = r.floor.actions;
   f["action_total"] = r.floor.action_total;
   f["first_run"] = r.floor.first_run;
@@ -162,7 +162,7 @@ std::string render_json(const ReplayReport& r) {
                                 {"l2_hits", n.l2_hits},   {"coalesced", n.coalesced},
                                 {"loads", n.loads},       {"duplicates", n.duplicates},
                                 {"reloads", n.reloads},   {"hit_rate", hit_rate(n) / 100.0}};
-    jm["virtual_time_s"] = seconds(m.virtual_time);
+    jm["virtual_time_s"] = to_seconds(m.virtual_time);
     jm["floor"] = m.mode == 4 ? r.floor.rerun : r.floor.first_run;
     modes.push_back(jm);
   }

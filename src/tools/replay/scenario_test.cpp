@@ -13,7 +13,7 @@
 #include "runner.h"
 
 namespace callcache::replay {
-namespace {
+namespace scenario_test {
 
 std::string source_dir() {
   const char* d = std::getenv("CALLCACHE_SOURCE_DIR");
@@ -244,5 +244,5 @@ TEST(Cli, ExitCodesAndJson) {
   EXPECT_NE(out.find("usage: callcache replay"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace scenario_test
 }  // namespace callcache::replay

@@ -15,10 +15,6 @@ constexpr unsigned char kXzMagic[6] = {0xFD, '7', 'z', 'X', 'Z', 0x00};
 constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
 constexpr std::size_t kInChunk = 1 << 16;
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Owns a FILE*, closed on destruction.
 class File {
  public:
@@ -209,11 +205,11 @@ Result<std::unique_ptr<ByteSource>> open_byte_source(std::FILE* f, std::string p
   std::rewind(f);
   bool is_xz = got >= 6 && std::memcmp(magic, kXzMagic, 6) == 0;
   bool is_zstd = got >= 4 && std::memcmp(magic, kZstdMagic, 4) == 0;
-  if (ends_with(path, ".xz") && !is_xz) {
+  if (path.ends_with(".xz") && !is_xz) {
     std::fclose(f);
     return Status::corruption("'" + path + "': named .xz but is not an xz file (bad magic bytes)");
   }
-  if (ends_with(path, ".zst") && !is_zstd) {
+  if (path.ends_with(".zst") && !is_zstd) {
     std::fclose(f);
     return Status::corruption("'" + path +
                               "': named .zst but is not a zstd file (bad magic bytes)");

@@ -12,7 +12,7 @@
 #include "tools/sim/test_util.h"
 
 namespace callcache::sim {
-namespace {
+namespace cli_test {
 
 using test_util::cache2k_bytes;
 using test_util::TempDir;
@@ -139,5 +139,5 @@ TEST(Cli, ProgressAndThreadsOptions) {
   EXPECT_THAT(run({"--help"}).out, HasSubstr("one per hardware thread"));
 }
 
-}  // namespace
+}  // namespace cli_test
 }  // namespace callcache::sim

@@ -14,7 +14,7 @@
 #include "tools/sim/sim_main.h"
 
 namespace callcache::sim {
-namespace {
+namespace engine_policies_test {
 
 using ::testing::HasSubstr;
 
@@ -193,5 +193,5 @@ TEST(SimMain, RunsTheEnginePoliciesEndToEnd) {
   EXPECT_EQ(callcache::sim_main(static_cast<int>(bad_argv.size()), bad_argv.data()), 2);
 }
 
-}  // namespace
+}  // namespace engine_policies_test
 }  // namespace callcache::sim

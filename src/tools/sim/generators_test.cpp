@@ -8,7 +8,7 @@
 #include <map>
 
 namespace callcache::sim {
-namespace {
+namespace generators_test {
 
 using ::testing::HasSubstr;
 
@@ -152,5 +152,5 @@ TEST(Loop, CyclesOverTheKeys) {
   EXPECT_FALSE(generate_loop(LoopOptions{10, 0}).ok());
 }
 
-}  // namespace
+}  // namespace generators_test
 }  // namespace callcache::sim

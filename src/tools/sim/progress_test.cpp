@@ -8,7 +8,7 @@
 #include <sstream>
 
 namespace callcache::sim {
-namespace {
+namespace progress_test {
 
 using ::testing::HasSubstr;
 
@@ -62,5 +62,5 @@ TEST(Progress, TicksWhileARunIsLong) {
   EXPECT_THAT(out.str(), HasSubstr("0/2 runs")) << "drawn by the ticker before any run completed";
 }
 
-}  // namespace
+}  // namespace progress_test
 }  // namespace callcache::sim

@@ -15,7 +15,7 @@
 #include "tools/sim/trace.h"
 
 namespace callcache::sim {
-namespace {
+namespace real_traces_test {
 
 std::string traces_dir() {
   if (const char* d = std::getenv("CALLCACHE_TRACES_DIR")) return d;
@@ -73,5 +73,5 @@ TEST(RealTraces, LimitReadsAPrefix) {
   EXPECT_LE(t->distinct, 1'000u);
 }
 
-}  // namespace
+}  // namespace real_traces_test
 }  // namespace callcache::sim

@@ -8,8 +8,6 @@
 namespace callcache::sim {
 namespace {
 
-constexpr std::uint32_t kNil = std::numeric_limits<std::uint32_t>::max();
-
 std::uint64_t lru(const Trace& t, std::uint64_t cap) {
   // Intrusive doubly linked list over key ids; head = most recent.
   std::vector<std::uint32_t> prev(t.distinct, kNil), next(t.distinct, kNil);

@@ -31,6 +31,9 @@
 
 namespace callcache::sim {
 
+// "No key" in the reference policies' intrusive lists of dense key ids.
+inline constexpr std::uint32_t kNil = 0xffffffffu;
+
 enum class ReferencePolicy : std::uint8_t { kOpt, kFifo, kLru, kS3Fifo, kWTinyLfu };
 
 // S3-FIFO settings. The defaults are the paper's and the engine's.

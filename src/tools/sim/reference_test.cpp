@@ -10,7 +10,7 @@
 #include "tools/sim/simulate.h"
 
 namespace callcache::sim {
-namespace {
+namespace reference_test {
 
 Trace trace_of(const std::vector<std::uint64_t>& keys) { return densify("t", keys); }
 
@@ -281,5 +281,5 @@ TEST(Matrix, PolicyErrorsNameThePolicyAndSize) {
   EXPECT_NE(r.status().message().find("policy broken at size 2: nope"), std::string::npos);
 }
 
-}  // namespace
+}  // namespace reference_test
 }  // namespace callcache::sim

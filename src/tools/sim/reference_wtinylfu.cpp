@@ -8,8 +8,6 @@
 namespace callcache::sim {
 namespace {
 
-constexpr std::uint32_t kNil = 0xffffffffu;
-
 // LRU lists threaded through per-key links. Head = most recent.
 struct Links {
   std::vector<std::uint32_t> prev, next;

@@ -10,7 +10,7 @@
 #include "tools/sim/test_util.h"
 
 namespace callcache::sim {
-namespace {
+namespace report_test {
 
 using test_util::TempDir;
 using ::testing::HasSubstr;
@@ -140,5 +140,5 @@ TEST(Report, ChartIntoMissingDirectoryIsAnError) {
   EXPECT_THAT(c.status().message(), HasSubstr("no/such/dir/demo.dat"));
 }
 
-}  // namespace
+}  // namespace report_test
 }  // namespace callcache::sim

@@ -20,10 +20,6 @@ constexpr std::size_t kMaxLine = 64 * 1024;
 constexpr std::size_t kChunk = 64 * 1024;
 constexpr std::size_t kLineBuffer = kMaxLine + kChunk;
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string base_name(std::string_view path) {
   auto slash = path.find_last_of('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
@@ -196,9 +192,9 @@ Status read_csv(ByteSource& src, const ReadOptions& options, Interner& interner,
     return Status::invalid_argument("csv column '" + col +
                                     "' is a name, which needs a header row (drop --no-csv-header)");
   }
-  char delim = options.csv_delimiter.value_or(ends_with(src.path(), ".tsv") ||
-                                                      ends_with(src.path(), ".tsv.xz") ||
-                                                      ends_with(src.path(), ".tsv.zst")
+  char delim = options.csv_delimiter.value_or(src.path().ends_with(".tsv") ||
+                                                      src.path().ends_with(".tsv.xz") ||
+                                                      src.path().ends_with(".tsv.zst")
                                                   ? '\t'
                                                   : ',');
   LineReader lines(src);
@@ -346,16 +342,16 @@ Result<TraceFormat> parse_trace_format(std::string_view name) {
 Result<TraceFormat> detect_trace_format(std::string_view path) {
   std::string name = base_name(path);
   std::string_view n = name;
-  if (ends_with(n, ".xz"))
+  if (n.ends_with(".xz"))
     n.remove_suffix(3);
-  else if (ends_with(n, ".zst"))
+  else if (n.ends_with(".zst"))
     n.remove_suffix(4);
-  if (n.find("oracleGeneral") != std::string_view::npos || ends_with(n, ".bin")) {
+  if (n.find("oracleGeneral") != std::string_view::npos || n.ends_with(".bin")) {
     return TraceFormat::kOracleGeneral;
   }
-  if (ends_with(n, ".trace")) return TraceFormat::kCache2k;
-  if (ends_with(n, ".csv") || ends_with(n, ".tsv")) return TraceFormat::kCsv;
-  if (ends_with(n, ".txt") || ends_with(n, ".keys")) return TraceFormat::kText;
+  if (n.ends_with(".trace")) return TraceFormat::kCache2k;
+  if (n.ends_with(".csv") || n.ends_with(".tsv")) return TraceFormat::kCsv;
+  if (n.ends_with(".txt") || n.ends_with(".keys")) return TraceFormat::kText;
   return Status::invalid_argument("cannot tell the format of '" + std::string(path) +
                                   "' from its name; pass --format text|csv|oracle|cache2k");
 }

@@ -15,7 +15,7 @@
 #include "tools/sim/test_util.h"
 
 namespace callcache::sim {
-namespace {
+namespace trace_test {
 
 using test_util::cache2k_bytes;
 using test_util::TempDir;
@@ -371,5 +371,5 @@ TEST(Densify, RenumbersByFirstAppearance) {
   EXPECT_EQ(t.distinct, 3u);
 }
 
-}  // namespace
+}  // namespace trace_test
 }  // namespace callcache::sim
