@@ -15,13 +15,6 @@ namespace net = boost::asio;
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
 
-bool hop_by_hop(std::string_view name) {
-  return iequals(name, "accept-encoding") || iequals(name, "expect") ||
-         iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "host") ||
-         iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-         iequals(name, "te") || iequals(name, "upgrade") || iequals(name, "proxy-connection");
-}
-
 // Headers that would make the answer depend on what the leader of a
 // coalesced read already had (304, 206, 412).
 bool conditional(std::string_view name) {
@@ -45,7 +38,8 @@ HttpRequest upstream_request(const HttpRequest& in, bool cached_read) {
   out.target = in.target;
   out.body = in.body;
   for (const auto& h : in.headers) {
-    if (!hop_by_hop(h.name) && !(cached_read && conditional(h.name))) out.headers.push_back(h);
+    if (!dropped_request_header(h.name) && !(cached_read && conditional(h.name)))
+      out.headers.push_back(h);
   }
   return out;
 }
@@ -56,7 +50,7 @@ HttpRequest upstream_request(HttpRequest&& in) {
   out.target = std::move(in.target);
   out.body = std::move(in.body);
   for (auto& h : in.headers) {
-    if (!hop_by_hop(h.name)) out.headers.push_back(std::move(h));
+    if (!dropped_request_header(h.name)) out.headers.push_back(std::move(h));
   }
   return out;
 }
@@ -171,8 +165,9 @@ awaitable<HttpResponse> GenericHandler::handle(HttpRequest request) {
     co_return r;
   }
 
-  std::size_t index = plan->rule ? static_cast<std::size_t>(plan->rule - options_.rules.rules.data())
-                                 : labels_.size();
+  std::size_t index = plan->rule
+                          ? static_cast<std::size_t>(plan->rule - options_.rules.rules.data())
+                          : labels_.size();
   std::string_view label = plan->rule ? std::string_view(labels_[index]) : unmatched_label_;
   Metrics::RuleCounters* counters = plan->rule ? counters_[index] : unmatched_;
 

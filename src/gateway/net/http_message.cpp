@@ -15,6 +15,13 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+bool dropped_request_header(std::string_view name) noexcept {
+  return iequals(name, "accept-encoding") || iequals(name, "expect") ||
+         iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "host") ||
+         iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+         iequals(name, "te") || iequals(name, "upgrade") || iequals(name, "proxy-connection");
+}
+
 namespace {
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name) noexcept {
   for (const auto& h : headers) {

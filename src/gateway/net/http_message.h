@@ -33,6 +33,11 @@ struct Header {
 // Case-insensitive ASCII comparison (HTTP header names).
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
+// Whether a proxy drops this client request header instead of passing it
+// upstream: hop-by-hop and framing headers, and the ones the upstream client
+// sets itself (Host, Accept-Encoding, Expect).
+bool dropped_request_header(std::string_view name) noexcept;
+
 // What one BodyStream::read_some produced.
 struct BodyRead {
   boost::system::error_code error;

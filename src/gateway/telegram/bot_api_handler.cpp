@@ -22,13 +22,6 @@ namespace net = boost::asio;
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
 
-bool dropped_request_header(std::string_view name) {
-  return iequals(name, "accept-encoding") || iequals(name, "expect") ||
-         iequals(name, "connection") || iequals(name, "keep-alive") || iequals(name, "host") ||
-         iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-         iequals(name, "te") || iequals(name, "upgrade") || iequals(name, "proxy-connection");
-}
-
 HttpRequest upstream_request(const HttpRequest& in) {
   HttpRequest out;
   out.method = in.method;
