@@ -22,20 +22,9 @@ namespace net = boost::asio;
 using boost::asio::awaitable;
 using boost::asio::use_awaitable;
 
-HttpRequest upstream_request(const HttpRequest& in) {
-  HttpRequest out;
-  out.method = in.method;
-  out.target = in.target;
-  out.body = in.body;
-  out.body_stream = in.body_stream;
-  for (const auto& h : in.headers) {
-    if (!dropped_request_header(h.name)) out.headers.push_back(h);
-  }
-  return out;
-}
-
-// Moves the body (uploads can be large) when the request is not needed again.
-HttpRequest upstream_request(HttpRequest&& in) {
+// The request as it goes upstream. By value: callers move the request in
+// when they do not need it again (uploads can be large).
+HttpRequest upstream_request(HttpRequest in) {
   HttpRequest out;
   out.method = std::move(in.method);
   out.target = std::move(in.target);
@@ -341,8 +330,8 @@ awaitable<HttpResponse> BotApiHandler::paced(HttpRequest request, std::string_vi
       }
       if (penalties_.load(std::memory_order_acquire) == penalties_seen) break;
     }
-    HttpRequest up = keep_for_retry ? upstream_request(std::as_const(request))
-                                    : upstream_request(std::move(request));
+    HttpRequest up =
+        keep_for_retry ? upstream_request(request) : upstream_request(std::move(request));
     // Answers of sends, writes and passthroughs are never stored: large ones
     // (file downloads) stream through.
     UpstreamResult u = co_await forward(std::move(up), label, /*stream_answer=*/true, json_answer);
