@@ -30,27 +30,18 @@ bool cached_header(std::string_view name) {
   return false;
 }
 
-// The request as the upstream receives it. A cached read keeps `in` (a
-// background refresh may need it again); the others move it.
-HttpRequest upstream_request(const HttpRequest& in, bool cached_read) {
-  HttpRequest out;
-  out.method = in.method;
-  out.target = in.target;
-  out.body = in.body;
-  for (const auto& h : in.headers) {
-    if (!dropped_request_header(h.name) && !(cached_read && conditional(h.name)))
-      out.headers.push_back(h);
-  }
-  return out;
-}
-
-HttpRequest upstream_request(HttpRequest&& in) {
+// The request as it goes upstream; a cached read drops the client's
+// conditional headers (its answer is shared). By value: callers move the
+// request in (a cached read builds its Fetch once, cached_answer.h).
+HttpRequest upstream_request(HttpRequest in, bool cached_read) {
   HttpRequest out;
   out.method = std::move(in.method);
   out.target = std::move(in.target);
   out.body = std::move(in.body);
+  out.body_stream = std::move(in.body_stream);
   for (auto& h : in.headers) {
-    if (!dropped_request_header(h.name)) out.headers.push_back(std::move(h));
+    if (!dropped_request_header(h.name) && !(cached_read && conditional(h.name)))
+      out.headers.push_back(std::move(h));
   }
   return out;
 }
@@ -210,7 +201,8 @@ awaitable<HttpResponse> GenericHandler::forward_and_relay(HttpRequest request,
                                                           std::string_view label,
                                                           Metrics::RuleCounters* counters,
                                                           Outcome outcome) {
-  UpstreamResult u = co_await forward(upstream_request(std::move(request)), label);
+  UpstreamResult u =
+      co_await forward(upstream_request(std::move(request), /*cached_read=*/false), label);
   Outcome o = u.error ? Outcome::kError : outcome;
   deps_.metrics->count(o);
   counters->count(o);
@@ -229,7 +221,8 @@ awaitable<HttpResponse> GenericHandler::cached_read(HttpRequest request, Read re
   // (A named function, not a temporary in the co_await: GCC 12 destroys
   // temporaries of a co_await full-expression twice.)
   MakeFetch make_fetch = [&] {
-    auto up = std::make_shared<const HttpRequest>(upstream_request(request, /*cached_read=*/true));
+    auto up = std::make_shared<const HttpRequest>(
+        upstream_request(std::move(request), /*cached_read=*/true));
     return Fetch{
         [this, up, label = read.label] { return forward(*up, label); },
         [ttl = read.ttl, tags = read.tags](UpstreamResult& u) { return keep(ttl, tags, u); }};
