@@ -17,9 +17,12 @@
 #include <vector>
 
 #include "callcache/cache.h"
+#include "eventually.h"
 
 namespace callcache {
 namespace load_test {
+
+using testing::eventually;
 
 using namespace std::chrono_literals;
 using StrCache = Cache<std::string>;
@@ -33,18 +36,6 @@ NamespaceStats stats_of(const Engine& engine, const std::string& ns) {
   }
   ADD_FAILURE() << "no namespace " << ns;
   return {};
-}
-
-// Waits (real time, bounded) until `pred` holds; for handshakes between
-// threads, never to let time pass.
-template <class Pred>
-bool eventually(Pred pred) {
-  auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
 }
 
 // One engine in virtual time with a namespace per behaviour under test.
@@ -225,7 +216,8 @@ TEST_F(LoadingTest, ConcurrentBlockingCallersShareOneLoad) {
   auto loader = [&] {
     calls.fetch_add(1);
     // Hold the load open until every other caller has joined it.
-    EXPECT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == kThreads - 1; }));
+    EXPECT_TRUE(
+        eventually([&] { return stats_of(*engine_, "plain").coalesced == kThreads - 1; }, 20s));
     return Result<std::string>(std::string("shared"));
   };
   std::vector<std::thread> threads;
@@ -318,7 +310,7 @@ TEST_F(LoadingTest, BlockingAndCallbackCallersJoinTheSameFlight) {
       return Result<std::string>(std::string("wrong"));
     }));
   });
-  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == 1; }));
+  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == 1; }, 20s));
   ASSERT_TRUE(pending);
   EXPECT_TRUE((*pending)(std::string("right")));
   follower.join();
@@ -361,7 +353,8 @@ TEST_F(LoadingTest, BlockingWaitersAllSeeTheLeadersFailureThenARetryLoadsAgain) 
   std::atomic<int> calls{0};
   auto failing = [&]() -> Result<std::string> {
     calls.fetch_add(1);
-    EXPECT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == kThreads - 1; }));
+    EXPECT_TRUE(
+        eventually([&] { return stats_of(*engine_, "plain").coalesced == kThreads - 1; }, 20s));
     throw std::runtime_error("CHANNEL_PRIVATE");
   };
   std::vector<std::thread> threads;
@@ -471,7 +464,7 @@ TEST_F(LoadingTest, LoadTimeoutFailsAllWaitersFreesTheKeyAndDiscardsTheLateResul
     blocked.emplace(
         c.get_or_load(kAlice, "k", [] { return Result<std::string>(std::string("x")); }));
   });
-  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "slow").coalesced == 2; }));
+  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "slow").coalesced == 2; }, 20s));
   sched_.advance(999ms);
   EXPECT_TRUE(got.empty());
   sched_.advance(1ms);
@@ -533,7 +526,7 @@ TEST_F(LoadingTest, CallerThatGivesUpDoesNotCancelTheLoadForOthers) {
     gave_up.emplace(c.get_or_load(
         kAlice, "k", [] { return Result<std::string>(std::string("x")); }, impatient));
   });
-  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == 1; }));
+  ASSERT_TRUE(eventually([&] { return stats_of(*engine_, "plain").coalesced == 1; }, 20s));
   sched_.advance(100ms);
   follower.join();
   ASSERT_TRUE(gave_up);

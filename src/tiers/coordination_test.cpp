@@ -14,12 +14,14 @@
 
 #include "callcache/redis_backend.h"
 #include "callcache/tiered_cache.h"
+#include "eventually.h"
 #include "redis_fixture.h"
 
 namespace callcache {
 namespace coordination_test {
 
 using namespace std::chrono_literals;
+using testing::eventually;
 
 const TenantId kAlice = tenant_from_name("alice");
 
@@ -30,17 +32,6 @@ struct Process {
   std::unique_ptr<Tiers> tiers;
   std::optional<TieredCache<std::string>> cache;
 };
-
-// Polls `done` for up to `limit`; returns whether it became true.
-template <class F>
-bool eventually(F done, Duration limit = 3s) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return done();
-}
 
 class CoordinationTest : public testing::RedisTest {
  protected:

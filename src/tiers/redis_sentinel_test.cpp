@@ -10,23 +10,18 @@
 #include <thread>
 
 #include "callcache/redis_backend.h"
+#include "eventually.h"
 #include "redis_fixture.h"
 
 namespace callcache {
 namespace redis_sentinel_test {
 
 using namespace std::chrono_literals;
+using testing::eventually;
 using testing::RedisServer;
 
-template <class F>
-bool eventually(F done, Duration limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
+// How often the waits below ask a server (each time a new connection).
+constexpr std::chrono::milliseconds kAskEvery{20};
 
 // The reply of one command as text ("" on failure).
 std::string ask(int port, std::initializer_list<std::string> args) {
@@ -87,7 +82,7 @@ TEST(RedisSentinelTest, BackendAndCoordinatorFollowAFailover) {
         return ask(replica.port(), {"INFO", "replication"}).find("master_link_status:up") !=
                std::string::npos;
       },
-      10s));
+      10s, kAskEvery));
   RedisServer sentinel;
   sentinel.sentinel = true;
   sentinel.config_text = "sentinel monitor m 127.0.0.1 " + std::to_string(master.port()) +
@@ -119,13 +114,14 @@ TEST(RedisSentinelTest, BackendAndCoordinatorFollowAFailover) {
   ASSERT_TRUE(eventually([&] { return coordinator->subscribed(); }, 5s));
 
   master.stop();  // the sentinel promotes the replica
-  EXPECT_TRUE(eventually([&] { return ask(replica.port(), {"ROLE"}) == "master"; }, 20s));
+  EXPECT_TRUE(
+      eventually([&] { return ask(replica.port(), {"ROLE"}) == "master"; }, 20s, kAskEvery));
   // The backend's broken connections reconnect to the new master.
   EXPECT_TRUE(eventually(
       [&] {
         return backend->put({"ns", kSharedTenant, "k"}, "after", 60s).ok();
       },
-      10s));
+      10s, kAskEvery));
   got = backend->get({"ns", kSharedTenant, "k"});
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->bytes, "after");

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.h"
 #include "fake_telegram.h"
 #include "gateway/app/gateway.h"
 #include "redis_fixture.h"
@@ -22,6 +23,7 @@ namespace callcache::gateway {
 namespace multi_gateway_e2e_test {
 
 using namespace std::chrono_literals;
+using callcache::testing::eventually;
 using testing::TestClient;
 
 const std::string kToken = "111111:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -34,17 +36,6 @@ double metric(const std::string& text, const std::string& sample) {
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + sample.size() + 2));
 }
-
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 5s) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return done();
-}
-
 class MultiGatewayTest : public callcache::testing::RedisTest {
  protected:
   void SetUp() override {
