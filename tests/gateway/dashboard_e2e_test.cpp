@@ -16,12 +16,14 @@
 #include "fake_telegram.h"
 #include "gateway/app/gateway.h"
 #include "test_client.h"
+#include "test_gateway_config.h"
 
 namespace callcache::gateway {
 namespace dashboard_e2e_test {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::loopback_config;
 using testing::TestClient;
 
 const std::string kTokenA = "333333:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
@@ -39,15 +41,7 @@ class DashboardTest : public ::testing::Test {
     auto fake = FakeTelegram::start();
     ASSERT_TRUE(fake.ok()) << fake.status().to_string();
     fake_ = std::move(*fake);
-    GatewayConfig c;
-    c.listen = {"127.0.0.1", 0};
-    c.admin_listen = {"127.0.0.1", 0};
-    c.threads = 2;
-    c.upstream = fake_->base_url();
-    c.storage.l2 = tiers::L2Kind::kNone;
-    c.access_log = "";
-    c.upstream_timeout = 5s;
-    c.shutdown_timeout = 5s;
+    GatewayConfig c = loopback_config(fake_->base_url());
     c.admin_token = kAdminToken;
     c.pacing_max_wait = 2500ms;
     auto g = Gateway::create(std::move(c));

@@ -13,11 +13,13 @@
 #include "gateway/app/gateway.h"
 #include "gateway/metrics.h"
 #include "test_client.h"
+#include "test_gateway_config.h"
 
 namespace callcache::gateway {
 namespace e2e_test {
 
 using namespace std::chrono_literals;
+using testing::loopback_config;
 using testing::TestClient;
 
 const std::string kTokenA = "111111:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -56,18 +58,7 @@ class GatewayTest : public ::testing::Test {
     fake_.reset();
   }
 
-  GatewayConfig config() {
-    GatewayConfig c;
-    c.listen = {"127.0.0.1", 0};
-    c.admin_listen = {"127.0.0.1", 0};
-    c.threads = 2;
-    c.upstream = fake_->base_url();
-    c.storage.l2 = tiers::L2Kind::kNone;
-    c.access_log = "";
-    c.upstream_timeout = 5s;
-    c.shutdown_timeout = 5s;
-    return c;
-  }
+  GatewayConfig config() { return loopback_config(fake_->base_url()); }
 
   void start_gateway(GatewayConfig c) {
     auto g = Gateway::create(std::move(c));
@@ -118,7 +109,8 @@ TEST_F(GatewayTest, FiftyConcurrentIdenticalReadsMakeOneUpstreamCall) {
     r.target = bot(kTokenA, "getChatMember");
     r.headers.push_back({"Content-Type", "application/json"});
     // Key order and number forms vary: one canonical question.
-    r.body = i % 2 ? R"({"chat_id":-100123,"user_id":42})" : R"({"user_id":"42","chat_id":"-100123"})";
+    r.body =
+        i % 2 ? R"({"chat_id":-100123,"user_id":42})" : R"({"user_id":"42","chat_id":"-100123"})";
     requests.push_back(std::move(r));
   }
   auto answers = client_->send_all(std::move(requests));
@@ -139,8 +131,8 @@ TEST_F(GatewayTest, WriteInvalidatesTheReadItChanges) {
   auto before = client_->get(bot(kTokenA, "getChat?chat_id=-100777"));
   ASSERT_EQ(before.status, 200);
   EXPECT_NE(before.body.find("Chat -100777"), std::string::npos);
-  auto set = client_->post_json(bot(kTokenA, "setChatTitle"),
-                                R"({"chat_id":-100777,"title":"Renamed"})");
+  auto set =
+      client_->post_json(bot(kTokenA, "setChatTitle"), R"({"chat_id":-100777,"title":"Renamed"})");
   ASSERT_EQ(set.status, 200) << set.body;
   auto after = client_->get(bot(kTokenA, "getChat?chat_id=-100777"));
   ASSERT_EQ(after.status, 200);
@@ -295,7 +287,8 @@ TEST_F(GatewayTest, Upstream429BeyondRetryLimitsIsPassedThroughAndPenalisesOnlyI
   EXPECT_EQ(r.header("Retry-After"), "30");
   EXPECT_NE(r.body.find("\"retry_after\":30"), std::string::npos) << r.body;
   // The chat is blocked for 30 s (over max_wait): the gateway refuses at once.
-  auto blocked = client_->post_json(bot(kTokenA, "sendMessage"), R"({"chat_id":10,"text":"again"})");
+  auto blocked =
+      client_->post_json(bot(kTokenA, "sendMessage"), R"({"chat_id":10,"text":"again"})");
   EXPECT_EQ(blocked.status, 429);
   EXPECT_GE(std::stoi(std::string(blocked.header("Retry-After"))), 25);
   // Another chat of the same bot, and the same chat of another bot, flow.
@@ -370,13 +363,14 @@ TEST_F(GatewayTest, MalformedRequestsGet4xxJsonAndTheServerKeepsServing) {
                                  R"({"chat_id":1,"text":")" + std::string(2 << 20, 'x') + "\"}");
   EXPECT_EQ(huge.status, 413) << huge.body.substr(0, 200);
   EXPECT_TRUE(is_bot_error(huge)) << huge.body.substr(0, 200);
-  static const char kTlsHelloAndJunk[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n";
+  static const char kTlsHelloAndJunk[] =
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n";
   std::string garbage = client_->raw(std::string(kTlsHelloAndJunk, sizeof kTlsHelloAndJunk - 1));
   EXPECT_NE(garbage.find("HTTP/1.1 400"), std::string::npos) << garbage;
   EXPECT_NE(garbage.find(R"("ok":false)"), std::string::npos) << garbage;
   std::string huge_header =
-      client_->raw("GET /bot" + kTokenA + "/getMe HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                   std::string(100000, 'a') + "\r\n\r\n");
+      client_->raw("GET /bot" + kTokenA +
+                   "/getMe HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n");
   EXPECT_NE(huge_header.find("HTTP/1.1 431"), std::string::npos) << huge_header.substr(0, 200);
   EXPECT_EQ(fake_->total_calls(), 0u);  // none of that reached the upstream
   // Still serving.
@@ -418,9 +412,9 @@ TEST_F(GatewayTest, CachedReadsSurviveARestartWithTheSqliteTier) {
   EXPECT_EQ(client_->get(bot(kTokenA, "getChat?chat_id=-1001")).header("X-Callcache"), "hit");
   // A write's tag invalidation reaches the tier too: after banChatMember the
   // member answer is not served from L2 after another restart.
-  ASSERT_EQ(client_->post_json(bot(kTokenA, "banChatMember"), R"({"chat_id":-1001,"user_id":5})")
-                .status,
-            200);
+  ASSERT_EQ(
+      client_->post_json(bot(kTokenA, "banChatMember"), R"({"chat_id":-1001,"user_id":5})").status,
+      200);
   stop_gateway();
   start_gateway(c);
   auto member2 = client_->get(bot(kTokenA, "getChatMember?chat_id=-1001&user_id=5"));
@@ -439,8 +433,9 @@ TEST_F(GatewayTest, AdminRoutesReportAndInvalidate) {
   EXPECT_NE(metrics.body.find("callcache_gateway_requests_total{outcome=\"hit\"} 1"),
             std::string::npos)
       << metrics.body;
-  EXPECT_NE(metrics.body.find("callcache_gateway_upstream_latency_seconds_bucket{method=\"getChat\""),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.body.find("callcache_gateway_upstream_latency_seconds_bucket{method=\"getChat\""),
+      std::string::npos);
   EXPECT_EQ(metrics.body.find(kTokenA), std::string::npos);  // never the token
   EXPECT_EQ(metrics.body.find("AAAAAAAAAAAAAAAA"), std::string::npos);
   auto stats = admin.get("/stats");

@@ -24,6 +24,7 @@
 #include "gateway/metrics.h"
 #include "gateway/net/server.h"
 #include "test_client.h"
+#include "test_gateway_config.h"
 
 namespace callcache::gateway {
 namespace generic_e2e_test {
@@ -33,6 +34,7 @@ using namespace std::chrono_literals;
 using testing::FakeJsonApi;
 using testing::FakeJsonApiServer;
 using testing::TestClient;
+using testing::use_loopback;
 
 class TempDir {
  public:
@@ -110,14 +112,7 @@ class GenericApiTest : public ::testing::Test {
     auto parsed = parse_config(YAML::Load(with_port(yaml, fake_->port())));
     EXPECT_TRUE(parsed.ok()) << parsed.status().to_string();
     GatewayConfig c = parsed.ok() ? std::move(*parsed) : GatewayConfig{};
-    c.listen = {"127.0.0.1", 0};
-    c.admin_listen = {"127.0.0.1", 0};
-    c.threads = 2;
-    c.upstream = telegram_->base_url();
-    c.storage.l2 = tiers::L2Kind::kNone;
-    c.access_log = "";
-    c.upstream_timeout = 5s;
-    c.shutdown_timeout = 5s;
+    use_loopback(c, telegram_->base_url());
     return c;
   }
 
@@ -138,8 +133,7 @@ class GenericApiTest : public ::testing::Test {
     }
   }
 
-  HttpResponse get(const std::string& target,
-                   std::vector<Header> headers = {}) {
+  HttpResponse get(const std::string& target, std::vector<Header> headers = {}) {
     HttpRequest r;
     r.method = "GET";
     r.target = target;
@@ -453,8 +447,10 @@ TEST_F(GenericApiTest, AdminInvalidatesGenericNamespacesAndReportsRules) {
   EXPECT_NE(metrics.body.find(
                 R"(callcache_gateway_rule_requests_total{rule="sns:template",outcome="miss"} 5)"),
             std::string::npos);
-  EXPECT_NE(metrics.body.find(R"(callcache_gateway_upstream_method_calls_total{method="sns:template",result="ok"} 5)"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.body.find(
+          R"(callcache_gateway_upstream_method_calls_total{method="sns:template",result="ok"} 5)"),
+      std::string::npos);
   EXPECT_NE(metrics.body.find(R"(namespace="sns")"), std::string::npos);
   auto stats = admin.get("/stats");
   ASSERT_EQ(stats.status, 200);
@@ -521,11 +517,7 @@ TEST_F(GenericApiTest, ShippedExampleConfigServesTheSnsApi) {
   GatewayConfig c = std::move(*loaded);
   ASSERT_EQ(c.apis.size(), 1u);
   c.apis[0].upstream = "http://127.0.0.1:" + std::to_string(fake_->port()) + "/v1";
-  c.listen = {"127.0.0.1", 0};
-  c.admin_listen = {"127.0.0.1", 0};
-  c.threads = 2;
-  c.upstream = telegram_->base_url();
-  c.access_log = "";
+  use_loopback(c, telegram_->base_url());
   start_gateway(c);
   std::vector<Header> key = {{"X-Api-Key", "k1"}};
   EXPECT_EQ(get("/sns/templates/5?lang=en", key).header("X-Callcache"), "miss");

@@ -17,11 +17,13 @@
 #include "gateway/metrics.h"
 #include "redis_fixture.h"
 #include "test_client.h"
+#include "test_gateway_config.h"
 
 namespace callcache::gateway {
 namespace redis_e2e_test {
 
 using namespace std::chrono_literals;
+using testing::loopback_redis_config;
 using testing::TestClient;
 
 const std::string kToken = "111111:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -76,16 +78,7 @@ class GatewayRedisTest : public callcache::testing::RedisTest {
   }
 
   GatewayConfig config() {
-    GatewayConfig c;
-    c.listen = {"127.0.0.1", 0};
-    c.admin_listen = {"127.0.0.1", 0};
-    c.threads = 2;
-    c.upstream = fake_->base_url();
-    c.storage.l2 = tiers::L2Kind::kRedis;
-    c.storage.redis_url = redis_.url();
-    c.access_log = "";
-    c.upstream_timeout = 5s;
-    c.shutdown_timeout = 5s;
+    GatewayConfig c = loopback_redis_config(fake_->base_url(), redis_.url());
     c.telegram = YAML::Load("post_write_bypass: 0s");
     return c;
   }

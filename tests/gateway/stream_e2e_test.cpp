@@ -27,11 +27,13 @@
 #include "fake_telegram.h"
 #include "gateway/app/gateway.h"
 #include "gateway/net/http_message.h"
+#include "test_gateway_config.h"
 
 namespace callcache::gateway {
 namespace stream_e2e_test {
 
 using namespace std::chrono_literals;
+using testing::loopback_config;
 
 const std::string kToken = "111111:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 constexpr std::uint64_t kMiB = 1024 * 1024;
@@ -302,15 +304,9 @@ class StreamTest : public ::testing::Test {
   }
 
   GatewayConfig config() {
-    GatewayConfig c;
-    c.listen = {"127.0.0.1", 0};
+    GatewayConfig c = loopback_config(fake_->base_url());
     c.admin_enabled = false;
-    c.threads = 2;
-    c.upstream = fake_->base_url();
-    c.storage.l2 = tiers::L2Kind::kNone;
-    c.access_log = "";
     c.upstream_timeout = 30s;
-    c.shutdown_timeout = 5s;
     return c;
   }
 
