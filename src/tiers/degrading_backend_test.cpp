@@ -1,13 +1,15 @@
 // DegradingBackend's state machine, over a scripted store whose failures the
 // test switches on and off (the Redis kill/restart version is in
 // redis_backend_test and tiered_cache_test).
+#include "callcache/degrading_backend.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "callcache/sqlite_backend.h"
-#include "callcache/degrading_backend.h"
+#include "switchable_backend.h"
 #include "test_util.h"
 
 namespace callcache {
@@ -15,58 +17,7 @@ namespace degrading_backend_test {
 
 using namespace std::chrono_literals;
 
-// Answers from a real SQLite backend unless `failing` is set, and counts the
-// calls that reached it.
-class SwitchableBackend final : public Backend {
- public:
-  explicit SwitchableBackend(std::unique_ptr<Backend> real) : real_(std::move(real)) {}
-  std::atomic<bool> failing{false};
-  std::atomic<int> calls{0};
-
-  std::string_view name() const noexcept override { return "switchable"; }
-  Result<std::optional<StoredValue>> get(const BackendKey& k) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->get(k);
-  }
-  Result<std::vector<std::optional<StoredValue>>> get_many(std::span<const BackendKey> k) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->get_many(k);
-  }
-  Status put(const BackendKey& k, std::string_view b, Duration t) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->put(k, b, t);
-  }
-  Status put_many(std::span<const BackendItem> i) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->put_many(i);
-  }
-  Status erase(const BackendKey& k) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->erase(k);
-  }
-  Status erase_tenant(TenantId t) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->erase_tenant(t);
-  }
-  Status erase_namespace(std::string_view ns) override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->erase_namespace(ns);
-  }
-  Result<std::uint64_t> purge_expired() override {
-    if (Status s = touch(); !s.ok()) return s;
-    return real_->purge_expired();
-  }
-  Status flush() override { return touch(); }
-  Status health() override { return touch(); }
-  BackendStats stats() const override { return real_->stats(); }
-
- private:
-  Status touch() {
-    calls.fetch_add(1);
-    return failing ? Status::io_error("disk on fire") : Status();
-  }
-  std::unique_ptr<Backend> real_;
-};
+using testing::SwitchableBackend;
 
 class DegradingBackendTest : public ::testing::Test {
  protected:
@@ -74,7 +25,8 @@ class DegradingBackendTest : public ::testing::Test {
     SqliteOptions o;
     o.path = dir_.file("d.sqlite3");
     o.flush_interval = o.purge_interval = Duration::zero();
-    auto inner = std::make_unique<SwitchableBackend>(open_sqlite_backend(o).value());
+    auto inner = std::make_unique<SwitchableBackend>(open_sqlite_backend(o).value(),
+                                                     Status::io_error("disk on fire"));
     sw_ = inner.get();
     DegradeOptions d;
     d.clock = &clock_;

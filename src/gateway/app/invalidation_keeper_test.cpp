@@ -12,53 +12,14 @@
 #include "callcache/engine.h"
 #include "callcache/sqlite_backend.h"
 #include "callcache/tiers.h"
+#include "switchable_backend.h"
 
 namespace callcache::gateway {
 namespace invalidation_keeper_test {
 
 using namespace std::chrono_literals;
 
-// A real SQLite backend that fails every call while `failing` is set, and
-// counts flushes that reached it.
-class SwitchableBackend final : public Backend {
- public:
-  explicit SwitchableBackend(std::unique_ptr<Backend> real) : real_(std::move(real)) {}
-  std::atomic<bool> failing{false};
-  std::atomic<int> flushes{0};
-
-  std::string_view name() const noexcept override { return "switchable"; }
-  Result<std::optional<StoredValue>> get(const BackendKey& k) override {
-    if (failing) return down();
-    return real_->get(k);
-  }
-  Result<std::vector<std::optional<StoredValue>>> get_many(std::span<const BackendKey> k) override {
-    if (failing) return down();
-    return real_->get_many(k);
-  }
-  Status put(const BackendKey& k, std::string_view b, Duration t) override {
-    return failing ? down() : real_->put(k, b, t);
-  }
-  Status put_many(std::span<const BackendItem> i) override {
-    return failing ? down() : real_->put_many(i);
-  }
-  Status erase(const BackendKey& k) override { return failing ? down() : real_->erase(k); }
-  Status erase_tenant(TenantId t) override { return failing ? down() : real_->erase_tenant(t); }
-  Status erase_namespace(std::string_view ns) override {
-    return failing ? down() : real_->erase_namespace(ns);
-  }
-  Result<std::uint64_t> purge_expired() override { return real_->purge_expired(); }
-  Status flush() override {
-    if (failing) return down();
-    flushes.fetch_add(1);
-    return real_->flush();
-  }
-  Status health() override { return failing ? down() : Status(); }
-  BackendStats stats() const override { return real_->stats(); }
-
- private:
-  static Status down() { return Status::unavailable("store down"); }
-  std::unique_ptr<Backend> real_;
-};
+using testing::SwitchableBackend;
 
 constexpr TenantId kAlice{1};
 
