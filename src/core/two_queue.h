@@ -29,11 +29,14 @@
 // CLOCK), and its hits are added to the sketch then (the sketch counts every
 // insert at once). docs/sim.md compares this with the textbook policy.
 //
-// The adaptive policy keeps both a ghost and a sketch, up to date in either
-// mode (S3-FIFO's passes add the hits they consume to the sketch), and
-// switches mode on the fly (adaptive.h decides); switching to S3-FIFO folds
-// protected into main, switching to W-TinyLFU starts with all of main on
-// probation.
+// The adaptive policy switches mode on the fly (adaptive.h decides) and
+// holds only what the current mode needs: the ghost in S3-FIFO mode, the
+// sketch in W-TinyLFU mode. Switching to W-TinyLFU drops the ghost, builds a
+// sketch and seeds it from the resident entries (each counted as inserted
+// once, those in main as hit once more, which is what S3-FIFO required of
+// them there), and starts with all of main on probation. Switching to
+// S3-FIFO drops the sketch, starts an empty ghost and folds protected into
+// main. A switch briefly holds both while it builds the new one.
 //
 // Node: Entry or a simulation node with the same members (the link accessors NodeList uses,
 // freq/set_freq, has/set/clear of the Entry::Flag values used here, and
@@ -125,6 +128,9 @@ class TwoQueue {
     QueueMode mode = QueueMode::kS3Fifo;
     bool ghost = true;    // S3-FIFO's memory of keys evicted from q0
     bool sketch = false;  // W-TinyLFU's frequencies
+    // Adaptive: ignore `ghost` and `sketch`; hold whichever the current
+    // mode needs, rebuilt by set_mode().
+    bool per_mode = false;
   };
 
   TwoQueue(const Options& o, Hasher hasher)
@@ -135,14 +141,15 @@ class TwoQueue {
         window_(std::max<std::uint64_t>(
             1, static_cast<std::uint64_t>(std::llround(static_cast<double>(o.capacity) * 0.01)))),
         main_capacity_(o.capacity - std::min(o.capacity, window_)),
-        protected_max_(static_cast<std::uint64_t>(static_cast<double>(main_capacity_) * 0.8)) {
-    if (o.ghost)
-      ghost_ = std::make_unique<GhostSet>(std::max<std::uint64_t>(1, o.capacity - small_target_));
-    if (o.sketch) sketch_ = std::make_unique<FrequencySketch>(o.capacity);
+        protected_max_(static_cast<std::uint64_t>(static_cast<double>(main_capacity_) * 0.8)),
+        capacity_(o.capacity),
+        per_mode_(o.per_mode) {
+    if (per_mode_ ? mode_ == QueueMode::kS3Fifo : o.ghost) make_ghost();
+    if (per_mode_ ? mode_ == QueueMode::kWTinyLfu : o.sketch) make_sketch();
   }
 
   QueueMode mode() const noexcept { return mode_; }
-  void set_mode(QueueMode m) noexcept {
+  void set_mode(QueueMode m) {
     if (m == mode_) return;
     if (m == QueueMode::kS3Fifo) {
       while (Node* w = q2_.tail()) {
@@ -150,6 +157,14 @@ class TwoQueue {
         w->clear(Entry::kProtected);
         q1_.push_front(w);
       }
+      if (per_mode_) {
+        sketch_.reset();
+        make_ghost();
+      }
+    } else if (per_mode_) {
+      ghost_.reset();
+      make_sketch();
+      seed_sketch();
     }
     mode_ = m;
   }
@@ -202,12 +217,31 @@ class TwoQueue {
   }
 
   std::uint64_t size() const noexcept { return q0_.size() + q1_.size() + q2_.size(); }
+  // Bytes held by the ghost and the sketch (whichever exist now).
   std::size_t memory() const noexcept {
     return (ghost_ ? ghost_->memory() : 0) + (sketch_ ? sketch_->memory() : 0);
   }
 
  private:
   static constexpr std::uint64_t kSmallFloor = 64;
+
+  void make_ghost() {
+    ghost_ = std::make_unique<GhostSet>(std::max<std::uint64_t>(1, capacity_ - small_target_));
+  }
+  void make_sketch() { sketch_ = std::make_unique<FrequencySketch>(capacity_); }
+
+  // A new sketch's view of the resident entries, as if it had been kept
+  // through S3-FIFO: every entry was inserted once, and one in main was hit
+  // in q0 or came back from the ghost. Hits not yet consumed stay in each
+  // entry's counter for fold() to add later.
+  void seed_sketch() {
+    for (const NodeList<Node>* l : {&q0_, &q1_, &q2_}) {
+      const int times = l == &q0_ ? 1 : 2;
+      for (Node* e = l->tail(); e; e = e->prev()) {
+        for (int i = 0; i < times; ++i) sketch_->increment(hasher_(e));
+      }
+    }
+  }
 
   NodeList<Node>& list_of(const Node* e) noexcept {
     if (!e->has(Entry::kMain)) return q0_;
@@ -222,7 +256,6 @@ class TwoQueue {
         if (!t) return nullptr;
         if (chances && t->freq() >= kPromoteFreq) {
           q0_.remove(t);
-          if (sketch_) fold(t);  // adaptive: keep the sketch current for W-TinyLFU
           t->set_freq(0);
           t->clear(Entry::kFresh);
           t->set(Entry::kMain);
@@ -235,7 +268,6 @@ class TwoQueue {
       Node* t = m.tail();
       if (chances && t->freq() > 0) {
         m.remove(t);
-        if (sketch_) sketch_->increment(hasher_(t));
         t->set_freq(static_cast<std::uint8_t>(t->freq() - 1));
         t->clear(Entry::kProtected);
         q1_.push_front(t);
@@ -334,6 +366,8 @@ class TwoQueue {
   const std::uint64_t window_;         // W-TinyLFU's q0
   const std::uint64_t main_capacity_;  // W-TinyLFU: q1 + q2
   const std::uint64_t protected_max_;  // W-TinyLFU: q2
+  const std::uint64_t capacity_;
+  const bool per_mode_;  // adaptive: ghost only in S3-FIFO mode, sketch only in W-TinyLFU mode
   NodeList<Node> q0_, q1_, q2_;
   std::unique_ptr<GhostSet> ghost_;
   std::unique_ptr<FrequencySketch> sketch_;
