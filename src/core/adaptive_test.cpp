@@ -137,9 +137,11 @@ TEST(AdaptivePolicy, ConcurrentLookupsFeedTheSimulations) {
   EXPECT_LE(s.entries, 2000u);
 }
 
-// The policy's own memory: an adaptive namespace holds exactly what a
-// S3-FIFO one does in S3-FIFO mode and what a W-TinyLFU one does in
-// W-TinyLFU mode, plus its controller, through any number of switches.
+// The policy's own memory, exactly, through any number of switches. In
+// S3-FIFO mode an adaptive namespace holds a S3-FIFO namespace's ghost and
+// half a W-TinyLFU namespace's sketch (2-bit counters); in W-TinyLFU mode the
+// sketch and a ghost of half the capacity; right after a switch back, the
+// half ghost too until the new one has filled. Plus its controller.
 std::size_t policy_bytes(Engine& engine) {
   return EngineAccess::policy_memory(engine, Cache<int>::open(engine, "ns").value().id());
 }
@@ -150,7 +152,7 @@ void fill(Engine& engine, int from, int to) {
     ASSERT_TRUE(cache.put(TenantId{1}, "k" + std::to_string(k), k).ok());
 }
 
-TEST(AdaptivePolicy, HoldsOnlyTheCurrentModesStateAcrossSwitches) {
+TEST(AdaptivePolicy, HoldsBoundedExactStateAcrossSwitches) {
   for (std::size_t shards : {1u, 4u}) {
     auto s3 = make_engine(EvictionPolicy::kS3Fifo, 4000, shards);
     auto wt = make_engine(EvictionPolicy::kWTinyLfu, 4000, shards);
@@ -162,33 +164,41 @@ TEST(AdaptivePolicy, HoldsOnlyTheCurrentModesStateAcrossSwitches) {
         EngineAccess::adaptive(*adaptive, Cache<int>::open(*adaptive, "ns").value().id());
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(EngineAccess::adaptive(*s3, Cache<int>::open(*s3, "ns").value().id()), nullptr);
+    // Per shard a ghost of 3,600 or 900 keys (4,096 or 1,024 slots; half:
+    // 2,048 or 512) and a sketch of 4,096 or 1,024 words.
     const std::size_t ghost = policy_bytes(*s3), sketch = policy_bytes(*wt);
-    ASSERT_GT(ghost, 0u);
-    ASSERT_GT(sketch, ghost);
+    ASSERT_EQ(ghost, 4 * 4096u);
+    ASSERT_EQ(sketch, 8 * 4096u);
     ASSERT_EQ(c->mode(), QueueMode::kS3Fifo);
-    EXPECT_EQ(policy_bytes(*adaptive), c->memory() + ghost) << shards;
+    const std::size_t in_s3 = c->memory() + ghost + sketch / 2;
+    const std::size_t in_wt = c->memory() + sketch + ghost / 2;
+    EXPECT_EQ(policy_bytes(*adaptive), in_s3) << shards;
     int next = 8000;
     for (int round = 0; round < 3; ++round) {
-      for (QueueMode m : {QueueMode::kWTinyLfu, QueueMode::kS3Fifo}) {
-        c->force_mode(m);
-        // Each shard switches on its next insert.
-        fill(*adaptive, next, next + 400);
-        next += 400;
-        ASSERT_EQ(c->mode(), m);
-        EXPECT_EQ(policy_bytes(*adaptive), c->memory() + (m == QueueMode::kS3Fifo ? ghost : sketch))
-            << "shards " << shards << " round " << round;
-        EXPECT_EQ(adaptive->stats().total.entries, 4000u);
-      }
+      c->force_mode(QueueMode::kWTinyLfu);
+      fill(*adaptive, next, next + 400);  // each shard switches on its next insert
+      next += 400;
+      ASSERT_EQ(c->mode(), QueueMode::kWTinyLfu);
+      EXPECT_EQ(policy_bytes(*adaptive), in_wt) << "shards " << shards << " round " << round;
+      c->force_mode(QueueMode::kS3Fifo);
+      fill(*adaptive, next, next + 400);
+      next += 400;
+      EXPECT_EQ(policy_bytes(*adaptive), in_s3 + ghost / 2) << "shards " << shards;
+      fill(*adaptive, next, next + 10000);  // the new ghost fills: the half one goes
+      next += 10000;
+      EXPECT_EQ(policy_bytes(*adaptive), in_s3) << "shards " << shards << " round " << round;
+      EXPECT_EQ(adaptive->stats().total.entries, 4000u);
     }
     EXPECT_EQ(c->switches(), 6u);
   }
 }
 
-// The sketch built on a switch to W-TinyLFU knows the resident entries: a
-// hot set that S3-FIFO kept in main survives a scan of new keys that the new
-// sketch's admission test turns away (with an empty sketch every scan key
-// would beat main's victims and push the hot set out).
-TEST(AdaptivePolicy, TheNewSketchKeepsWhatS3FifoKept) {
+// The sketch kept narrow in S3-FIFO mode knows the resident entries when
+// the namespace switches to W-TinyLFU: a hot set that S3-FIFO kept in main
+// survives a scan of new keys that the admission test turns away (with an
+// empty sketch every scan key would beat main's victims and push the hot set
+// out).
+TEST(AdaptivePolicy, TheSketchCarriedAcrossASwitchKeepsWhatS3FifoKept) {
   auto engine = make_engine(EvictionPolicy::kAdaptive, 1000, 1);
   auto cache = Cache<int>::open(*engine, "ns").value();
   for (int k = 0; k < 500; ++k) {
@@ -203,7 +213,7 @@ TEST(AdaptivePolicy, TheNewSketchKeepsWhatS3FifoKept) {
   ASSERT_EQ(c->mode(), QueueMode::kWTinyLfu);
   int kept = 0;
   for (int k = 0; k < 500; ++k) kept += cache.get(TenantId{1}, "hot" + std::to_string(k)) ? 1 : 0;
-  EXPECT_GE(kept, 400);  // 425 seeded (a few lost to sketch collisions), 0 unseeded
+  EXPECT_GE(kept, 300);  // 376: some are lost to sketch collisions; 0 with an empty sketch
 }
 
 // Switches race lookups and inserts: shards rebuild their ghost or sketch
