@@ -153,6 +153,10 @@ void fill(Engine& engine, int from, int to) {
 }
 
 TEST(AdaptivePolicy, HoldsBoundedExactStateAcrossSwitches) {
+#if defined(__SANITIZE_THREAD__)
+  // Single-threaded (SwitchesUnderConcurrentTraffic races switches).
+  GTEST_SKIP() << "single-threaded; not run under ThreadSanitizer";
+#endif
   for (std::size_t shards : {1u, 4u}) {
     auto s3 = make_engine(EvictionPolicy::kS3Fifo, 4000, shards);
     auto wt = make_engine(EvictionPolicy::kWTinyLfu, 4000, shards);
@@ -184,8 +188,8 @@ TEST(AdaptivePolicy, HoldsBoundedExactStateAcrossSwitches) {
       fill(*adaptive, next, next + 400);
       next += 400;
       EXPECT_EQ(policy_bytes(*adaptive), in_s3 + ghost / 2) << "shards " << shards;
-      fill(*adaptive, next, next + 10000);  // the new ghost fills: the half one goes
-      next += 10000;
+      fill(*adaptive, next, next + 5000);  // the new ghost fills: the half one goes
+      next += 5000;
       EXPECT_EQ(policy_bytes(*adaptive), in_s3) << "shards " << shards << " round " << round;
       EXPECT_EQ(adaptive->stats().total.entries, 4000u);
     }
