@@ -17,11 +17,14 @@
 #include <vector>
 
 #include "callcache/cache.h"
+#include "callcache/internal/engine_access.h"
+#include "core/adaptive.h"
 #include "core/slab.h"
 #include "seeds_lru.h"
 
 namespace {
 
+using callcache::internal::QueueMode;
 using callcache::internal::SlabAllocator;
 
 constexpr std::uint64_t kEntries = 1'000'000;
@@ -70,7 +73,9 @@ struct Result {
   double slab_left_after_destroy;     // bytes of slab memory still mapped once the engine is gone
 };
 
-Result measure_ours(callcache::EvictionPolicy pol) {
+// `switches`: adaptive only, modes forced on the namespace at even steps of
+// the steady-state inserts (the first at their start).
+Result measure_ours(callcache::EvictionPolicy pol, const std::vector<QueueMode>& switches = {}) {
   Result r{};
   const Snapshot before = snapshot(true);
   {
@@ -87,8 +92,13 @@ Result measure_ours(callcache::EvictionPolicy pol) {
       (void)cache.put(callcache::TenantId{1}, key_of(i), i);
     // Steady state: another million inserts of new keys, so every shard is
     // full and evicting and the policies' ghosts and sketches are populated.
-    for (std::uint64_t i = kEntries; i < 2 * kEntries; ++i)
+    const std::uint64_t step = kEntries / std::max<std::size_t>(switches.size(), 1);
+    for (std::uint64_t i = kEntries; i < 2 * kEntries; ++i) {
+      const std::uint64_t k = (i - kEntries) / step;
+      if ((i - kEntries) % step == 0 && k < switches.size())
+        callcache::internal::EngineAccess::adaptive(*engine, cache.id())->force_mode(switches[k]);
       (void)cache.put(callcache::TenantId{1}, key_of(i), i);
+    }
     const double n = static_cast<double>(engine->size());
     // Empty slabs cached for reuse are memory held too: counted.
     const Snapshot after = snapshot(false);
@@ -133,7 +143,13 @@ void print(const char* name, const Result& r, const Result& lru) {
 int main() {
   const Result s3 = measure_ours(callcache::EvictionPolicy::kS3Fifo);
   const Result wt = measure_ours(callcache::EvictionPolicy::kWTinyLfu);
+  // The adaptive policy as it runs here (no lookups, so in S3-FIFO mode),
+  // switched to W-TinyLFU, and switched there and back.
   const Result adaptive = measure_ours(callcache::EvictionPolicy::kAdaptive);
+  const Result adaptive_wt =
+      measure_ours(callcache::EvictionPolicy::kAdaptive, {QueueMode::kWTinyLfu});
+  const Result adaptive_back = measure_ours(callcache::EvictionPolicy::kAdaptive,
+                                            {QueueMode::kWTinyLfu, QueueMode::kS3Fifo});
   const Result lru = measure_ours(callcache::EvictionPolicy::kLru);
   const double seeds = measure_seeds();
   std::printf(
@@ -143,6 +159,8 @@ int main() {
   print("s3fifo", s3, lru);
   print("wtinylfu", wt, lru);
   print("adaptive", adaptive, lru);
+  print(" ->wt", adaptive_wt, lru);
+  print(" ->wt->s3", adaptive_back, lru);
   print("lru", lru, lru);
   std::printf(
       "  seeds' design      %6.1f         (mutex + unordered_map + std::list + shared_ptr; heap "
@@ -155,7 +173,9 @@ int main() {
       "slab   = slab headers, slab tails, free slots and cached empty slabs\n"
       "tables = heap of an LRU namespace: hash tables, per-shard state\n"
       "policy = extra heap over LRU's: S3-FIFO's ghost of evicted keys, W-TinyLFU's frequency\n"
-      "         sketch, the adaptive policy's ghost + sketch + simulations of both\n");
+      "         sketch; the adaptive policy's simulations of both + the ghost in S3-FIFO mode\n"
+      "         (adaptive), the sketch in W-TinyLFU mode (->wt: switched to W-TinyLFU for the\n"
+      "         second million inserts; ->wt->s3: to W-TinyLFU, then back half-way)\n");
   std::printf(
       "slab memory still mapped once the engine is destroyed: %.0f KiB (s3fifo run), %.0f KiB (lru "
       "run)\n"

@@ -11,9 +11,9 @@ set xrange [8.000:2500.000]
 set terminal svg size 800,500 dynamic font "sans,12" background rgb "white"
 set output "sim-loop.svg"
 plot "sim-loop.dat" using 1:3 with linespoints title "lru" lw 2 pt 7 lc 1, \
-     "sim-loop.dat" using 1:4 with linespoints title "s3fifo (default)" lw 2 pt 7 lc 2, \
+     "sim-loop.dat" using 1:4 with linespoints title "s3fifo" lw 2 pt 7 lc 2, \
      "sim-loop.dat" using 1:5 with linespoints title "wtinylfu" lw 2 pt 7 lc 3, \
-     "sim-loop.dat" using 1:6 with linespoints title "adaptive" lw 2 pt 7 lc 4, \
+     "sim-loop.dat" using 1:6 with linespoints title "adaptive (default)" lw 2 pt 7 lc 4, \
      "sim-loop.dat" using 1:7 with linespoints title "OPT (ref, offline)" lw 1 dt 2 pt 6 lc rgb "#444444", \
      "sim-loop.dat" using 1:8 with linespoints title "FIFO (ref)" lw 1 dt 2 pt 6 lc rgb "#999999"
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {

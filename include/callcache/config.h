@@ -11,7 +11,7 @@
 //       max_entries: 500     # 500 entries each
 //       max_bytes: 10MB
 //       max_entries_per_tenant: 100
-//       eviction: s3fifo     # or lru
+//       eviction: adaptive   # the default; or s3fifo, wtinylfu, lru
 //       negative_ttl: 30s
 //       stale_ttl: 1m
 //       refresh_ahead: 10s

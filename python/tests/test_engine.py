@@ -49,7 +49,7 @@ def test_engine_from_a_yaml_file_and_from_the_same_dict(tmp_path):
     })
     for engine in (from_file, from_dict):
         assert engine.policy("analytics") == {
-            "ttl": 300.0, "max_entries": 1000, "max_bytes": 0, "max_entries_per_tenant": 0, "eviction": "s3fifo",
+            "ttl": 300.0, "max_entries": 1000, "max_bytes": 0, "max_entries_per_tenant": 0, "eviction": "adaptive",
             "negative_ttl": 30.0, "stale_ttl": 60.0, "refresh_ahead": 0.0, "jitter": 0.0, "load_timeout": 0.0,
             "shared": False}
         assert "entity" in engine.namespaces  # the library's defaults are kept

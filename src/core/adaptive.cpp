@@ -160,6 +160,22 @@ void AdaptiveController::simulate(std::uint64_t h) {
   process(&h, 1);
 }
 
+void AdaptiveController::force_mode(QueueMode m) {
+  std::lock_guard lock(mu_);
+  if (m == mode_.load(std::memory_order_relaxed)) return;
+  switch_mode();
+}
+
+void AdaptiveController::switch_mode() {
+  const QueueMode m = mode_.load(std::memory_order_relaxed) == QueueMode::kS3Fifo
+                          ? QueueMode::kWTinyLfu
+                          : QueueMode::kS3Fifo;
+  mode_.store(m, std::memory_order_relaxed);
+  switches_.fetch_add(1, std::memory_order_relaxed);
+  misses_ -= diff_;  // the new mode's misses
+  diff_ = -diff_;
+}
+
 void AdaptiveController::process(const std::uint64_t* hs, std::size_t count) {
   QueueMode mode = mode_.load(std::memory_order_relaxed);
   for (std::size_t k = 0; k < count; ++k) {
@@ -176,11 +192,8 @@ void AdaptiveController::process(const std::uint64_t* hs, std::size_t count) {
     if (++since_check_ < 64) continue;
     since_check_ = 0;
     if (diff_ > kZ * std::sqrt(disagree_) + kMargin * misses_) {
-      mode = mode == QueueMode::kS3Fifo ? QueueMode::kWTinyLfu : QueueMode::kS3Fifo;
-      mode_.store(mode, std::memory_order_relaxed);
-      switches_.fetch_add(1, std::memory_order_relaxed);
-      misses_ -= diff_;  // the new mode's misses
-      diff_ = -diff_;
+      switch_mode();
+      mode = mode_.load(std::memory_order_relaxed);
     }
   }
   sampled_.fetch_add(count, std::memory_order_relaxed);

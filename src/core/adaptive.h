@@ -74,6 +74,9 @@ class AdaptiveController {
   std::size_t memory() const noexcept;
   // Feeds the simulations directly (tests): as if `h` had been looked up.
   void simulate(std::uint64_t h);
+  // Switches to `m` as if the simulations had asked for it (tests and
+  // benchmarks); the shards follow on their next insert.
+  void force_mode(QueueMode m);
 
  private:
   struct Node;
@@ -84,6 +87,8 @@ class AdaptiveController {
 
   void record(std::uint64_t h) noexcept;
   void process(const std::uint64_t* hs, std::size_t n);  // REQUIRES: mu_ held
+  // To the other mode, flipping the evidence to its view. REQUIRES: mu_ held
+  void switch_mode();
 
   struct alignas(64) Lane {
     std::atomic<std::uint32_t> n{0};

@@ -363,6 +363,18 @@ std::uint64_t internal::EngineAccess::epoch(const Engine& engine, NamespaceId id
   return engine.impl_->namespaces[id.index]->epoch.load(std::memory_order_seq_cst);
 }
 
+internal::AdaptiveController* internal::EngineAccess::adaptive(Engine& engine,
+                                                               NamespaceId id) noexcept {
+  return engine.impl_->namespaces[id.index]->adaptive.get();
+}
+
+std::size_t internal::EngineAccess::policy_memory(Engine& engine, NamespaceId id) {
+  NamespaceState& ns = *engine.impl_->namespaces[id.index];
+  std::size_t bytes = ns.adaptive ? ns.adaptive->memory() : 0;
+  for (auto& shard : ns.shards) bytes += shard->strategy_memory();
+  return bytes;
+}
+
 bool internal::EngineAccess::erase(Engine& engine, NamespaceId id, TenantId tenant,
                                    std::string_view key) {
   EngineImpl* impl_ = engine.impl_.get();

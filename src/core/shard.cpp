@@ -28,8 +28,9 @@ class TwoQueueStrategy {
       : adaptive_(policy == EvictionPolicy::kAdaptive ? adaptive : nullptr),
         queues_({capacity,
                  policy == EvictionPolicy::kWTinyLfu ? QueueMode::kWTinyLfu : QueueMode::kS3Fifo,
-                 /*ghost=*/policy != EvictionPolicy::kWTinyLfu,
-                 /*sketch=*/policy != EvictionPolicy::kS3Fifo},
+                 /*ghost=*/policy == EvictionPolicy::kS3Fifo,
+                 /*sketch=*/policy == EvictionPolicy::kWTinyLfu,
+                 /*per_mode=*/policy == EvictionPolicy::kAdaptive},
                 EntryHasher{seed}) {
     assert(policy != EvictionPolicy::kAdaptive || adaptive_);
   }
@@ -52,7 +53,7 @@ class TwoQueueStrategy {
   std::size_t memory() const noexcept { return queues_.memory(); }
 
  private:
-  void follow() noexcept {
+  void follow() {
     if (adaptive_) queues_.set_mode(adaptive_->mode());
   }
   const AdaptiveController* adaptive_;
@@ -296,8 +297,9 @@ class ShardImpl final : public Shard {
     return entries_.load(std::memory_order_relaxed);
   }
   std::uint64_t bytes() const noexcept override { return bytes_.load(std::memory_order_relaxed); }
-  std::size_t strategy_memory() const noexcept override {
+  std::size_t strategy_memory() override {
     if constexpr (requires(const Strategy& s) { s.memory(); }) {
+      std::lock_guard lock(mu_);
       return strategy_.memory();
     } else {
       return 0;

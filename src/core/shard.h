@@ -112,8 +112,9 @@ class Shard {
 
   virtual std::uint64_t entries() const noexcept = 0;
   virtual std::uint64_t bytes() const noexcept = 0;
-  // Bytes of bookkeeping beyond entries and the table (ghost, sketch).
-  virtual std::size_t strategy_memory() const noexcept = 0;
+  // Bytes of bookkeeping beyond entries and the table (ghost, sketch), as
+  // held now. Takes the writer lock.
+  virtual std::size_t strategy_memory() = 0;
 
   ShardCounters counters;
 };

@@ -23,6 +23,7 @@
 
 namespace callcache::internal {
 
+class AdaptiveController;
 class Entry;
 class FlightTable;
 
@@ -97,6 +98,13 @@ class EngineAccess {
   // namespace, shutdown). It moves before the entries are removed, so a load
   // that read it before starting can tell whether it raced one (if_epoch).
   static std::uint64_t epoch(const Engine& engine, NamespaceId ns) noexcept;
+
+  // Tests and benchmarks. The adaptive namespace's controller (nullptr
+  // under another policy), and the bytes the eviction policy of `ns` holds
+  // beside entries and table (ghosts, sketches; with the adaptive policy
+  // also its controller's simulations), summed over its shards.
+  static AdaptiveController* adaptive(Engine& engine, NamespaceId ns) noexcept;
+  static std::size_t policy_memory(Engine& engine, NamespaceId ns);
 
   // Stores *value (moved from; `value` points to a V of the bound type) with
   // `charge` bytes. Returns the pinned new entry in *out if out != nullptr.
