@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""Floods: one million requests through `callcache serve`, each with a key no
-other request carries, while resident memory and the rate limiter's keys
-are sampled.
+"""Floods: a million requests (by default) through `callcache serve`, each
+with a key no other request carries, while resident memory and the rate
+limiter's keys are sampled. The namespaces' bounds scale with --requests
+(50,000 / 50,000 / 20,000 per tenant at a million), so a shorter flood (CI
+sends 250,000) fills them as early in the run and checks the same things.
 
 The mix (tests/reliability/flood.lua): 40% getChat of one bot (A) for
 distinct chats, 30% getMe of distinct bots (tokens), 30% sendMessage of
@@ -39,10 +41,11 @@ from harness import TOKEN_A, TOKEN_B, Gateway
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The bounds this test states and checks.
-TG_CHAT_MAX = 50000
-TG_BOT_MAX = 50000
-PER_TENANT_MAX = 20000
+# The bounds this test states and checks; the namespaces' sizes are for a
+# million requests and scale with --requests (bounds()).
+TG_CHAT_MAX_PER_MILLION = 50000
+TG_BOT_MAX_PER_MILLION = 50000
+PER_TENANT_MAX_PER_MILLION = 20000
 PER_ENTRY_BOUND = 1024        # bytes of RSS one cached answer may cost (measured: ~420 B)
 FIXED_OVERHEAD = 48 << 20     # connections, buffers, pacing state, allocator slack
 GATEWAY_THREADS = 2
@@ -50,6 +53,17 @@ GATEWAY_THREADS = 2
 # entry before it evicts the one it displaces, so a sample can see one entry
 # per inserting thread over the bound (never after the insert returns).
 IN_FLIGHT = GATEWAY_THREADS
+
+
+def bounds(requests):
+    """(tg_chat max_entries, tg_bot max_entries, max_entries_per_tenant)."""
+    scale = requests / 1e6
+    return (max(2000, int(TG_CHAT_MAX_PER_MILLION * scale)), max(2000, int(TG_BOT_MAX_PER_MILLION * scale)),
+            max(1000, int(PER_TENANT_MAX_PER_MILLION * scale)))
+
+
+# Set by main() from --requests.
+TG_CHAT_MAX, TG_BOT_MAX, PER_TENANT_MAX = bounds(1000000)
 
 
 def requests_answered(gw):
@@ -65,6 +79,8 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--doc")
     args = ap.parse_args()
+    global TG_CHAT_MAX, TG_BOT_MAX, PER_TENANT_MAX
+    TG_CHAT_MAX, TG_BOT_MAX, PER_TENANT_MAX = bounds(args.requests)
     work = tempfile.mkdtemp(prefix="cc-flood-")
     procs = []
     try:
