@@ -79,11 +79,23 @@ def _running_loop():
     return loop
 
 
-def _start_load(loader, work, completion):
-    """Called by the engine, on the thread of the caller that leads a load
-    (or of a reader that starts a background refresh): runs the loader as a
-    task of the event loop running on this thread."""
-    loop = _running_loop()
+def _start_load(loader, context, completion):
+    """Called by the engine to run the loader as a task of the event loop of
+    the caller that leads the load (or of a reader that starts a background
+    refresh). Usually on that loop's thread; on the Redis coordinator's
+    thread when the caller waited for another process loading the same key
+    and the value still was not in Redis: then handed to the loop."""
+    work, loop = context
+    if loop._thread_id == threading.get_ident():
+        _spawn_loader(loop, loader, work, completion)
+        return
+    try:
+        loop.call_soon_threadsafe(_spawn_loader, loop, loader, work, completion)
+    except RuntimeError:  # the loop was closed meanwhile
+        completion.fail(errors.Cancelled("the event loop that asked for this load is closed"))
+
+
+def _spawn_loader(loop, loader, work, completion):
     task = loop.create_task(_run_loader(loop, loader, work, completion))
     _loader_tasks.add(task)
     task.add_done_callback(_loader_tasks.discard)
@@ -213,9 +225,9 @@ class Cache:
             value = _fast_fresh(front, tenant, key, _MISS)
             if value is not _MISS:
                 return value
-        r = self._core.load(ns, tenant, key, loader, self._work, timeout)
+        loop = _running_loop()
+        r = self._core.load(ns, tenant, key, loader, (self._work, loop), timeout)
         if r.__class__ is _Waiter:  # a miss: wait for the flight on this loop
-            loop = _running_loop()
             future = loop.create_future()
             r.attach(future, loop)
             return await future

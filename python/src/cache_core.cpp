@@ -68,6 +68,11 @@ py::dict to_dict(const TieredStats& t) {
   d["write_errors"] = t.l2_write_errors;
   d["decode_errors"] = t.decode_errors;
   d["encode_errors"] = t.encode_errors;
+  // Processes sharing Redis (storage.redis_coordination, process scope);
+  // the process-wide counters are in Engine.stats()["l2"]["coordination"].
+  d["leases_taken"] = t.leases_taken;
+  d["lease_waits"] = t.lease_waits;
+  d["lease_wait_hits"] = t.lease_wait_hits;
   return d;
 }
 
@@ -128,13 +133,14 @@ std::uint64_t tenant_id(py::handle t, const TenantKey& key) {
 }
 
 CacheCore::CacheCore(std::shared_ptr<VirtualClock> clock, std::shared_ptr<Tier> tier,
-                     std::shared_ptr<Engine> engine, std::optional<TaskScope> task, TenantKey key)
+                     std::shared_ptr<Engine> engine, std::optional<TaskScope> task, TenantKey key,
+                     std::shared_ptr<EngineTiers> tiers)
     : clock_(std::move(clock)),
       tier_(std::move(tier)),
       engine_(std::move(engine)),
       task_(std::move(task)),
       key_(key),
-      tiers_(std::make_shared<EngineTiers>(*engine_, tier_)) {
+      tiers_(tiers ? std::move(tiers) : std::make_shared<EngineTiers>(*engine_, tier_)) {
   for (const std::string& name : engine_->namespace_names()) {
     auto l1 = L1::open(*engine_, name);
     check(l1.status());
@@ -327,6 +333,26 @@ std::string CacheCore::prometheus() {
     line("write_errors", t.l2_write_errors);
     line("decode_errors", t.decode_errors);
     line("encode_errors", t.encode_errors);
+    line("leases_taken", t.leases_taken);
+    line("lease_waits", t.lease_waits);
+    line("lease_wait_hits", t.lease_wait_hits);
+  }
+  if (tiers_->l2.coordinator()) {
+    const TieredStats t = tiers_->l2.stats();
+    text +=
+        "# HELP callcache_coordination_total Coordination with the other processes sharing Redis: "
+        "invalidations applied from them, L1 flushes (subscription lost/regained), leases taken, "
+        "waits for another process's load and the waits it answered.\n"
+        "# TYPE callcache_coordination_total counter\n";
+    auto line = [&](const char* what, std::uint64_t v) {
+      text += std::string("callcache_coordination_total{event=\"") + what + "\"} " +
+              std::to_string(v) + "\n";
+    };
+    line("remote_invalidation", t.remote_invalidations);
+    line("l1_flush", t.l1_flushes);
+    line("lease_taken", t.leases_taken);
+    line("lease_wait", t.lease_waits);
+    line("lease_wait_hit", t.lease_wait_hits);
   }
   return text;
 }

@@ -53,8 +53,11 @@ std::uint64_t tenant_id(py::handle t, const TenantKey& key);
 class CacheCore {
  public:
   // `task`: the task scope this cache belongs to (none: process or isolated).
+  // `tiers`: the engine's Tiers when another CacheCore shares them (the
+  // process engine's, with the coordinator); null = its own.
   CacheCore(std::shared_ptr<VirtualClock> clock, std::shared_ptr<Tier> tier,
-            std::shared_ptr<Engine> engine, std::optional<TaskScope> task, TenantKey key);
+            std::shared_ptr<Engine> engine, std::optional<TaskScope> task, TenantKey key,
+            std::shared_ptr<EngineTiers> tiers = nullptr);
   ~CacheCore();  // releases the GIL: dropping a task engine waits for its loads
 
   std::vector<std::string> namespaces() const { return engine_->namespace_names(); }

@@ -32,12 +32,18 @@ class Runtime {
                                            t[0].cast<std::string>(), PyRef(t[1]), PyRef(t[2])}));
       }
       Result<std::unique_ptr<Backend>> b = Status::internal("unset");
+      Result<std::shared_ptr<TierCoordinator>> co = std::shared_ptr<TierCoordinator>();
       {
         ReleaseGil nogil;  // opens a file or a pool
         b = tiers::make_backend(cfg.storage);
+        // Several processes on one Redis (workers of one bot, several bots):
+        // keep their L1s coherent and load each key once among them.
+        if (b.ok() && cfg.storage.redis_coordination) co = tiers::make_coordinator(cfg.storage);
       }
       check(b.status());
+      check(co.status());
       tier_->backend = std::move(*b);
+      tier_->coordinator = std::move(*co);
     }
     ScopeOptions o;
     o.settings = cfg.scope;
@@ -57,7 +63,9 @@ class Runtime {
 
   ~Runtime() {
     ReleaseGil nogil;
+    stop_coordinator();
     process_.reset();
+    process_tiers_.reset();
     registry_.reset();
     if (tier_->backend) (void)tier_->backend->flush();
   }
@@ -72,7 +80,9 @@ class Runtime {
     }
     check(task.status());
     std::shared_ptr<Engine> engine = task->share();
-    return std::make_shared<CacheCore>(clock_, tier_, std::move(engine), std::move(*task), key_);
+    std::shared_ptr<EngineTiers> tiers = tiers_for(engine);
+    return std::make_shared<CacheCore>(clock_, tier_, std::move(engine), std::move(*task), key_,
+                                       std::move(tiers));
   }
 
   // The process-scoped cache, or None in task scope.
@@ -80,7 +90,9 @@ class Runtime {
     if (!process_) {
       std::shared_ptr<Engine> e = registry_->process_engine();
       if (!e) return nullptr;
-      process_ = std::make_shared<CacheCore>(clock_, tier_, std::move(e), std::nullopt, key_);
+      std::shared_ptr<EngineTiers> tiers = tiers_for(e);
+      process_ = std::make_shared<CacheCore>(clock_, tier_, std::move(e), std::nullopt, key_,
+                                             std::move(tiers));
     }
     return process_;
   }
@@ -95,6 +107,7 @@ class Runtime {
   void shutdown() {
     {
       ReleaseGil nogil;
+      stop_coordinator();
       registry_->shutdown();
       if (tier_->backend) (void)tier_->backend->flush();
     }
@@ -118,6 +131,21 @@ class Runtime {
     d["puts"] = s.puts;
     d["errors"] = s.errors;
     d["pending_writes"] = s.pending_writes;
+    if (tier_->coordinator) {
+      d["subscribed"] = tier_->coordinator->subscribed();
+      TieredStats t;
+      if (process_tiers_) {
+        ReleaseGil nogil;
+        t = process_tiers_->l2.stats();
+      }
+      py::dict c;
+      c["remote_invalidations"] = t.remote_invalidations;
+      c["l1_flushes"] = t.l1_flushes;
+      c["leases_taken"] = t.leases_taken;
+      c["lease_waits"] = t.lease_waits;
+      c["lease_wait_hits"] = t.lease_wait_hits;
+      d["coordination"] = c;
+    }
     if (ds) {
       d["down"] = ds->down;
       d["outages"] = ds->outages;
@@ -130,10 +158,27 @@ class Runtime {
   }
 
  private:
+  // The Tiers a CacheCore over `e` uses: with a coordinator, the process
+  // engine's shared ones (the coordinator serves one Tiers); null = its own.
+  // Task and isolated engines live for a task or a test: they rely on the
+  // second tier's invalidation markers and their own L1's short life.
+  std::shared_ptr<EngineTiers> tiers_for(const std::shared_ptr<Engine>& e) {
+    if (!tier_->coordinator || e != registry_->process_engine()) return nullptr;
+    if (!process_tiers_) process_tiers_ = std::make_shared<EngineTiers>(*e, tier_, true);
+    return process_tiers_;
+  }
+
+  // No coordinator handler may touch the process engine once it shuts down.
+  // Any thread, without the GIL.
+  void stop_coordinator() {
+    if (tier_->coordinator) tier_->coordinator->stop();
+  }
+
   std::shared_ptr<VirtualClock> clock_;
   std::shared_ptr<Tier> tier_;
   TenantKey key_;
   std::shared_ptr<ScopeRegistry> registry_;
+  std::shared_ptr<EngineTiers> process_tiers_;  // with the coordinator (tiers_for)
   std::shared_ptr<CacheCore> process_;
 };
 

@@ -87,6 +87,10 @@ Loaded<PyValue> to_loaded(py::handle r);
 struct Tier {
   std::unique_ptr<Backend> backend;                               // null: memory only
   std::map<std::string, std::shared_ptr<const CodecFns>> codecs;  // namespaces in L2
+  // storage.l2: redis with redis_coordination: the processes sharing Redis
+  // (every invalidation reaches their L1s; one load per key across them).
+  // Used by the process-scope engine's Tiers only.
+  std::shared_ptr<TierCoordinator> coordinator;
 };
 
 // The library's Tiers over one engine (CacheCore owns one per engine):
@@ -94,14 +98,25 @@ struct Tier {
 // the namespaces stored there and for invalidation, `memory` for the
 // namespaces kept in memory only. Shared with every load the engine started:
 // a load may complete after its CacheCore is gone, and its write-through
-// still needs the Tiers and the backend. Any thread.
+// still needs the Tiers and the backend. With `coordinated`, `l2` starts the
+// tier's coordinator (a coordinator serves one Tiers: the process engine's,
+// shared by every CacheCore over that engine). Any thread.
 struct EngineTiers {
   std::shared_ptr<Tier> tier;  // owns the backend
   Tiers l2;
   Tiers memory;
 
-  EngineTiers(Engine& engine, std::shared_ptr<Tier> t)
-      : tier(std::move(t)), l2(engine, tier->backend.get()), memory(engine, nullptr) {}
+  EngineTiers(Engine& engine, std::shared_ptr<Tier> t, bool coordinated = false)
+      : tier(std::move(t)),
+        l2(engine, tier->backend.get(), options(*tier, coordinated)),
+        memory(engine, nullptr) {}
+
+ private:
+  static TiersOptions options(const Tier& t, bool coordinated) {
+    TiersOptions o;
+    if (coordinated) o.coordinator = t.coordinator;
+    return o;
+  }
 };
 
 // ---- Loading ------------------------------------------------------------------
