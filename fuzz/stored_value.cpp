@@ -1,8 +1,9 @@
 // Fuzz target: the decoders of what the L2 tiers read back from SQLite files
 // and Redis servers — the compression framing (callcache/codec.h), the
 // gateway's stored answers (CachedAnswerCodec, gateway/cached_answer.h), Redis
-// account-lock values and stored lifetimes (tiers/stored_record.h), and the
-// JSON codec. The input is one stored value.
+// account-lock values and stored lifetimes (tiers/stored_record.h), the
+// record TieredCache values are stored in (core/tier_record.h), and the JSON
+// codec. The input is one stored value.
 //
 // Properties:
 //   - unframing never returns more than its limit, and framing what it
@@ -11,14 +12,18 @@
 //     the input again unless its status was written with leading zeros; a
 //     decoded lock value round-trips likewise;
 //   - lifetimes and lock ages are within [0, kMaxStoredTtl];
+//   - a tier record's payload is a suffix of the input (all of it for a
+//     plain value), and a whole record encodes back to the input;
 //   - the JSON codec never throws, and what it decodes round-trips.
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "callcache/codec.h"
+#include "core/tier_record.h"
 #include "fuzz_check.h"
 #include "gateway/cached_answer.h"
 #include "tiers/stored_record.h"
@@ -71,6 +76,20 @@ void check_lock_value(std::string_view input, std::int64_t now_ms) {
   FUZZ_CHECK(ttl >= Duration::zero() && ttl <= tiers::kMaxStoredTtl);
 }
 
+void check_tier_record(std::string_view input) {
+  const internal::TierRecord r = internal::parse_tier_record(input);
+  FUZZ_CHECK(r.payload.size() <= input.size() &&
+             r.payload.data() + r.payload.size() == input.data() + input.size());
+  const bool plain = r.payload.size() == input.size();
+  if (plain) {
+    FUZZ_CHECK(r.loaded_at == internal::kUnknownLoadTime && r.tags.empty());
+    return;
+  }
+  const std::optional<std::string> again =
+      internal::encode_tier_record(r.loaded_at, r.tags, r.payload);
+  FUZZ_CHECK(again && *again == input);
+}
+
 template <class V>
 void check_json_codec(std::string_view input) {
   JsonCodec<V> codec;
@@ -117,6 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // What the gateway reads: an answer inside the framing.
   if (auto raw = unframe_value(input, kLimit); raw.ok()) check_cached_answer(*raw);
   check_lock_value(input, now_ms);
+  check_tier_record(input);
   check_json_codecs(input);
   return 0;
 }

@@ -1,6 +1,6 @@
 // Tiers: how TieredCache values and invalidation markers are kept in L2.
 //
-// A value is stored as a record:
+// A value is stored as a record (tier_record.h):
 //   "\xff" "cc" "\x01"       magic and format version (never the start of
 //                            JSON or UTF-8 text, so plain values are told apart)
 //   int64 LE                 wall-clock µs at which the load began
@@ -33,58 +33,14 @@
 #include <chrono>
 #include <limits>
 
+#include "tier_record.h"
+
 namespace callcache {
 namespace {
 
 constexpr std::string_view kMarkerNs = "_callcache_inv";
-constexpr std::string_view kMagic =
-    "\xff"
-    "cc"
-    "\x01";
-constexpr std::int64_t kUnknownLoadTime = std::numeric_limits<std::int64_t>::min();
-
-struct Record {
-  std::int64_t loaded_at = kUnknownLoadTime;
-  std::vector<std::string> tags;
-  std::string_view payload;
-};
-
-void put_u16(std::string& out, std::size_t v) {
-  out += static_cast<char>(v & 0xff);
-  out += static_cast<char>((v >> 8) & 0xff);
-}
-
-std::uint64_t get_le(std::string_view s, std::size_t at, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) {
-    v = (v << 8) | static_cast<unsigned char>(s[at + static_cast<std::size_t>(i)]);
-  }
-  return v;
-}
-
-// The record of `bytes`, or (no magic, or a malformed header) `bytes` as a
-// plain value of unknown load time.
-Record parse_record(std::string_view bytes) {
-  Record plain;
-  plain.payload = bytes;
-  if (!bytes.starts_with(kMagic) || bytes.size() < kMagic.size() + 10) return plain;
-  std::size_t at = kMagic.size();
-  Record r;
-  r.loaded_at = static_cast<std::int64_t>(get_le(bytes, at, 8));
-  at += 8;
-  std::size_t n = get_le(bytes, at, 2);
-  at += 2;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (bytes.size() < at + 2) return plain;
-    std::size_t len = get_le(bytes, at, 2);
-    at += 2;
-    if (bytes.size() < at + len) return plain;
-    r.tags.emplace_back(bytes.substr(at, len));
-    at += len;
-  }
-  r.payload = bytes.substr(at);
-  return r;
-}
+using internal::parse_tier_record;
+using internal::TierRecord;
 
 std::int64_t parse_us(std::string_view s) {
   std::int64_t v = std::numeric_limits<std::int64_t>::max();  // unreadable: hides (safe side)
@@ -337,7 +293,7 @@ std::optional<Tiers::Found> Tiers::read(std::string_view ns, TenantId stored_as,
     count(&C::l2_misses, counters);
     return std::nullopt;
   }
-  Record r = parse_record(value->bytes);
+  TierRecord r = parse_tier_record(value->bytes);
   bool hidden = hides((*got)[1], r.loaded_at) || hides((*got)[2], r.loaded_at) ||
                 hides((*got)[3], r.loaded_at);
   if (!hidden && !r.tags.empty()) {
@@ -368,26 +324,12 @@ void Tiers::write(std::string_view ns, TenantId stored_as, std::string_view key,
                   std::string_view bytes, Duration ttl, const std::vector<std::string>& tags,
                   std::int64_t loaded_at_us, internal::TieredCounters& counters) {
   using C = internal::TieredCounters;
-  constexpr std::size_t kMax16 = 0xffff;
-  std::size_t header = kMagic.size() + 10;
-  for (const std::string& t : tags) header += 2 + t.size();
-  if (tags.size() > kMax16 || std::any_of(tags.begin(), tags.end(),
-                                          [](const std::string& t) { return t.size() > kMax16; })) {
+  std::optional<std::string> record = internal::encode_tier_record(loaded_at_us, tags, bytes);
+  if (!record) {
     count(&C::encode_errors, counters);  // a record cannot say it: keep the value in L1 only
     return;
   }
-  std::string record;
-  record.reserve(header + bytes.size());
-  record += kMagic;
-  const auto at = static_cast<std::uint64_t>(loaded_at_us);
-  for (int i = 0; i < 8; ++i) record += static_cast<char>((at >> (8 * i)) & 0xff);
-  put_u16(record, tags.size());
-  for (const std::string& t : tags) {
-    put_u16(record, t.size());
-    record += t;
-  }
-  record += bytes;
-  Status s = l2_->put({ns, stored_as, key}, record, ttl);
+  Status s = l2_->put({ns, stored_as, key}, *record, ttl);
   if (s.ok()) {
     count(&C::l2_writes, counters);
   } else {
