@@ -121,7 +121,8 @@ ERASER = textwrap.dedent("""
     import json, sys, callcache
     engine = callcache.Engine.from_config(json.loads(sys.argv[1]))
     engine.cache.erase("profiles", "alice", tenant="bot")
-    engine.cache.invalidate_tag("team")
+    with engine.task("eraser") as cache:  # process scope: the same engine and coordinator
+        cache.invalidate_tag("team")
     engine.close()
 """)
 
