@@ -4,8 +4,9 @@
 // - RocksDB's HyperClockCache and LRUCache (bench/rocksdb_caches.h).
 //
 // Workload: 65,536 distinct 16-byte keys drawn Zipf(0.99); capacity 131,072
-// entries, fully populated (all hits) for the read/write mixes; plus a
-// miss-heavy case and insert-with-eviction. After the Google Benchmark
+// entries, fully populated (all hits) for the read/write mixes; plus writes
+// with the threads' hot keys apart (a diagnostic), a miss-heavy case and
+// insert-with-eviction. After the Google Benchmark
 // output, a summary prints each contender's median throughput, the default
 // policy's ratios against the baselines, and the targets for the default
 // and for S3-FIFO (the default before the adaptive policy). Run:
@@ -103,14 +104,20 @@ struct Rocks {
 };
 #endif
 
+// `apart`: each thread's keys are shifted by half the key space per thread
+// index (of the Zipf sequence over kKeys), so two threads never share a hot
+// key: a diagnostic of what the threads still contend on, the cache's own
+// structure.
 template <class C>
 void run_mix(benchmark::State& state, C& c, int write_percent,
-             const std::vector<std::uint32_t>& seq) {
+             const std::vector<std::uint32_t>& seq, bool apart = false) {
   std::size_t pos = static_cast<std::size_t>(state.thread_index()) * 7919 * 13;
+  const auto shift = static_cast<std::uint32_t>(state.thread_index()) * (kKeys / 2);
   std::uint64_t hits = 0;
   std::uint32_t tick = 0;
   for (auto _ : state) {
     std::uint32_t k = seq[pos++ & (kSeq - 1)];
+    if (apart) k = (k + shift) & (kKeys - 1);
     if (write_percent && (++tick % 100) < static_cast<std::uint32_t>(write_percent)) {
       c.put(k);
     } else {
@@ -130,7 +137,7 @@ void run_evicting(benchmark::State& state, C& c) {
   state.SetItemsProcessed(state.iterations());
 }
 
-enum class Workload { kReads, kMixed75, kWrites, kMissHeavy, kInsertEvict };
+enum class Workload { kReads, kMixed75, kWrites, kWritesApart, kMissHeavy, kInsertEvict };
 struct WorkloadInfo {
   Workload w;
   const char* name;
@@ -140,6 +147,7 @@ constexpr WorkloadInfo kWorkloads[] = {
     {Workload::kReads, "Reads", "100% reads"},
     {Workload::kMixed75, "Mixed75", "75% reads / 25% writes"},
     {Workload::kWrites, "Writes", "100% writes"},
+    {Workload::kWritesApart, "WritesApart", "100% writes, keys apart"},
     {Workload::kMissHeavy, "MissHeavy", "miss-heavy (3/4 misses)"},
     {Workload::kInsertEvict, "InsertEvict", "insert with eviction"},
 };
@@ -168,6 +176,9 @@ void register_one(const std::string& contender, const WorkloadInfo& wl, Make mak
         break;
       case Workload::kWrites:
         run_mix(state, *c, 100, sequence());
+        break;
+      case Workload::kWritesApart:
+        run_mix(state, *c, 100, sequence(), /*apart=*/true);
         break;
       case Workload::kMissHeavy:
         run_mix(state, *c, 0, miss_sequence());
