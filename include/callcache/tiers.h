@@ -47,6 +47,12 @@ struct TieredStats {
   std::uint64_t lease_wait_hits = 0;       // ... and then found its value in L2
 };
 
+// Prometheus text for the cross-process counters of `t` (Tiers::stats() of
+// tiers with a coordinator): the counter `metric` (a name ending in
+// "_total") with one sample per event — remote_invalidation, l1_flush,
+// lease_taken, lease_wait, lease_wait_hit — after its HELP and TYPE lines.
+std::string coordination_prometheus(const TieredStats& t, std::string_view metric);
+
 namespace internal {
 struct TieredCounters {
   std::atomic<std::uint64_t> l2_hits{0}, l2_misses{0}, l2_invalidated{0}, l2_errors{0},

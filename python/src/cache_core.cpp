@@ -68,15 +68,19 @@ py::dict to_dict(const TieredStats& t) {
   d["write_errors"] = t.l2_write_errors;
   d["decode_errors"] = t.decode_errors;
   d["encode_errors"] = t.encode_errors;
-  // Processes sharing Redis (storage.redis_coordination, process scope);
-  // the process-wide counters are in Engine.stats()["l2"]["coordination"].
-  d["leases_taken"] = t.leases_taken;
-  d["lease_waits"] = t.lease_waits;
-  d["lease_wait_hits"] = t.lease_wait_hits;
+  // The process-wide coordination counters are in
+  // Engine.stats()["l2"]["coordination"].
+  put_lease_counts(d, t);
   return d;
 }
 
 }  // namespace
+
+void put_lease_counts(py::dict& d, const TieredStats& t) {
+  d["leases_taken"] = t.leases_taken;
+  d["lease_waits"] = t.lease_waits;
+  d["lease_wait_hits"] = t.lease_wait_hits;
+}
 
 void track_engine(const std::shared_ptr<Engine>& e) {
   std::lock_guard lock(engines_mu);
@@ -338,21 +342,7 @@ std::string CacheCore::prometheus() {
     line("lease_wait_hits", t.lease_wait_hits);
   }
   if (tiers_->l2.coordinator()) {
-    const TieredStats t = tiers_->l2.stats();
-    text +=
-        "# HELP callcache_coordination_total Coordination with the other processes sharing Redis: "
-        "invalidations applied from them, L1 flushes (subscription lost/regained), leases taken, "
-        "waits for another process's load and the waits it answered.\n"
-        "# TYPE callcache_coordination_total counter\n";
-    auto line = [&](const char* what, std::uint64_t v) {
-      text += std::string("callcache_coordination_total{event=\"") + what + "\"} " +
-              std::to_string(v) + "\n";
-    };
-    line("remote_invalidation", t.remote_invalidations);
-    line("l1_flush", t.l1_flushes);
-    line("lease_taken", t.leases_taken);
-    line("lease_wait", t.lease_waits);
-    line("lease_wait_hit", t.lease_wait_hits);
+    text += coordination_prometheus(tiers_->l2.stats(), "callcache_coordination_total");
   }
   return text;
 }

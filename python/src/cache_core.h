@@ -46,6 +46,10 @@ struct Front {
   Duration negative_ttl;
 };
 
+// Sets the lease counters of `t` in `d` (processes sharing Redis,
+// storage.redis_coordination, process scope).
+void put_lease_counts(py::dict& d, const TieredStats& t);
+
 // A tenant argument: None (0), an int id, or a str/bytes name hashed with
 // `key`. TypeError/ValueError otherwise.
 std::uint64_t tenant_id(py::handle t, const TenantKey& key);

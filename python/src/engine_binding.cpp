@@ -141,9 +141,7 @@ class Runtime {
       py::dict c;
       c["remote_invalidations"] = t.remote_invalidations;
       c["l1_flushes"] = t.l1_flushes;
-      c["leases_taken"] = t.leases_taken;
-      c["lease_waits"] = t.lease_waits;
-      c["lease_wait_hits"] = t.lease_wait_hits;
+      put_lease_counts(c, t);
       d["coordination"] = c;
     }
     if (ds) {

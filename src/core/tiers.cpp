@@ -89,6 +89,27 @@ Duration default_marker_ttl(const Engine& engine) {
 
 }  // namespace
 
+std::string coordination_prometheus(const TieredStats& t, std::string_view metric) {
+  std::string out = "# HELP " + std::string(metric) +
+                    " Coordination with the other processes sharing Redis: invalidations "
+                    "applied from them, L1 flushes (subscription lost/regained), leases taken, "
+                    "waits for another process's load and the waits it answered.\n"
+                    "# TYPE " +
+                    std::string(metric) + " counter\n";
+  auto line = [&](std::string_view event, std::uint64_t v) {
+    out += metric;
+    out += "{event=\"";
+    out += event;
+    out += "\"} " + std::to_string(v) + "\n";
+  };
+  line("remote_invalidation", t.remote_invalidations);
+  line("l1_flush", t.l1_flushes);
+  line("lease_taken", t.leases_taken);
+  line("lease_wait", t.lease_waits);
+  line("lease_wait_hit", t.lease_wait_hits);
+  return out;
+}
+
 TieredStats internal::TieredCounters::snapshot() const {
   auto get = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   TieredStats s;

@@ -88,21 +88,7 @@ std::string AdminHandler::metrics_text() {
   }
   if (deps_.tiers && deps_.tiers->coordinator()) {
     // Coordination with the other gateways sharing Redis.
-    TieredStats t = deps_.tiers->stats();
-    out +=
-        "# HELP callcache_gateway_coordination_total Coordination with other gateways: "
-        "invalidations applied from them, L1 flushes (subscription lost/regained), leases taken, "
-        "waits for another gateway's load and the waits it answered.\n"
-        "# TYPE callcache_gateway_coordination_total counter\n";
-    auto line = [&](const char* what, std::uint64_t v) {
-      out += std::string("callcache_gateway_coordination_total{event=\"") + what + "\"} " +
-             std::to_string(v) + "\n";
-    };
-    line("remote_invalidation", t.remote_invalidations);
-    line("l1_flush", t.l1_flushes);
-    line("lease_taken", t.leases_taken);
-    line("lease_wait", t.lease_waits);
-    line("lease_wait_hit", t.lease_wait_hits);
+    out += coordination_prometheus(deps_.tiers->stats(), "callcache_gateway_coordination_total");
     out +=
         "# HELP callcache_gateway_subscribed Whether the invalidation subscription is up.\n"
         "# TYPE callcache_gateway_subscribed gauge\n"
