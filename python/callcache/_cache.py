@@ -71,10 +71,12 @@ def _running_loop():
 
     get_running_loop() makes a getpid() system call (CPython 3.11), which
     costs microseconds on some virtual machines: a load that waits must not
-    pay it for every waiter.
+    pay it for every waiter. A thread runs one loop at a time, so the loop
+    remembered is still this thread's while it runs (is_running(): public,
+    in asyncio's loops and uvloop's alike).
     """
     loop = getattr(_local, "loop", None)
-    if loop is None or loop._thread_id != threading.get_ident():
+    if loop is None or not loop.is_running():
         loop = _local.loop = asyncio.get_running_loop()
     return loop
 
@@ -84,9 +86,10 @@ def _start_load(loader, context, completion):
     the caller that leads the load (or of a reader that starts a background
     refresh). Usually on that loop's thread; on the Redis coordinator's
     thread when the caller waited for another process loading the same key
-    and the value still was not in Redis: then handed to the loop."""
-    work, loop = context
-    if loop._thread_id == threading.get_ident():
+    and the value still was not in Redis: then handed to the loop.
+    `context`: (work, loop, the loop's thread ident) from get_or_load."""
+    work, loop, thread = context
+    if thread == threading.get_ident():
         _spawn_loader(loop, loader, work, completion)
         return
     try:
@@ -226,7 +229,7 @@ class Cache:
             if value is not _MISS:
                 return value
         loop = _running_loop()
-        r = self._core.load(ns, tenant, key, loader, (self._work, loop), timeout)
+        r = self._core.load(ns, tenant, key, loader, (self._work, loop, threading.get_ident()), timeout)
         if r.__class__ is _Waiter:  # a miss: wait for the flight on this loop
             future = loop.create_future()
             r.attach(future, loop)

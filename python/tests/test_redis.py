@@ -231,3 +231,18 @@ async def test_when_the_other_process_fails_this_one_loads_on_its_own_loop(redis
     assert value == {"by": "parent"}
     assert calls == [threading.get_ident()]
     assert l2["lease_waits"] == 1 and l2["lease_wait_hits"] == 0
+
+
+def test_on_uvloop_the_load_after_a_lease_wait_still_runs_on_that_loop(redis_server):
+    import uvloop
+
+    cfg = config(redis_server.url)
+    del cfg["rate_limits"], cfg["account_locks"]
+    loop = uvloop.new_event_loop()
+    try:
+        value, calls, child_got, l2 = loop.run_until_complete(lease_race(cfg, "fail"))
+    finally:
+        loop.close()
+    assert child_got == "upstream down"
+    assert value == {"by": "parent"} and calls == [threading.get_ident()]
+    assert l2["lease_waits"] == 1 and l2["lease_wait_hits"] == 0
