@@ -49,7 +49,9 @@ TEST(CachedAnswerCodec, AnythingElseIsCorruptionNotACrash) {
         "cc\x01garbage"}) {
     auto got = codec.decode(bad);
     EXPECT_FALSE(got.ok()) << bad;
-    if (!got.ok()) EXPECT_EQ(got.status().code(), Code::kCorruption) << bad;
+    if (!got.ok()) {
+      EXPECT_EQ(got.status().code(), Code::kCorruption) << bad;
+    }
   }
 }
 
