@@ -16,6 +16,22 @@ constexpr int kMatchBudget = 20000;  // steps per match attempt (bounds backtrac
 
 bool name_char(char c) { return is_ascii_alnum(c) || c == '_'; }
 
+// A rule's name and match text become parts of cache keys and tags, which are
+// single-line text (invalidation-marker keys, log lines): no control bytes.
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+// Fails `key` of `r` when `value` holds a control byte.
+void reject_control(MapReader& r, const char* key, std::string_view value) {
+  if (r.error().ok() && has_control(value)) {
+    r.fail(key, "contains a control character (shown as '?'): '" + quote_for_error(value) + "'");
+  }
+}
+
 bool method_ok(std::string_view m) {
   if (m == "*") return true;
   if (m.empty() || m.size() > 16) return false;
@@ -239,6 +255,7 @@ Result<Rules> parse_rules(const YAML::Node& section, std::string_view path) {
     MapReader r(item, rule.origin);
     std::string match;
     r.string("match", match);
+    reject_control(r, "match", match);
     if (r.error().ok() && !r.has("match")) r.fail("match", "is required (e.g. 'GET /items/{id}')");
     std::string pattern;
     if (r.error().ok() && !split_match(match, rule.method, pattern)) {
@@ -260,6 +277,7 @@ Result<Rules> parse_rules(const YAML::Node& section, std::string_view path) {
     }
     rule.name = rule.match;
     r.string("name", rule.name);
+    reject_control(r, "name", rule.name);
     r.string("namespace", rule.ns);
     if (r.has("ttl")) {
       Duration ttl{};

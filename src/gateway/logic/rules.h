@@ -4,6 +4,7 @@
 //   rules:
 //     - match: GET /templates/{id}        # METHOD (or *) and a path pattern
 //       name: template                    # optional; default: the match text
+//                                         # (neither holds control characters)
 //       namespace: sns                    # cache answers in this namespace
 //       ttl: 5m                           # optional; default: the namespace's
 //       key: [query.lang, header.accept-language]

@@ -248,6 +248,13 @@ TEST(Rules, ErrorsNameTheEntryAndKey) {
        {"rules[1].name", "already used by rules[0]"}},
       {"rules:\n  - match: POST /t\n    invalidates: [x]\n    ttl: 5s\n",
        {"rules[0].ttl", "only caching"}},
+      // Names and match texts end up in single-line keys and tags.
+      {"rules:\n  - match: GET /t\n    name: \"a\\tb\"\n    namespace: x\n",
+       {"rules[0].name", "control character", "'a?b'"}},
+      {"rules:\n  - match: \"GET /t\\nx\"\n    namespace: x\n",
+       {"rules[0].match", "control character", "'GET /t?x'"}},
+      {"rules:\n  - match: GET /t\n    name: \"\\x7f\"\n    namespace: x\n",
+       {"rules[0].name", "control character"}},
   };
   for (const auto& c : cases) {
     Status s = load_error(c.yaml);
