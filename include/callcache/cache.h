@@ -9,7 +9,11 @@
 //
 // A hit returns a Ref<V>: it pins the stored value (no copy of the payload)
 // and stays valid after the entry is evicted or invalidated, for as long as
-// the caller holds it. Values are immutable once stored.
+// the caller holds it. Values are immutable once stored. Small trivially
+// copyable values (at most 8 bytes: ids, counters, flags) are the exception:
+// a put updates their entry in place, without allocating, and their Ref<V>
+// holds a copy of the value instead of a pin — the same guarantees, since a
+// copy never changes either.
 //
 // With a second tier (SQLite, Redis) use TieredCache<V>
 // (callcache/tiered_cache.h): the same calls, reading through L1 → L2 →
@@ -20,8 +24,11 @@
 // outlives every Cache<V> opened on it (Refs may outlive both).
 #pragma once
 
+#include <array>
+#include <bit>
 #include <condition_variable>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,6 +73,32 @@ class Ref {
   internal::Entry* e_;
 };
 
+// The Ref of a value updated in place (internal::kInPlace<V>): a copy of the
+// value and its expiry, taken from the entry as of one moment. Trivially
+// copyable; pins nothing once built.
+template <class V>
+  requires internal::kInPlace<V>
+class Ref<V> {
+ public:
+  const V& operator*() const noexcept { return value_; }
+  const V* operator->() const noexcept { return &value_; }
+  const V* get() const noexcept { return &value_; }
+  TimePoint expires_at() const noexcept { return expires_; }
+
+  // Copies out of an already pinned entry and releases the pin.
+  static Ref adopt(internal::Entry* e) noexcept {
+    std::array<unsigned char, sizeof(V)> bytes;
+    const TimePoint expires = internal::read_in_place(e, bytes.data(), sizeof(V));
+    internal::unref(e);
+    return Ref(std::bit_cast<V>(bytes), expires);
+  }
+
+ private:
+  Ref(const V& value, TimePoint expires) noexcept : value_(value), expires_(expires) {}
+  V value_;
+  TimePoint expires_;
+};
+
 // The bytes an entry is charged against max_bytes: size() for strings and
 // contiguous byte containers, sizeof(V) otherwise. Supply your own SizeFn to
 // Cache<V> for types that own heap memory.
@@ -97,10 +130,14 @@ const ValueOps* value_ops() noexcept {
 #else
     "V",
 #endif
-    sizeof(V),
-    alignof(V),
+    kInPlace<V> ? sizeof(std::uint64_t) : sizeof(V),
+    kInPlace<V> ? alignof(std::uint64_t) : alignof(V),
     [](void* p) noexcept { static_cast<V*>(p)->~V(); },
-    [](void* dst, void* src) noexcept { ::new (dst) V(std::move(*static_cast<V*>(src))); },
+    [](void* dst, void* src) noexcept {
+      if constexpr (kInPlace<V>) std::memset(dst, 0, sizeof(std::uint64_t));  // the whole word
+      ::new (dst) V(std::move(*static_cast<V*>(src)));
+    },
+    kInPlace<V> ? static_cast<std::uint8_t>(sizeof(V)) : std::uint8_t{0},
   };
   return &ops;
 }

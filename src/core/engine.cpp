@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <thread>
 
@@ -308,10 +309,21 @@ Status internal::EngineAccess::insert(Engine& engine, NamespaceId id, TenantId t
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl_->options.seed, tenant.value, key);
   const TimePoint now = impl_->clock->now();
-  Entry* e =
-      Entry::create(ops, ns.type_index, value, nullptr, tenant, key,
-                    static_cast<std::uint32_t>(charge), expiry(now, ttl, ns.policy.jitter, h),
-                    static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire)));
+  const TimePoint expire = expiry(now, ttl, ns.policy.jitter, h);
+  const auto version = static_cast<std::uint16_t>(ns.version.load(std::memory_order_acquire));
+  if (ops->in_place_bytes && options.tags.empty() && !if_epoch && !out) {
+    // A put of a small trivially copyable value over an untagged one:
+    // rewritten in place when the shard can (docs/architecture.md).
+    std::uint64_t word = 0;
+    std::memcpy(&word, value, ops->in_place_bytes);
+    if (ns.shard_for(h, tenant).update_in_place(h, tenant, key, word,
+                                                static_cast<std::uint32_t>(charge), expire,
+                                                version)) {
+      return Status();
+    }
+  }
+  Entry* e = Entry::create(ops, ns.type_index, value, nullptr, tenant, key,
+                           static_cast<std::uint32_t>(charge), expire, version);
   // Without `out` the shard adopts the reference create() gave us.
   Status s = ns.shard_for(h, tenant).insert(h, e, options.tags, /*adopt=*/out == nullptr,
                                             if_epoch ? &ns.epoch : nullptr, if_epoch.value_or(0));

@@ -84,7 +84,7 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
   Entry* e = ::new (mem) Entry();
   if (in_slab) e->flags_ = kInSlab;
   e->type_ = ops ? type : 0;
-  e->expire_ = expire;
+  e->expire_ns_.store(expire.time_since_epoch().count(), std::memory_order_relaxed);
   e->tenant_ = tenant;
   e->version_ = version;
   e->key_len_ = static_cast<std::uint16_t>(key.size());
@@ -164,5 +164,8 @@ void unref(Entry* e) noexcept {
 const void* value_of(const Entry* e) noexcept { return entry_of(e)->value(); }
 const Status& error_of(const Entry* e) noexcept { return entry_of(e)->error(); }
 TimePoint expires_at(const Entry* e) noexcept { return entry_of(e)->expire(); }
+TimePoint read_in_place(const Entry* e, void* out, std::size_t n) noexcept {
+  return entry_of(e)->read_in_place(out, n);
+}
 
 }  // namespace callcache::internal

@@ -16,7 +16,13 @@
 // Synchronisation: everything a lock-free lookup reads (tenant, key, expiry,
 // version, the value type — which also says whether the entry is negative —
 // and the value) is fixed before the entry is published in a table and never
-// changes after. The queue links, the flags and the charge are read and
+// changes after — except in entries of in-place types (kInPlace<V>, at most
+// one 8-byte word), whose value word and expiry a put rewrites under the
+// shard's lock, as a seqlock: the top byte of `refs` counts such updates
+// (odd while one writes), and readers copy value and expiry with
+// read_in_place(), retrying when the count moved. Only while the shard holds
+// the sole reference: whoever holds another (a load storing its value, a
+// pin made into a reference) may read the value in place. The queue links, the flags and the charge are read and
 // written only under the owning shard's lock (the charge never changes
 // either), so they share bytes without atomics. `refs` and `freq` are
 // atomics touched on the hit path. The entry's memory stays valid for
@@ -26,6 +32,7 @@
 
 #include <atomic>
 #include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -34,6 +41,7 @@
 
 #include "callcache/internal/engine_access.h"
 #include "callcache/status.h"
+#include "spin_lock.h"
 
 namespace callcache::internal {
 
@@ -56,11 +64,18 @@ class Entry {
                        TenantId tenant, std::string_view key, std::uint32_t charge,
                        TimePoint expire, std::uint16_t version);
 
-  void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void unref() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  // References are counted in the low 24 bits of `refs_` (at most 2^24 - 1
+  // at once); the top 8 bits count updates in place (see above).
+  void ref() noexcept {
+    [[maybe_unused]] const std::uint32_t before = refs_.fetch_add(1, std::memory_order_relaxed);
+    assert((before & kRefMask) != kRefMask && "more than 2^24 - 1 references to one entry");
   }
-  std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_relaxed); }
+  void unref() noexcept {
+    if ((refs_.fetch_sub(1, std::memory_order_acq_rel) & kRefMask) == 1) destroy();
+  }
+  // Acquire: a holder's reads of the value happen before the count is seen
+  // to drop (update_in_place relies on it).
+  std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_acquire) & kRefMask; }
 
   std::string_view key() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), key_len_};
@@ -80,7 +95,41 @@ class Entry {
   // The value is a Status (a remembered failure). Fixed: lookups read it.
   bool negative() const noexcept { return type_ == 0; }
   std::uint16_t version() const noexcept { return version_; }
-  TimePoint expire() const noexcept { return expire_; }
+  TimePoint expire() const noexcept {
+    return TimePoint(Duration(expire_ns_.load(std::memory_order_relaxed)));
+  }
+
+  // Entries of in-place types only. Rewrites the value word (the value's
+  // bytes, zero-padded to 8) and the expiry. REQUIRES: the owning shard's
+  // lock held and refs() == 1 (the shard's own reference).
+  void update_in_place(std::uint64_t word, TimePoint expire) noexcept {
+    refs_.fetch_add(kUpdateOne, std::memory_order_relaxed);  // odd: being written
+    std::atomic_thread_fence(std::memory_order_release);
+    value_word().store(word, std::memory_order_relaxed);
+    expire_ns_.store(expire.time_since_epoch().count(), std::memory_order_relaxed);
+    refs_.fetch_add(kUpdateOne, std::memory_order_release);
+  }
+  // Entries of in-place types only. Copies the first `n` bytes of the value
+  // word into `out` and returns the expiry, as of one moment. Lock-free.
+  TimePoint read_in_place(void* out, std::size_t n) const noexcept {
+    for (int spins = 0;; ++spins) {
+      const std::uint32_t before = refs_.load(std::memory_order_acquire) & ~kRefMask;
+      if ((before & kUpdateOne) == 0) {
+        const std::uint64_t word = value_word().load(std::memory_order_relaxed);
+        const std::int64_t expire = expire_ns_.load(std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if ((refs_.load(std::memory_order_relaxed) & ~kRefMask) == before) {
+          std::memcpy(out, &word, n);
+          return TimePoint(Duration(expire));
+        }
+      }
+      if (spins < 64) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();  // the writer may have been preempted mid-update
+      }
+    }
+  }
 
   // Flags: writers only (the owning shard's lock held).
   bool has(Flag f) const noexcept { return flags_ & f; }
@@ -151,6 +200,14 @@ class Entry {
   }
 
   const ValueOps* ops() const noexcept;
+  // The value of an in-place type, accessed as one atomic word (the value
+  // object's bytes; ValueOps gives such types 8 bytes at 8-byte alignment).
+  std::atomic_ref<std::uint64_t> value_word() const noexcept {
+    return std::atomic_ref<std::uint64_t>(
+        *static_cast<std::uint64_t*>(const_cast<void*>(value())));
+  }
+  static constexpr std::uint32_t kRefMask = (std::uint32_t{1} << 24) - 1;
+  static constexpr std::uint32_t kUpdateOne = std::uint32_t{1} << 24;
   std::uint32_t out_of_line_charge() const noexcept;
   // Where the out-of-line charge is (create() and destroy() size the
   // allocation with it), given the end of the value.
@@ -176,9 +233,9 @@ class Entry {
 
   // 40 bytes: with a 16-byte key and an 8-byte value an entry is one 64-byte
   // slab slot.
-  TimePoint expire_{};
+  std::atomic<std::int64_t> expire_ns_{0};  // atomic: updates in place rewrite it
   TenantId tenant_{};
-  std::atomic<std::uint32_t> refs_{1};
+  std::atomic<std::uint32_t> refs_{1};  // references (low 24 bits), updates (top 8)
   std::uint16_t version_ = 0;  // low 16 bits of the namespace version at insert
   std::uint16_t key_len_ = 0;
   std::uint8_t type_ = 0;  // index into the type registry; 0 = negative entry

@@ -42,6 +42,7 @@ class TwoQueueStrategy {
   void promote(Entry*) noexcept {}
   void on_remove(Entry* e) noexcept { queues_.on_remove(e); }
   void on_replace(Entry* old, Entry* now) noexcept { queues_.on_replace(old, now); }
+  void on_update(Entry* e) noexcept { queues_.on_update(e); }
   Entry* next_victim() {
     follow();
     return queues_.next_victim();
@@ -236,6 +237,21 @@ class ShardImpl final : public Shard {
     enforce_bounds();
     retired_.collect();
     return Status();
+  }
+
+  bool update_in_place(std::uint64_t hash, TenantId tenant, std::string_view key,
+                       std::uint64_t word, std::uint32_t charge, TimePoint expire,
+                       std::uint16_t version) override {
+    std::lock_guard lock(mu_);
+    Entry* e = table_.find(hash, tenant, key);
+    if (!e || e->negative() || e->version() != version || e->has(Entry::kTagged) ||
+        e->charge() != charge || e->refs() != 1) {
+      return false;
+    }
+    bump(counters.updates);
+    e->update_in_place(word, expire);
+    strategy_.on_update(e);
+    return true;
   }
 
   bool erase(std::uint64_t hash, TenantId tenant, std::string_view key) override {

@@ -99,6 +99,16 @@ class Shard {
                         bool adopt, const std::atomic<std::uint64_t>* epoch = nullptr,
                         std::uint64_t expected = 0) = 0;
 
+  // A put of an in-place type (kInPlace<V>) as an update in place: rewrites
+  // the value word and expiry of the linked entry for (tenant, key) if it
+  // holds a value of namespace version `version` charged `charge` bytes, has
+  // no tags and no reference but the shard's. Counts an update and tells the
+  // strategy; allocates, relinks and retires nothing. False (nothing
+  // changed) when there is no such entry: the caller inserts a new one.
+  virtual bool update_in_place(std::uint64_t hash, TenantId tenant, std::string_view key,
+                               std::uint64_t word, std::uint32_t charge, TimePoint expire,
+                               std::uint16_t version) = 0;
+
   virtual bool erase(std::uint64_t hash, TenantId tenant, std::string_view key) = 0;
 
   // Removes every entry matching `pred`, counted under `cause`.

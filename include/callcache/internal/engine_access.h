@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "callcache/clock.h"
 #include "callcache/engine.h"
@@ -36,7 +37,23 @@ struct ValueOps {
   void (*destroy)(void* value) noexcept;
   // Move-constructs a value at `dst` (uninitialised) from the value at `src`.
   void (*move_construct)(void* dst, void* src) noexcept;
+  // sizeof(V) when values of this type are updated in place (kInPlace<V>),
+  // else 0. Such a value lives in an 8-byte word (size and align are 8).
+  std::uint8_t in_place_bytes;
 };
+
+// Value types whose entries a put updates in place instead of replacing
+// (docs/architecture.md, "Updates in place"): trivially copyable and at
+// most one 8-byte word. Ref<V> holds a copy of such a value rather than a
+// pin, since the entry's value can change after the lookup.
+template <class V>
+inline constexpr bool kInPlace =
+    std::is_trivially_copyable_v<V> && sizeof(V) <= 8 && alignof(V) <= 8;
+
+// Copies the value of an entry of an in-place type (its first `n` bytes)
+// into `out` and returns its expiry, both as of one moment: no update in
+// place is half-seen. Accepts pin handles. REQUIRES: e's type is in place.
+TimePoint read_in_place(const Entry* e, void* out, std::size_t n) noexcept;
 
 // Pins on entries handed out by lookups (each lookup result holds one). A
 // handle from EngineAccess::lookup may be a pin that is not a reference
