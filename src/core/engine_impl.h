@@ -31,7 +31,7 @@ struct NamespaceState {
   std::uint8_t type_index = 0;                // its registry index, set with ops
   std::mutex bind_mu;                         // serialises binding
   // Shared by the shards, so declared (and destroyed) before them.
-  LookupCounters lookups;                        // hits and misses of plain lookups
+  LookupCounters lookups;                        // plain lookups, updates in place
   std::unique_ptr<AdaptiveController> adaptive;  // kAdaptive only
   std::vector<std::unique_ptr<Shard>> shards;
   std::uint64_t shard_mask = 0;

@@ -82,7 +82,7 @@ Entry* Entry::create(const ValueOps* ops, std::uint8_t type, void* value, const 
   assert((reinterpret_cast<std::uintptr_t>(mem) & 7) == 0 &&
          (reinterpret_cast<std::uintptr_t>(mem) >> 47) == 0 && "prev()/next() keep 44 bits");
   Entry* e = ::new (mem) Entry();
-  if (in_slab) e->flags_ = kInSlab;
+  if (in_slab) e->set(kInSlab);
   e->type_ = ops ? type : 0;
   e->expire_ns_.store(expire.time_since_epoch().count(), std::memory_order_relaxed);
   e->tenant_ = tenant;

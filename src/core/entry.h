@@ -17,15 +17,17 @@
 // version, the value type — which also says whether the entry is negative —
 // and the value) is fixed before the entry is published in a table and never
 // changes after — except in entries of in-place types (kInPlace<V>, at most
-// one 8-byte word), whose value word and expiry a put rewrites under the
-// shard's lock, as a seqlock: the top byte of `refs` counts such updates
-// (odd while one writes), and readers copy value and expiry with
-// read_in_place(), retrying when the count moved. Only while the shard holds
-// the sole reference: whoever holds another (a load storing its value, a
-// pin made into a reference) may read the value in place. The queue links, the flags and the charge are read and
-// written only under the owning shard's lock (the charge never changes
-// either), so they share bytes without atomics. `refs` and `freq` are
-// atomics touched on the hit path. The entry's memory stays valid for
+// one 8-byte word), whose value word and expiry a put rewrites lock-free, as
+// a seqlock: the top byte of `refs` counts such updates (odd while one
+// writes; claiming an entry is a CAS that also checks the reference count),
+// and readers copy value and expiry with read_in_place(), retrying when the
+// count moved. Only while the shard holds the sole reference: whoever holds
+// another (a load storing its value, a pin made into a reference) may read
+// the value in place. The queue links are read and written only under the
+// owning shard's lock, so they share bytes without atomics; the charge
+// never changes. The flags are written under the lock too, but are atomic
+// bytes because an update in place reads kTagged and kLinked without it.
+// `refs` and `freq` are atomics touched on the hit path. The entry's memory stays valid for
 // lookups still reading it after it is unlinked: the shard keeps its
 // reference until a grace period has passed (reclaim.h).
 #pragma once
@@ -100,14 +102,32 @@ class Entry {
   }
 
   // Entries of in-place types only. Rewrites the value word (the value's
-  // bytes, zero-padded to 8) and the expiry. REQUIRES: the owning shard's
-  // lock held and refs() == 1 (the shard's own reference).
-  void update_in_place(std::uint64_t word, TimePoint expire) noexcept {
-    refs_.fetch_add(kUpdateOne, std::memory_order_relaxed);  // odd: being written
+  // bytes, zero-padded to 8) and the expiry, lock-free: claims the entry by
+  // making the update count odd, which succeeds only while the shard holds
+  // the sole reference and no other update is under way (it waits briefly
+  // for one). False, with nothing written, if it cannot claim the entry.
+  // REQUIRES: inside a ReadSection that found the entry (reclaim.h).
+  bool try_update_in_place(std::uint64_t word, TimePoint expire) noexcept {
+    std::uint32_t seen = refs_.load(std::memory_order_relaxed);
+    for (int spins = 0;; ++spins) {
+      if ((seen & kRefMask) != 1) return false;
+      if (seen & kUpdateOne) {  // another update is writing
+        if (spins == 64) return false;
+        cpu_relax();
+        seen = refs_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // Acquire: a released reference's reads of the value come first.
+      if (refs_.compare_exchange_weak(seen, seen + kUpdateOne, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+        break;
+      }
+    }
     std::atomic_thread_fence(std::memory_order_release);
     value_word().store(word, std::memory_order_relaxed);
     expire_ns_.store(expire.time_since_epoch().count(), std::memory_order_relaxed);
-    refs_.fetch_add(kUpdateOne, std::memory_order_release);
+    refs_.fetch_add(kUpdateOne, std::memory_order_release);  // even: done
+    return true;
   }
   // Entries of in-place types only. Copies the first `n` bytes of the value
   // word into `out` and returns the expiry, as of one moment. Lock-free.
@@ -132,12 +152,15 @@ class Entry {
   }
 
   // Flags: writers only (the owning shard's lock held).
-  bool has(Flag f) const noexcept { return flags_ & f; }
-  void set(Flag f) noexcept { flags_ = static_cast<std::uint8_t>(flags_ | f); }
-  void clear(Flag f) noexcept { flags_ = static_cast<std::uint8_t>(flags_ & ~f); }
+  // Atomic bytes, relaxed: written under the lock, but read lock-free by
+  // updates in place (kTagged, set before the entry is published, and
+  // kLinked), which the lock does not order.
+  bool has(Flag f) const noexcept { return flags_.load(std::memory_order_relaxed) & f; }
+  void set(Flag f) noexcept { store_flags(static_cast<std::uint8_t>(flags() | f)); }
+  void clear(Flag f) noexcept { store_flags(static_cast<std::uint8_t>(flags() & ~f)); }
   // Sets the flags in `mask` as they are on `from`.
   void copy_flags(const Entry& from, std::uint8_t mask) noexcept {
-    flags_ = static_cast<std::uint8_t>((flags_ & ~mask) | (from.flags_ & mask));
+    store_flags(static_cast<std::uint8_t>((flags() & ~mask) | (from.flags() & mask)));
   }
 
   // Hits since the eviction strategy last looked, saturating at 3 (S3-FIFO's
@@ -200,6 +223,8 @@ class Entry {
   }
 
   const ValueOps* ops() const noexcept;
+  std::uint8_t flags() const noexcept { return flags_.load(std::memory_order_relaxed); }
+  void store_flags(std::uint8_t f) noexcept { flags_.store(f, std::memory_order_relaxed); }
   // The value of an in-place type, accessed as one atomic word (the value
   // object's bytes; ValueOps gives such types 8 bytes at 8-byte alignment).
   std::atomic_ref<std::uint64_t> value_word() const noexcept {
@@ -240,7 +265,7 @@ class Entry {
   std::uint16_t key_len_ = 0;
   std::uint8_t type_ = 0;  // index into the type registry; 0 = negative entry
   std::atomic<std::uint8_t> freq_{0};
-  std::uint8_t flags_ = 0;
+  std::atomic<std::uint8_t> flags_{0};
   unsigned char links_[11] = {};  // prev and next (see prev())
   std::uint16_t charge_ = 0;      // kChargeOutOfLine: see charge()
 };

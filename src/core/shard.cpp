@@ -195,12 +195,12 @@ class ShardImpl final : public Shard {
       bump(counters.updates);
       if (!adopt) e->ref();  // the shard's reference
       e->set(Entry::kLinked);
+      if (!tags.empty()) add_tags(e, tags);  // before publishing: see update_in_place
       table_.replace_at(found, hash, e);
       strategy_.on_replace(old, e);
       bytes_.store(bytes_.load(std::memory_order_relaxed) - old->charge() + charge,
                    std::memory_order_relaxed);
       if (old->has(Entry::kTagged)) remove_tags(old);
-      if (!tags.empty()) add_tags(e, tags);
       old->clear(Entry::kLinked);
       retire(old);
       enforce_bounds();
@@ -226,6 +226,7 @@ class ShardImpl final : public Shard {
     }
     if (!adopt) e->ref();  // the shard's reference
     e->set(Entry::kLinked);
+    if (!tags.empty()) add_tags(e, tags);  // before publishing: see update_in_place
     table_.insert(hash, e);
     while (Table::Array* old_slots = table_.take_replaced())
       retired_.retire(old_slots, &Table::free_array);
@@ -233,7 +234,6 @@ class ShardImpl final : public Shard {
     entries_.store(entries_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     bytes_.store(bytes_.load(std::memory_order_relaxed) + charge, std::memory_order_relaxed);
     if (limits_.max_per_tenant) ++tenant_counts_[e->tenant().value];
-    if (!tags.empty()) add_tags(e, tags);
     enforce_bounds();
     retired_.collect();
     return Status();
@@ -242,15 +242,21 @@ class ShardImpl final : public Shard {
   bool update_in_place(std::uint64_t hash, TenantId tenant, std::string_view key,
                        std::uint64_t word, std::uint32_t charge, TimePoint expire,
                        std::uint16_t version) override {
-    std::lock_guard lock(mu_);
+    ReadSection section;
     Entry* e = table_.find(hash, tenant, key);
-    if (!e || e->negative() || e->version() != version || e->has(Entry::kTagged) ||
-        e->charge() != charge || e->refs() != 1) {
+    // Type, version, charge and kTagged are fixed before an entry is published.
+    if (!e || e->negative() || e->version() != version || e->charge() != charge ||
+        e->has(Entry::kTagged) || !e->has(Entry::kLinked) ||
+        !e->try_update_in_place(word, expire)) {
       return false;
     }
-    bump(counters.updates);
-    e->update_in_place(word, expire);
-    strategy_.on_update(e);
+    // An update is a use, as in on_replace.
+    if constexpr (Strategy::kBuffersHits) {
+      buffer_hit(section.record().index, e, hash);
+    } else {
+      e->touch();
+    }
+    context_.lookups->add(kInPlaceUpdateCount);
     return true;
   }
 

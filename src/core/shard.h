@@ -57,13 +57,13 @@ struct LookupContext {
   Duration refresh_ahead;
 };
 
-// Lookup counters kept per namespace, in per-thread lanes.
-enum LookupCounter : std::size_t { kHitCount = 0, kMissCount = 1 };
-using LookupCounters = StripedCounters<2>;
+// Lookup and lock-free update counters kept per namespace, in per-thread lanes.
+enum LookupCounter : std::size_t { kHitCount = 0, kMissCount = 1, kInPlaceUpdateCount = 2 };
+using LookupCounters = StripedCounters<3>;
 
 // What a shard shares with its namespace. Both outlive the shard.
 struct ShardContext {
-  LookupCounters* lookups = nullptr;       // hits and misses of counted lookups
+  LookupCounters* lookups = nullptr;       // counted lookups, updates in place
   AdaptiveController* adaptive = nullptr;  // kAdaptive: the namespace's decision
 };
 
@@ -99,12 +99,15 @@ class Shard {
                         bool adopt, const std::atomic<std::uint64_t>* epoch = nullptr,
                         std::uint64_t expected = 0) = 0;
 
-  // A put of an in-place type (kInPlace<V>) as an update in place: rewrites
-  // the value word and expiry of the linked entry for (tenant, key) if it
-  // holds a value of namespace version `version` charged `charge` bytes, has
-  // no tags and no reference but the shard's. Counts an update and tells the
-  // strategy; allocates, relinks and retires nothing. False (nothing
-  // changed) when there is no such entry: the caller inserts a new one.
+  // A put of an in-place type (kInPlace<V>) as an update in place, lock-free:
+  // rewrites the value word and expiry of the linked entry for (tenant, key)
+  // if it holds a value of namespace version `version` charged `charge`
+  // bytes, has no tags and no reference but the shard's (Entry::
+  // try_update_in_place). Counts an update and a use of the entry;
+  // allocates, relinks and retires nothing. False (nothing changed) when
+  // there is no such entry: the caller inserts a new one under the lock.
+  // An update racing a removal of the entry may land in the removed entry:
+  // it then counts as done before the removal (as if evicted right after).
   virtual bool update_in_place(std::uint64_t hash, TenantId tenant, std::string_view key,
                                std::uint64_t word, std::uint32_t charge, TimePoint expire,
                                std::uint16_t version) = 0;

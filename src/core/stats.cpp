@@ -227,6 +227,7 @@ StatsSnapshot Engine::stats() const {
       s.entries += shard->entries();
       s.bytes += shard->bytes();
     }
+    s.updates += ns.lookups.load(internal::kInPlaceUpdateCount);
     s.hits += ns.lookups.load(internal::kHitCount);
     s.misses += ns.lookups.load(internal::kMissCount);
     auto ev = [&](internal::LoadEvent e) {
