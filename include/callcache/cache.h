@@ -90,6 +90,11 @@ class Ref<V> {
     std::array<unsigned char, sizeof(V)> bytes;
     const TimePoint expires = internal::read_in_place(e, bytes.data(), sizeof(V));
     internal::unref(e);
+    return of_bytes(bytes, expires);
+  }
+  // From a value's bytes copied out of an entry (for the library's own fronts).
+  static Ref of_bytes(const std::array<unsigned char, sizeof(V)>& bytes,
+                      TimePoint expires) noexcept {
     return Ref(std::bit_cast<V>(bytes), expires);
   }
 
@@ -274,6 +279,13 @@ class Cache {
   // The fresh value for (tenant, key), or nullopt (miss, expired, or a
   // remembered failure). Never blocks on a load.
   std::optional<Ref<V>> get(TenantId tenant, std::string_view key) const {
+    if constexpr (internal::kInPlace<V>) {
+      std::array<unsigned char, sizeof(V)> bytes;
+      auto expires =
+          internal::EngineAccess::lookup_copy(*engine_, ns_, tenant, key, bytes.data(), sizeof(V));
+      if (!expires) return std::nullopt;
+      return Ref<V>::of_bytes(bytes, *expires);
+    }
     internal::Entry* e = internal::EngineAccess::lookup(*engine_, ns_, tenant, key);
     if (!e) return std::nullopt;
     return Ref<V>::adopt(e);

@@ -135,7 +135,7 @@ class ShardImpl final : public Shard {
   }
 
   Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key, const LookupContext& ctx,
-              bool count, Freshness* freshness, bool pin_slot) override {
+              bool count, Freshness* freshness, bool pin_slot, InPlaceCopy* copy) override {
     Entry* e;
     Entry* handle = nullptr;
     Freshness f = Freshness::kMiss;
@@ -147,8 +147,11 @@ class ShardImpl final : public Shard {
         // Safe without a lock: the shard's own reference is only dropped a
         // grace period after the entry leaves the table, and not while a pin
         // slot holds it.
-        std::atomic<void*>* slot = pin_slot ? try_pin(section.record(), e) : nullptr;
-        if (slot) {
+        std::atomic<void*>* slot = nullptr;
+        if (copy) {
+          copy->expires = e->read_in_place(copy->out, copy->n);
+          handle = e;  // not pinned: the caller only tests it
+        } else if (pin_slot && (slot = try_pin(section.record(), e))) {
           handle = pin_handle(slot);
         } else {
           e->ref();

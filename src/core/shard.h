@@ -74,6 +74,14 @@ struct alignas(64) ShardCounters {
   std::atomic<std::uint64_t> expirations{0};
 };
 
+// Where find() copies the value of an in-place type (kInPlace<V>) instead of
+// pinning the entry.
+struct InPlaceCopy {
+  void* out;  // the value's first `n` bytes go here
+  std::size_t n;
+  TimePoint expires;  // set with the copy
+};
+
 class Shard {
  public:
   virtual ~Shard() = default;
@@ -83,10 +91,13 @@ class Shard {
   // usable by the loading layer and reports its freshness. The result is
   // pinned (caller unrefs): with `pin_slot`, in a free pin slot of the
   // calling thread's reader record when there is one (the result is then a
-  // pin handle, entry.h), else by a reference. Lock-free.
+  // pin handle, entry.h), else by a reference. With `copy` (entries of
+  // in-place types) the value and its expiry are copied into *copy instead
+  // and nothing is pinned: the result then only says hit (non-null) or
+  // miss. Lock-free.
   virtual Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key,
                       const LookupContext& ctx, bool count, Freshness* freshness,
-                      bool pin_slot = false) = 0;
+                      bool pin_slot = false, InPlaceCopy* copy = nullptr) = 0;
 
   // Links `e` (created by the caller), replacing any entry with the same
   // identity, then evicts down to the bounds. The shard's reference is the

@@ -106,6 +106,12 @@ class EngineAccess {
   // no cache line another thread reads.
   static Entry* lookup(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key);
 
+  // lookup() for in-place types (kInPlace<V>): copies a fresh value's first
+  // `n` bytes into `out` and returns its expiry, or nullopt. Counts a hit or
+  // a miss; pins nothing.
+  static std::optional<TimePoint> lookup_copy(Engine& engine, NamespaceId ns, TenantId tenant,
+                                              std::string_view key, void* out, std::size_t n);
+
   // Like lookup, but also returns stale, refresh-due and negative entries,
   // saying which. Counts nothing (the loading layer counts).
   static Entry* lookup_for_load(Engine& engine, NamespaceId ns, TenantId tenant,
