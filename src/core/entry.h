@@ -227,9 +227,12 @@ class Entry {
   void store_flags(std::uint8_t f) noexcept { flags_.store(f, std::memory_order_relaxed); }
   // The value of an in-place type, accessed as one atomic word (the value
   // object's bytes; ValueOps gives such types 8 bytes at 8-byte alignment).
+  // Its offset needs no type lookup: an 8-byte word, 8-byte aligned, after
+  // the key (as value_offset() computes for such a type).
   std::atomic_ref<std::uint64_t> value_word() const noexcept {
-    return std::atomic_ref<std::uint64_t>(
-        *static_cast<std::uint64_t*>(const_cast<void*>(value())));
+    const std::size_t at = (sizeof(Entry) + key_len_ + 7) & ~std::size_t{7};
+    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(
+        const_cast<char*>(reinterpret_cast<const char*>(this)) + at));
   }
   static constexpr std::uint32_t kRefMask = (std::uint32_t{1} << 24) - 1;
   static constexpr std::uint32_t kUpdateOne = std::uint32_t{1} << 24;
