@@ -11,7 +11,9 @@
 // with atomic loads and pins the entry in a slot of the calling thread's own
 // record, so a hit on a hot key writes no cache line other threads use;
 // eviction order learns of hits lazily (LRU namespaces from per-thread
-// batches). Writes to a shard serialise on its lock.
+// batches). Writes to a shard serialise on its lock, except a put of a
+// small trivially copyable value over an untagged one, which rewrites the
+// entry in place without it (callcache/cache.h).
 //
 // Ownership: the Engine owns its entries. A pinned entry (a Ref<V>) stays
 // valid after eviction, invalidation and shutdown until the last pin drops;
