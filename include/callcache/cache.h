@@ -87,14 +87,15 @@ class Ref<V> {
 
   // Copies out of an already pinned entry and releases the pin.
   static Ref adopt(internal::Entry* e) noexcept {
-    std::array<unsigned char, sizeof(V)> bytes;
-    const TimePoint expires = internal::read_in_place(e, bytes.data(), sizeof(V));
+    std::uint64_t word;
+    const TimePoint expires = internal::read_in_place(e, &word);
     internal::unref(e);
-    return of_bytes(bytes, expires);
+    return of_word(word, expires);
   }
-  // From a value's bytes copied out of an entry (for the library's own fronts).
-  static Ref of_bytes(const std::array<unsigned char, sizeof(V)>& bytes,
-                      TimePoint expires) noexcept {
+  // From the value word copied out of an entry (for the library's own fronts).
+  static Ref of_word(std::uint64_t word, TimePoint expires) noexcept {
+    std::array<unsigned char, sizeof(V)> bytes;
+    std::memcpy(bytes.data(), &word, sizeof(V));
     return Ref(std::bit_cast<V>(bytes), expires);
   }
 
@@ -280,11 +281,12 @@ class Cache {
   // remembered failure). Never blocks on a load.
   std::optional<Ref<V>> get(TenantId tenant, std::string_view key) const {
     if constexpr (internal::kInPlace<V>) {
-      std::array<unsigned char, sizeof(V)> bytes;
-      auto expires =
-          internal::EngineAccess::lookup_copy(*engine_, ns_, tenant, key, bytes.data(), sizeof(V));
-      if (!expires) return std::nullopt;
-      return Ref<V>::of_bytes(bytes, *expires);
+      std::uint64_t word;
+      TimePoint expires;
+      if (!internal::EngineAccess::lookup_copy(*engine_, ns_, tenant, key, &word, &expires)) {
+        return std::nullopt;
+      }
+      return Ref<V>::of_word(word, expires);
     }
     internal::Entry* e = internal::EngineAccess::lookup(*engine_, ns_, tenant, key);
     if (!e) return std::nullopt;

@@ -232,19 +232,16 @@ Entry* internal::EngineAccess::lookup(Engine& engine, NamespaceId id, TenantId t
                                       /*pin_slot=*/true);
 }
 
-std::optional<TimePoint> internal::EngineAccess::lookup_copy(Engine& engine, NamespaceId id,
-                                                            TenantId tenant, std::string_view key,
-                                                            void* out, std::size_t n) {
+bool internal::EngineAccess::lookup_copy(Engine& engine, NamespaceId id, TenantId tenant,
+                                         std::string_view key, std::uint64_t* word,
+                                         TimePoint* expires) {
   EngineImpl& impl = *engine.impl_;
   NamespaceState& ns = *impl.namespaces[id.index];
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
-  internal::InPlaceCopy copy{out, n, {}};
-  if (!ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr,
-                                    /*pin_slot=*/false, &copy)) {
-    return std::nullopt;
-  }
-  return copy.expires;
+  internal::InPlaceCopy copy{word, expires};
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr,
+                                      /*pin_slot=*/false, &copy) != nullptr;
 }
 
 Entry* internal::EngineAccess::lookup_for_load(Engine& engine, NamespaceId id, TenantId tenant,

@@ -164,8 +164,8 @@ void unref(Entry* e) noexcept {
 const void* value_of(const Entry* e) noexcept { return entry_of(e)->value(); }
 const Status& error_of(const Entry* e) noexcept { return entry_of(e)->error(); }
 TimePoint expires_at(const Entry* e) noexcept { return entry_of(e)->expire(); }
-TimePoint read_in_place(const Entry* e, void* out, std::size_t n) noexcept {
-  return entry_of(e)->read_in_place(out, n);
+TimePoint read_in_place(const Entry* e, std::uint64_t* word) noexcept {
+  return entry_of(e)->read_in_place(word);
 }
 
 }  // namespace callcache::internal

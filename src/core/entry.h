@@ -129,9 +129,9 @@ class Entry {
     refs_.fetch_add(kUpdateOne, std::memory_order_release);  // even: done
     return true;
   }
-  // Entries of in-place types only. Copies the first `n` bytes of the value
-  // word into `out` and returns the expiry, as of one moment. Lock-free.
-  TimePoint read_in_place(void* out, std::size_t n) const noexcept {
+  // Entries of in-place types only. Copies the value word into *out and
+  // returns the expiry, as of one moment. Lock-free.
+  TimePoint read_in_place(std::uint64_t* out) const noexcept {
     for (int spins = 0;; ++spins) {
       const std::uint32_t before = refs_.load(std::memory_order_acquire) & ~kRefMask;
       if ((before & kUpdateOne) == 0) {
@@ -139,7 +139,7 @@ class Entry {
         const std::int64_t expire = expire_ns_.load(std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_acquire);
         if ((refs_.load(std::memory_order_relaxed) & ~kRefMask) == before) {
-          std::memcpy(out, &word, n);
+          *out = word;
           return TimePoint(Duration(expire));
         }
       }

@@ -147,7 +147,7 @@ TEST_F(InPlace, TaggedHeldNegativeStaleVersionAndRechargedEntriesAreReplaced) {
   ASSERT_TRUE(cache.put(t, "k", 16).ok());
   EXPECT_NE(internal::value_of(held), where(*engine, cache, "k"));
   std::uint64_t old = 0;
-  internal::read_in_place(held, &old, sizeof old);
+  internal::read_in_place(held, &old);
   EXPECT_EQ(old, 16u);
   EXPECT_EQ(*static_cast<const std::uint64_t*>(internal::value_of(held)), 16u);
   internal::unref(held);

@@ -102,7 +102,9 @@ inline bool readers_fence() noexcept {
 
 class ReadSection {
  public:
-  ReadSection() noexcept : r_(my_reader_record()) {
+  // Always inlined: a lookup is a few hundred instructions, and a call here
+  // measurably adds to it once the caller grows past the inliner's budget.
+  [[gnu::always_inline]] ReadSection() noexcept : r_(my_reader_record()) {
     if (r_.depth++ == 0) {
       const std::uint64_t s = r_.seq.load(std::memory_order_relaxed) + 1;
       if (readers_fence()) {
@@ -113,7 +115,7 @@ class ReadSection {
       }
     }
   }
-  ~ReadSection() {
+  [[gnu::always_inline]] ~ReadSection() {
     if (--r_.depth == 0)
       r_.seq.store(r_.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }

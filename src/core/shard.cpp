@@ -149,7 +149,7 @@ class ShardImpl final : public Shard {
         // slot holds it.
         std::atomic<void*>* slot = nullptr;
         if (copy) {
-          copy->expires = e->read_in_place(copy->out, copy->n);
+          *copy->expires = e->read_in_place(copy->word);
           handle = e;  // not pinned: the caller only tests it
         } else if (pin_slot && (slot = try_pin(section.record(), e))) {
           handle = pin_handle(slot);

@@ -77,9 +77,8 @@ struct alignas(64) ShardCounters {
 // Where find() copies the value of an in-place type (kInPlace<V>) instead of
 // pinning the entry.
 struct InPlaceCopy {
-  void* out;  // the value's first `n` bytes go here
-  std::size_t n;
-  TimePoint expires;  // set with the copy
+  std::uint64_t* word;  // the value word
+  TimePoint* expires;   // and its expiry
 };
 
 class Shard {

@@ -50,10 +50,11 @@ template <class V>
 inline constexpr bool kInPlace =
     std::is_trivially_copyable_v<V> && sizeof(V) <= 8 && alignof(V) <= 8;
 
-// Copies the value of an entry of an in-place type (its first `n` bytes)
-// into `out` and returns its expiry, both as of one moment: no update in
-// place is half-seen. Accepts pin handles. REQUIRES: e's type is in place.
-TimePoint read_in_place(const Entry* e, void* out, std::size_t n) noexcept;
+// Copies the value word of an entry of an in-place type (the value's bytes
+// first) into *word and returns its expiry, both as of one moment: no
+// update in place is half-seen. Accepts pin handles. REQUIRES: e's type is
+// in place.
+TimePoint read_in_place(const Entry* e, std::uint64_t* word) noexcept;
 
 // Pins on entries handed out by lookups (each lookup result holds one). A
 // handle from EngineAccess::lookup may be a pin that is not a reference
@@ -106,11 +107,11 @@ class EngineAccess {
   // no cache line another thread reads.
   static Entry* lookup(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key);
 
-  // lookup() for in-place types (kInPlace<V>): copies a fresh value's first
-  // `n` bytes into `out` and returns its expiry, or nullopt. Counts a hit or
-  // a miss; pins nothing.
-  static std::optional<TimePoint> lookup_copy(Engine& engine, NamespaceId ns, TenantId tenant,
-                                              std::string_view key, void* out, std::size_t n);
+  // lookup() for in-place types (kInPlace<V>): copies a fresh value's word
+  // into *word and its expiry into *expires, or returns false. Counts a hit
+  // or a miss; pins nothing.
+  static bool lookup_copy(Engine& engine, NamespaceId ns, TenantId tenant, std::string_view key,
+                          std::uint64_t* word, TimePoint* expires);
 
   // Like lookup, but also returns stale, refresh-due and negative entries,
   // saying which. Counts nothing (the loading layer counts).
