@@ -208,9 +208,10 @@ TEST_F(InPlace, ReadersSeeWholeValuesWithTheirOwnExpiry) {
   auto ttl_of = [](std::uint32_t i) { return std::chrono::seconds(i % 5 + 1); };
   constexpr int kKeys = 4;
   constexpr std::uint32_t kPuts = 20000;
-  std::atomic<int> writing{2};
+  std::atomic<int> writing{2}, readers_ready{0};
   std::atomic<std::uint64_t> bad{0}, reads{0};
   auto writer = [&](std::uint32_t first, bool mixed) {
+    while (readers_ready.load() < 2) std::this_thread::yield();  // race readers, not an empty room
     for (std::uint32_t i = first; i < first + kPuts; ++i) {
       PutOptions o;
       o.ttl = ttl_of(i);
@@ -222,6 +223,7 @@ TEST_F(InPlace, ReadersSeeWholeValuesWithTheirOwnExpiry) {
     writing.fetch_sub(1);
   };
   auto reader = [&] {
+    readers_ready.fetch_add(1);
     while (writing.load() > 0) {
       for (int k = 0; k < kKeys; ++k) {
         auto got = cache.get(TenantId{1}, "k" + std::to_string(k));
