@@ -27,9 +27,9 @@
 // owning shard's lock, so they share bytes without atomics; the charge
 // never changes. The flags are written under the lock too, but are atomic
 // bytes because an update in place reads kTagged and kLinked without it.
-// `refs` and `freq` are atomics touched on the hit path. The entry's memory stays valid for
-// lookups still reading it after it is unlinked: the shard keeps its
-// reference until a grace period has passed (reclaim.h).
+// `refs` and `freq` are atomics touched on the hit path. The entry's memory
+// stays valid for lookups still reading it after it is unlinked: the shard
+// keeps its reference until a grace period has passed (reclaim.h).
 #pragma once
 
 #include <atomic>
@@ -40,6 +40,7 @@
 #include <cstring>
 #include <new>
 #include <string_view>
+#include <thread>
 
 #include "callcache/internal/engine_access.h"
 #include "callcache/status.h"
@@ -75,9 +76,7 @@ class Entry {
   void unref() noexcept {
     if ((refs_.fetch_sub(1, std::memory_order_acq_rel) & kRefMask) == 1) destroy();
   }
-  // Acquire: a holder's reads of the value happen before the count is seen
-  // to drop (update_in_place relies on it).
-  std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_acquire) & kRefMask; }
+  std::uint32_t refs() const noexcept { return refs_.load(std::memory_order_relaxed) & kRefMask; }
 
   std::string_view key() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), key_len_};
@@ -88,9 +87,9 @@ class Entry {
   const Status& error() const noexcept { return *static_cast<const Status*>(value()); }
 
   TenantId tenant() const noexcept { return tenant_; }
-  // Writers only (the owning shard's lock held). Charges of 65535 and more
-  // are kept in 4 bytes after the value: values that large are rare and the
-  // 4 bytes are nothing beside them.
+  // Fixed at create(). Charges of 65535 and more are kept in 4 bytes after
+  // the value: values that large are rare and the 4 bytes are nothing beside
+  // them.
   std::uint32_t charge() const noexcept {
     return charge_ != kChargeOutOfLine ? charge_ : out_of_line_charge();
   }
@@ -151,10 +150,9 @@ class Entry {
     }
   }
 
-  // Flags: writers only (the owning shard's lock held).
-  // Atomic bytes, relaxed: written under the lock, but read lock-free by
-  // updates in place (kTagged, set before the entry is published, and
-  // kLinked), which the lock does not order.
+  // Flags: written only under the owning shard's lock. Atomic bytes, relaxed,
+  // because updates in place read kTagged (set before the entry is
+  // published) and kLinked without the lock.
   bool has(Flag f) const noexcept { return flags_.load(std::memory_order_relaxed) & f; }
   void set(Flag f) noexcept { store_flags(static_cast<std::uint8_t>(flags() | f)); }
   void clear(Flag f) noexcept { store_flags(static_cast<std::uint8_t>(flags() & ~f)); }

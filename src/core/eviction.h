@@ -32,7 +32,6 @@ concept EvictionStrategy = requires(S s, Entry* e, std::uint64_t hash, TenantId 
   { s.victim_of(t) } -> std::same_as<Entry*>;   // t's least valuable entry
   s.on_evict(e, hash);                          // e was chosen by next_victim and is leaving
   s.on_replace(e, e);  // a new value takes over an entry's place (an update)
-  s.on_update(e);      // e's value was rewritten in place (an update)
 };
 
 // Intrusive doubly linked list through Node::prev()/next(), set_prev(),
@@ -122,7 +121,6 @@ class LruStrategy {
     list_.replace(old, now);
     promote(now);
   }
-  void on_update(Entry* e) noexcept { promote(e); }
   Entry* next_victim() noexcept { return list_.tail(); }
   Entry* victim_of(TenantId t) const noexcept {
     for (Entry* e = list_.tail(); e; e = e->prev()) {

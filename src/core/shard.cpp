@@ -42,7 +42,6 @@ class TwoQueueStrategy {
   void promote(Entry*) noexcept {}
   void on_remove(Entry* e) noexcept { queues_.on_remove(e); }
   void on_replace(Entry* old, Entry* now) noexcept { queues_.on_replace(old, now); }
-  void on_update(Entry* e) noexcept { queues_.on_update(e); }
   Entry* next_victim() {
     follow();
     return queues_.next_victim();

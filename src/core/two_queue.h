@@ -240,10 +240,6 @@ class TwoQueue {
     now->set_freq(static_cast<std::uint8_t>(std::min(old->freq() + 1, 3)));  // old's, touched
     list_of(old).replace(old, now);
   }
-  // An update in place: counted as a hit, like on_replace; the place stays.
-  void on_update(Node* e) noexcept {
-    e->set_freq(static_cast<std::uint8_t>(std::min(e->freq() + 1, 3)));
-  }
 
   // Whom to evict next (left in its queue: the owner calls on_evict, then
   // on_remove). May move other nodes between queues on the way.
