@@ -222,36 +222,39 @@ Result<NamespaceId> internal::EngineAccess::bind(Engine& engine, std::string_vie
   return id;
 }
 
-Entry* internal::EngineAccess::lookup(Engine& engine, NamespaceId id, TenantId tenant,
-                                      std::string_view key) {
-  EngineImpl& impl = *engine.impl_;
+namespace {
+
+// The lookups' shared part: the key's shard in namespace `id`, and its find().
+Entry* find_key(EngineImpl& impl, NamespaceId id, TenantId tenant, std::string_view key,
+                bool count, internal::Freshness* freshness, bool pin_slot,
+                internal::InPlaceCopy* copy = nullptr) {
   NamespaceState& ns = *impl.namespaces[id.index];
   tenant = ns.effective(tenant);
   const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr,
-                                      /*pin_slot=*/true);
+  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), count, freshness,
+                                      pin_slot, copy);
+}
+
+}  // namespace
+
+Entry* internal::EngineAccess::lookup(Engine& engine, NamespaceId id, TenantId tenant,
+                                      std::string_view key) {
+  return find_key(*engine.impl_, id, tenant, key, /*count=*/true, nullptr, /*pin_slot=*/true);
 }
 
 bool internal::EngineAccess::lookup_copy(Engine& engine, NamespaceId id, TenantId tenant,
                                          std::string_view key, std::uint64_t* word,
                                          TimePoint* expires) {
-  EngineImpl& impl = *engine.impl_;
-  NamespaceState& ns = *impl.namespaces[id.index];
-  tenant = ns.effective(tenant);
-  const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
   internal::InPlaceCopy copy{word, expires};
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/true, nullptr,
-                                      /*pin_slot=*/false, &copy) != nullptr;
+  return find_key(*engine.impl_, id, tenant, key, /*count=*/true, nullptr, /*pin_slot=*/false,
+                  &copy) != nullptr;
 }
 
 Entry* internal::EngineAccess::lookup_for_load(Engine& engine, NamespaceId id, TenantId tenant,
                                                std::string_view key,
                                                internal::Freshness* freshness) {
-  EngineImpl& impl = *engine.impl_;
-  NamespaceState& ns = *impl.namespaces[id.index];
-  tenant = ns.effective(tenant);
-  const std::uint64_t h = internal::hash_key(impl.options.seed, tenant.value, key);
-  return ns.shard_for(h, tenant).find(h, tenant, key, impl.context(ns), /*count=*/false, freshness);
+  return find_key(*engine.impl_, id, tenant, key, /*count=*/false, freshness,
+                  /*pin_slot=*/false);
 }
 
 namespace {
