@@ -173,28 +173,47 @@ std::vector<void*> pinned_now() {
 SpinMutex g_orphans_mu;  // trivially destructible: usable during static destruction
 std::vector<RetireList::Item>* g_orphans = nullptr;  // guarded by g_orphans_mu; never freed
 
+// Pin releases while orphans exist. A release whose free_orphans() finds the
+// lock taken leaves its entry to the holder, which may have scanned the pins
+// before that release: the holder counts releases and scans again.
+std::atomic<std::uint64_t> g_orphan_releases{0};
+
 void free_orphans() noexcept {
-  if (!g_orphans_mu.try_lock()) return;
-  std::lock_guard lock(g_orphans_mu, std::adopt_lock);
-  if (!g_orphans) return;
-  const std::vector<void*> pinned = pinned_now();
-  std::vector<RetireList::Item> keep;
-  for (const RetireList::Item& it : *g_orphans) {
-    if (std::binary_search(pinned.begin(), pinned.end(), it.p)) {
-      keep.push_back(it);
-    } else {
-      it.f(it.p);
+  for (;;) {
+    if (!g_orphans_mu.try_lock()) return;  // the holder scans again (below)
+    const std::uint64_t seen = g_orphan_releases.load(std::memory_order_acquire);
+    bool left = false;
+    if (g_orphans) {
+      const std::vector<void*> pinned = pinned_now();
+      std::vector<RetireList::Item> keep;
+      for (const RetireList::Item& it : *g_orphans) {
+        if (std::binary_search(pinned.begin(), pinned.end(), it.p)) {
+          keep.push_back(it);
+        } else {
+          it.f(it.p);
+        }
+      }
+      g_orphans->swap(keep);
+      left = !g_orphans->empty();
+      g_have_orphans.store(left, std::memory_order_relaxed);
     }
+    g_orphans_mu.unlock();
+    // With the fence in release_pin: either that release's try_lock sees the
+    // lock free, or this load sees its count.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!left || g_orphan_releases.load(std::memory_order_acquire) == seen) return;
   }
-  g_orphans->swap(keep);
-  g_have_orphans.store(!g_orphans->empty(), std::memory_order_relaxed);
 }
 
 }  // namespace
 
 void release_pin(std::atomic<void*>* slot) noexcept {
   slot->store(nullptr, std::memory_order_release);
-  if (g_have_orphans.load(std::memory_order_relaxed)) free_orphans();
+  if (g_have_orphans.load(std::memory_order_relaxed)) {
+    g_orphan_releases.fetch_add(1, std::memory_order_release);  // the cleared slot first
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    free_orphans();
+  }
 }
 
 // ---- RetireList ---------------------------------------------------------------
