@@ -144,6 +144,7 @@ TEST_F(InPlace, TaggedHeldNegativeStaleVersionAndRechargedEntriesAreReplaced) {
   ASSERT_NE(pinned, nullptr);
   internal::Entry* held = internal::share(pinned);
   internal::unref(pinned);
+  clock.advance(1s);  // a new expiry: the put changes the entry
   ASSERT_TRUE(cache.put(t, "k", 16).ok());
   EXPECT_NE(internal::value_of(held), where(*engine, cache, "k"));
   std::uint64_t old = 0;
@@ -169,6 +170,43 @@ TEST_F(InPlace, TaggedHeldNegativeStaleVersionAndRechargedEntriesAreReplaced) {
                   .ok());
   ASSERT_TRUE(cache.put(t, "neg", 8).ok());
   EXPECT_EQ(**cache.get(t, "neg"), 8u);
+}
+
+TEST_F(InPlace, PutThatChangesNothingWritesNothing) {
+  auto engine = make(policy(10));
+  auto cache = Cache<std::uint64_t>::open(*engine, "n").value();
+  const TenantId t{1};
+  ASSERT_TRUE(cache.put(t, "k", 7).ok());
+  const void* at = where(*engine, cache, "k");
+  // A reference held on the entry blocks any write to it in place, so the
+  // entry staying where it is shows the put wrote nothing.
+  internal::Entry* pinned = EngineAccess::lookup(*engine, cache.id(), t, "k");
+  ASSERT_NE(pinned, nullptr);
+  internal::Entry* held = internal::share(pinned);
+  internal::unref(pinned);
+  ASSERT_TRUE(cache.put(t, "k", 7).ok()) << "same value, same clock reading: same expiry";
+  EXPECT_EQ(where(*engine, cache, "k"), at);
+  EXPECT_EQ(engine->stats().total.updates, 1u) << "still counted as an update";
+
+  // Another expiry or another value is a change: with the reference held,
+  // the entry is replaced.
+  clock.advance(1ms);
+  ASSERT_TRUE(cache.put(t, "k", 7).ok());
+  const void* moved = where(*engine, cache, "k");
+  EXPECT_NE(moved, at);
+  EXPECT_EQ(cache.get(t, "k").value().expires_at(), clock.now() + 10s);
+  internal::Entry* again = EngineAccess::lookup(*engine, cache.id(), t, "k");
+  internal::Entry* held2 = internal::share(again);
+  internal::unref(again);
+  ASSERT_TRUE(cache.put(t, "k", 8).ok());
+  EXPECT_NE(where(*engine, cache, "k"), moved);
+  EXPECT_EQ(**cache.get(t, "k"), 8u);
+  EXPECT_EQ(engine->stats().total.updates, 3u);
+  std::uint64_t old = 0;
+  internal::read_in_place(held, &old);
+  EXPECT_EQ(old, 7u);
+  internal::unref(held2);
+  internal::unref(held);
 }
 
 TEST_F(InPlace, LruUpdateCountsAsUse) {
