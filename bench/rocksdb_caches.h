@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace callcache::bench {
@@ -50,6 +51,15 @@ class RocksCache {
     return true;
   }
 
+  // The value stored for `key`, if any (for the check of what a put of a
+  // present key does).
+  std::optional<std::uint64_t> value(const std::string& key) {
+    rocksdb::Cache::Handle* h = cache_->Lookup(rocksdb::Slice(key));
+    if (!h) return std::nullopt;
+    const auto v = reinterpret_cast<std::uintptr_t>(cache_->Value(h)) - 1;
+    cache_->Release(h);
+    return v;
+  }
   void put(const std::string& key, std::uint64_t value) {
     // value + 1: a null value pointer means "failed" to RocksDB.
     (void)cache_->Insert(rocksdb::Slice(key), reinterpret_cast<void*>(value + 1), 1, &no_delete);
