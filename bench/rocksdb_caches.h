@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace callcache::bench {
 
@@ -42,8 +43,8 @@ class RocksCache {
     }
   }
 
-  bool get(const std::string& key) {
-    rocksdb::Cache::Handle* h = cache_->Lookup(rocksdb::Slice(key));
+  bool get(std::string_view key) {
+    rocksdb::Cache::Handle* h = cache_->Lookup(rocksdb::Slice(key.data(), key.size()));
     if (!h) return false;
     void* v = cache_->Value(h);
     asm volatile("" : : "r"(v) : "memory");
@@ -53,16 +54,16 @@ class RocksCache {
 
   // The value stored for `key`, if any (for the check of what a put of a
   // present key does).
-  std::optional<std::uint64_t> value(const std::string& key) {
-    rocksdb::Cache::Handle* h = cache_->Lookup(rocksdb::Slice(key));
+  std::optional<std::uint64_t> value(std::string_view key) {
+    rocksdb::Cache::Handle* h = cache_->Lookup(rocksdb::Slice(key.data(), key.size()));
     if (!h) return std::nullopt;
     const auto v = reinterpret_cast<std::uintptr_t>(cache_->Value(h)) - 1;
     cache_->Release(h);
     return v;
   }
-  void put(const std::string& key, std::uint64_t value) {
+  void put(std::string_view key, std::uint64_t value) {
     // value + 1: a null value pointer means "failed" to RocksDB.
-    (void)cache_->Insert(rocksdb::Slice(key), reinterpret_cast<void*>(value + 1), 1, &no_delete);
+    (void)cache_->Insert(rocksdb::Slice(key.data(), key.size()), reinterpret_cast<void*>(value + 1), 1, &no_delete);
   }
 
   std::size_t size() const { return cache_->GetOccupancyCount(); }
