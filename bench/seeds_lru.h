@@ -1,13 +1,15 @@
 // The baseline design the seeds use: one std::mutex around an
 // std::unordered_map of keys to std::list iterators, spliced to the front on
 // every hit. Values are shared_ptrs so a hit hands back the value without a
-// copy, as callcache does.
+// copy, as callcache does. Keys are looked up by view (a transparent hash),
+// so the benchmark hands every contender its keys the same way.
 #pragma once
 
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace callcache::bench {
@@ -17,7 +19,7 @@ class SeedsLru {
  public:
   explicit SeedsLru(std::size_t capacity) : capacity_(capacity) {}
 
-  std::shared_ptr<const V> get(const std::string& key) {
+  std::shared_ptr<const V> get(std::string_view key) {
     std::lock_guard lock(mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return nullptr;
@@ -25,7 +27,7 @@ class SeedsLru {
     return it->second->second;
   }
 
-  void put(const std::string& key, V value) {
+  void put(std::string_view key, V value) {
     std::lock_guard lock(mu_);
     auto it = map_.find(key);
     if (it != map_.end()) {
@@ -45,7 +47,13 @@ class SeedsLru {
   std::mutex mu_;
   std::size_t capacity_;
   std::list<std::pair<std::string, std::shared_ptr<const V>>> list_;
-  std::unordered_map<std::string, typename decltype(list_)::iterator> map_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept {
+      return std::hash<std::string_view>{}(k);
+    }
+  };
+  std::unordered_map<std::string, typename decltype(list_)::iterator, Hash, std::equal_to<>> map_;
 };
 
 }  // namespace callcache::bench
