@@ -18,8 +18,9 @@
 // (one line; --benchmark_filter=Reads for one workload).
 //
 // `engine_bench --paired` measures the targets' ratios instead, robustly on
-// a noisy machine: the default policy and HyperClockCache alternate in short
-// slices (100 ms; `--pairs=N` pairs per target, 21 by default), each pair
+// a noisy machine: the default policy (or `--policy=S3Fifo|Lru|WTinyLfu|
+// Adaptive`) and HyperClockCache alternate in short slices on pinned CPUs
+// (`--slice_ms=100`; `--pairs=N` pairs per target, 21 by default), each pair
 // gives one ratio, and the median ratio is reported with its quartiles.
 // Two contenders measured 100 ms apart see the same machine; medians of
 // separate repetitions seconds apart do not, on a VM whose speed changes by
@@ -511,10 +512,10 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (at - static_cast<double>(lo));
 }
 
-int run_paired(int pairs, std::chrono::milliseconds slice) {
+int run_paired(int pairs, std::chrono::milliseconds slice, EvictionPolicy policy) {
 #if CALLCACHE_HAVE_ROCKSDB
   std::FILE* out = stdout;
-  Ours ours(default_policy(), kCapacity);
+  Ours ours(policy, kCapacity);
   Rocks hyper(RocksCache::Kind::kHyperClock, kCapacity);
   for (std::uint32_t i = 0; i < kKeys; ++i) {
     ours.put(i, i);
@@ -522,9 +523,10 @@ int run_paired(int pairs, std::chrono::milliseconds slice) {
   }
   print_put_semantics(out);
   std::fprintf(out,
-               "Paired ratios: callcache %s (the default) / HyperClockCache; %d pairs of %lld ms "
-               "slices per row, alternating which runs first\n",
-               policy_name(default_policy()), pairs, static_cast<long long>(slice.count()));
+               "Paired ratios: callcache %s%s / HyperClockCache; %d pairs of %lld ms slices per row, "
+               "alternating which runs first\n",
+               policy_name(policy), policy == default_policy() ? " (the default)" : "", pairs,
+               static_cast<long long>(slice.count()));
   std::fprintf(out, "%-12s %2s %11s %11s %8s %15s  %s\n", "workload", "th", "callcache", "hyperclk",
                "ratio", "quartiles", "target");
   bool all_met = true;
@@ -558,6 +560,7 @@ int run_paired(int pairs, std::chrono::milliseconds slice) {
 #else
   (void)pairs;
   (void)slice;
+  (void)policy;
   std::fprintf(stderr, "engine_bench --paired: built without librocksdb-dev (no HyperClockCache)\n");
   return 2;
 #endif
@@ -565,7 +568,8 @@ int run_paired(int pairs, std::chrono::milliseconds slice) {
 
 // Takes engine_bench's own flags out of argv (the rest is Google
 // Benchmark's). Returns false, having said why, on a bad value.
-bool take_own_flags(int* argc, char** argv, bool* paired, int* pairs, int* slice_ms) {
+bool take_own_flags(int* argc, char** argv, bool* paired, int* pairs, int* slice_ms,
+                    EvictionPolicy* policy) {
   int kept = 1;
   for (int i = 1; i < *argc; ++i) {
     const std::string_view a = argv[i];
@@ -587,6 +591,20 @@ bool take_own_flags(int* argc, char** argv, bool* paired, int* pairs, int* slice
       if (!number("--pairs=", 1, 1000, pairs)) return false;
     } else if (a.starts_with("--slice_ms=")) {
       if (!number("--slice_ms=", 10, 10000, slice_ms)) return false;
+    } else if (a.starts_with("--policy=")) {
+      const std::string_view name = a.substr(9);
+      bool found = false;
+      for (const PolicyRow& p : engine_policies()) {
+        if (name == p.name) {
+          *policy = p.policy;
+          found = true;
+        }
+      }
+      if (!found) {
+        std::fprintf(stderr, "engine_bench: --policy='%.*s' is none of S3Fifo, Lru, WTinyLfu, Adaptive\n",
+                     static_cast<int>(name.size()), name.data());
+        return false;
+      }
     } else {
       argv[kept++] = argv[i];
     }
@@ -601,9 +619,10 @@ bool take_own_flags(int* argc, char** argv, bool* paired, int* pairs, int* slice
 int main(int argc, char** argv) {
   bool paired = false;
   int pairs = 21, slice_ms = 100;
-  if (!callcache::bench::take_own_flags(&argc, argv, &paired, &pairs, &slice_ms)) return 1;
+  callcache::EvictionPolicy policy = callcache::bench::default_policy();
+  if (!callcache::bench::take_own_flags(&argc, argv, &paired, &pairs, &slice_ms, &policy)) return 1;
   if (paired) {
-    return callcache::bench::run_paired(pairs, std::chrono::milliseconds(slice_ms));
+    return callcache::bench::run_paired(pairs, std::chrono::milliseconds(slice_ms), policy);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
