@@ -34,7 +34,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -434,6 +433,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                      t.threads == 1 ? " " : "s", o / h, t.min, o / h >= t.min ? "met" : "NOT MET");
       }
     }
+    std::fprintf(out,
+                 "(Ratios of medians of separate repetitions. engine_bench --paired measures them "
+                 "in alternating 100 ms slices instead, which this machine's swings affect far "
+                 "less.)\n");
   }
 
  private:

@@ -245,7 +245,7 @@ class ShardImpl final : public Shard {
                        std::uint64_t word, std::uint32_t charge, TimePoint expire,
                        std::uint16_t version) override {
     ReadSection section;
-    Entry* e = table_.find(hash, tenant, key, /*for_write=*/true);
+    Entry* e = table_.find(hash, tenant, key);
     // Type, version, charge and kTagged are fixed before an entry is published.
     if (!e || e->negative() || e->version() != version || e->charge() != charge ||
         e->has(Entry::kTagged) || !e->has(Entry::kLinked) ||

@@ -54,12 +54,8 @@ class Table {
 
   // Readers (inside a ReadSection) and the writer. Always inlined: it is
   // most of a lookup, and the compiler stops inlining it into a long caller.
-  // `for_write`: the caller is about to write the entry it finds (an update
-  // in place), so a candidate's line is fetched for writing before its key
-  // is compared: one coherence transfer instead of a shared copy first and
-  // an upgrade at the write, when another core wrote the entry last.
-  [[gnu::always_inline]] Entry* find(std::uint64_t hash, TenantId tenant, std::string_view key,
-                                     bool for_write = false) const noexcept {
+  [[gnu::always_inline]] Entry* find(std::uint64_t hash, TenantId tenant,
+                                     std::string_view key) const noexcept {
     const Array* a = array_.load(std::memory_order_acquire);
     const std::uint64_t tag = tag_of(hash);
     std::size_t i = index_of(hash, a->size);
@@ -68,7 +64,6 @@ class Table {
       if (s == kEmpty) return nullptr;
       if ((s & kTagMask) == tag && s != kTombstone) {
         Entry* e = ptr_of(s);
-        if (for_write) __builtin_prefetch(e, 1);
         if (e->matches(tenant, key)) return e;
       }
       if (++i == a->size) i = 0;
