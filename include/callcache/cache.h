@@ -287,10 +287,11 @@ class Cache {
         return std::nullopt;
       }
       return Ref<V>::of_word(word, expires);
+    } else {
+      internal::Entry* e = internal::EngineAccess::lookup(*engine_, ns_, tenant, key);
+      if (!e) return std::nullopt;
+      return Ref<V>::adopt(e);
     }
-    internal::Entry* e = internal::EngineAccess::lookup(*engine_, ns_, tenant, key);
-    if (!e) return std::nullopt;
-    return Ref<V>::adopt(e);
   }
 
   // The fresh value for (tenant, key) when memory holds one, counted as a

@@ -66,6 +66,17 @@ struct InPlace : ::testing::Test {
     internal::unref(e);
     return at;
   }
+  // A reference to the entry of (tenant 1, key), as the loading layer holds
+  // one while it hands a stored value to the second tier (caller unrefs).
+  template <class C>
+  internal::Entry* hold(Engine& engine, const C& cache, std::string_view key) {
+    internal::Entry* pinned = EngineAccess::lookup(engine, cache.id(), TenantId{1}, key);
+    EXPECT_NE(pinned, nullptr);
+    if (!pinned) return nullptr;
+    internal::Entry* held = internal::share(pinned);
+    internal::unref(pinned);
+    return held;
+  }
 };
 
 TEST_F(InPlace, UpdateRewritesTheEntryAndHeldRefsKeepTheirCopy) {
@@ -140,10 +151,8 @@ TEST_F(InPlace, TaggedHeldNegativeStaleVersionAndRechargedEntriesAreReplaced) {
 
   // A reference held on the entry (as the loading layer holds one while it
   // hands the stored value to the second tier): the value must not move.
-  internal::Entry* pinned = EngineAccess::lookup(*engine, cache.id(), t, "k");
-  ASSERT_NE(pinned, nullptr);
-  internal::Entry* held = internal::share(pinned);
-  internal::unref(pinned);
+  internal::Entry* held = hold(*engine, cache, "k");
+  ASSERT_NE(held, nullptr);
   clock.advance(1s);  // a new expiry: the put changes the entry
   ASSERT_TRUE(cache.put(t, "k", 16).ok());
   EXPECT_NE(internal::value_of(held), where(*engine, cache, "k"));
@@ -156,9 +165,8 @@ TEST_F(InPlace, TaggedHeldNegativeStaleVersionAndRechargedEntriesAreReplaced) {
   // After a namespace invalidation the old entry is of an old version.
   ASSERT_TRUE(cache.put(t, "k", 16).ok());
   at = where(*engine, cache, "k");
-  internal::Entry* raw = EngineAccess::lookup(*engine, cache.id(), t, "k");
-  internal::Entry* kept = internal::share(raw);  // keeps the old entry's memory alive
-  internal::unref(raw);
+  internal::Entry* kept = hold(*engine, cache, "k");  // keeps the old entry's memory alive
+  ASSERT_NE(kept, nullptr);
   ASSERT_TRUE(engine->invalidate_namespace("n").ok());
   ASSERT_TRUE(cache.put(t, "k", 16).ok());
   EXPECT_NE(where(*engine, cache, "k"), at);
@@ -180,10 +188,8 @@ TEST_F(InPlace, PutThatChangesNothingWritesNothing) {
   const void* at = where(*engine, cache, "k");
   // A reference held on the entry blocks any write to it in place, so the
   // entry staying where it is shows the put wrote nothing.
-  internal::Entry* pinned = EngineAccess::lookup(*engine, cache.id(), t, "k");
-  ASSERT_NE(pinned, nullptr);
-  internal::Entry* held = internal::share(pinned);
-  internal::unref(pinned);
+  internal::Entry* held = hold(*engine, cache, "k");
+  ASSERT_NE(held, nullptr);
   ASSERT_TRUE(cache.put(t, "k", 7).ok()) << "same value, same clock reading: same expiry";
   EXPECT_EQ(where(*engine, cache, "k"), at);
   EXPECT_EQ(engine->stats().total.updates, 1u) << "still counted as an update";
@@ -195,9 +201,8 @@ TEST_F(InPlace, PutThatChangesNothingWritesNothing) {
   const void* moved = where(*engine, cache, "k");
   EXPECT_NE(moved, at);
   EXPECT_EQ(cache.get(t, "k").value().expires_at(), clock.now() + 10s);
-  internal::Entry* again = EngineAccess::lookup(*engine, cache.id(), t, "k");
-  internal::Entry* held2 = internal::share(again);
-  internal::unref(again);
+  internal::Entry* held2 = hold(*engine, cache, "k");
+  ASSERT_NE(held2, nullptr);
   ASSERT_TRUE(cache.put(t, "k", 8).ok());
   EXPECT_NE(where(*engine, cache, "k"), moved);
   EXPECT_EQ(**cache.get(t, "k"), 8u);

@@ -156,11 +156,7 @@ class ShardImpl final : public Shard {
           e->ref();
           handle = e;
         }
-        if constexpr (Strategy::kBuffersHits) {
-          buffer_hit(section.record().index, e, hash);
-        } else {
-          e->touch();
-        }
+        note_use(section, e, hash);
       }
     }
     e = handle;
@@ -252,12 +248,7 @@ class ShardImpl final : public Shard {
         !e->try_update_in_place(word, expire)) {
       return false;
     }
-    // An update is a use, as in on_replace.
-    if constexpr (Strategy::kBuffersHits) {
-      buffer_hit(section.record().index, e, hash);
-    } else {
-      e->touch();
-    }
+    note_use(section, e, hash);  // an update is a use, as in on_replace
     context_.lookups->add(kInPlaceUpdateCount);
     return true;
   }
@@ -338,6 +329,17 @@ class ShardImpl final : public Shard {
       return ctx.now < e.expire() - ctx.refresh_ahead ? Freshness::kFresh : Freshness::kRefreshDue;
     }
     return ctx.now < e.expire() + ctx.stale_ttl ? Freshness::kStale : Freshness::kMiss;
+  }
+
+  // A hit on (or an update in place of) `e`, for the eviction strategy: a
+  // buffered promote (LRU) or the entry's hit counter. Inside the section
+  // that found `e`.
+  void note_use(ReadSection& section, Entry* e, std::uint64_t hash) noexcept {
+    if constexpr (Strategy::kBuffersHits) {
+      buffer_hit(section.record().index, e, hash);
+    } else {
+      e->touch();
+    }
   }
 
   // Inside the lookup's read section: `e` is still safe to name.
